@@ -1,0 +1,177 @@
+"""The `squeeze` command: one sub-command per step, thin over the modules.
+
+  squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
+  squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
+  squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze sample RUN_DIR --prompt TEXT           generated text
+  squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
+
+Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from squeeze import config as config_mod
+from squeeze import recipes
+from squeeze.errors import SqueezeError
+
+CONFIG_SECTIONS = tuple(f"--{s}." for s in config_mod.SECTIONS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="squeeze", description="Train the best LM a fixed text budget allows.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("prepare", help="text -> token store")
+    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, or a .jsonl file; "
+                                                 "default: the built-in Shakespeare + King James Bible corpus")
+    q.add_argument("--out", required=True, help="token store directory to create")
+    q.add_argument("--vocab-size", type=int, default=8192, help="BPE vocabulary to train (default 8192)")
+    q.add_argument("--tokenizer", default=None, help="use this tokenizer.json instead of training one")
+    q.add_argument("--text-field", default="text", help=".jsonl field holding the text (default: text)")
+    q.add_argument("--val-fraction", type=float, default=0.05, help="share of documents held out (default 0.05)")
+    q.add_argument("--budget-tokens", type=int, default=None, help="store only this many training tokens")
+    q.add_argument("--seed", type=int, default=0, help="seed of the split and of the document order")
+    q.add_argument("--force", action="store_true", help="overwrite an existing token store")
+
+    t = sub.add_parser("train", help="train one model into a run directory",
+                       epilog="config fields (--section.field=value):\n" + config_mod.describe_fields(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--recipe", default="standard", help=f"one of: {', '.join(recipes.RECIPES)}")
+    t.add_argument("--config", default=None, help="start from this config.json instead of a recipe")
+    t.add_argument("--data", default=None, help="token store directory")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--epochs", type=int, default=None, help="shorthand for --train.epochs")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    t.add_argument("--force", action="store_true", help="overwrite an existing run")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or start-up lines")
+
+    e = sub.add_parser("eval", help="validation loss and bits per byte of a run")
+    e.add_argument("run_dir")
+    e.add_argument("--data", default=None, help="token store (default: the run's own)")
+    e.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("sample", help="generate text from a run")
+    s.add_argument("run_dir")
+    s.add_argument("--prompt", default="", help="text to continue")
+    s.add_argument("--tokens", type=int, default=200, help="tokens to generate")
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("run", help="the main job on a corpus (default: built-in)")
+    r.add_argument("--data", default=None, help="a corpus path or a token store (default: the built-in corpus)")
+    r.add_argument("--preset", default="default", help=f"one of: {', '.join(recipes.PRESETS)}")
+    r.add_argument("--out", default="squeeze-out", help="output directory (default: squeeze-out)")
+    r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
+    return p
+
+
+def cmd_prepare(a: argparse.Namespace) -> None:
+    from squeeze.data.corpus import load_documents
+    from squeeze.data.store import prepare_store
+    docs = load_documents(a.data, text_field=a.text_field)
+    meta = prepare_store(docs, a.out, vocab_size=a.vocab_size, tokenizer_path=a.tokenizer,
+                         val_fraction=a.val_fraction, seed=a.seed, budget_tokens=a.budget_tokens,
+                         source=a.data or "builtin", force=a.force)
+    print(f"{a.out}: {meta['n_train_docs']:,} training documents ({meta['train_tokens']:,} tokens), "
+          f"{meta['n_val_docs']:,} validation documents ({meta['val_tokens']:,} tokens), vocabulary "
+          f"{meta['vocab_size']:,}")
+
+
+def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
+    from squeeze.train.trainer import train
+    run_dir = Path(a.out)
+    if a.resume and not a.config and (run_dir / "config.json").exists() and not overrides:
+        cfg = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir
+    else:
+        cfg = config_mod.load(a.config) if a.config else recipes.recipe(a.recipe)
+        if a.data:
+            overrides = [f"data.path={a.data}", *overrides]
+        if a.epochs is not None:
+            overrides = [*overrides, f"train.epochs={a.epochs}"]
+        cfg = config_mod.apply_overrides(cfg, overrides)
+    summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
+    print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    from squeeze.evaluate import evaluate
+    from squeeze.train.checkpoint import load_run
+    from squeeze.train.trainer import bind_to_store
+    cfg, model, info = load_run(a.run_dir)
+    if a.data:
+        cfg.data.path = a.data
+    _, store = bind_to_store(cfg)
+    if info.get("tokenizer_fingerprint") not in (None, store.fingerprint):
+        raise SqueezeError(f"{a.run_dir}: checkpoint and token store {cfg.data.path} come from different tokenizers")
+    out = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
+                   dtype=cfg.train.dtype)
+    if a.json:
+        print(json.dumps(out))
+    else:
+        print(f"{a.run_dir}: val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
+              f"({out['tokens']:,} tokens, {out['bytes']:,} bytes)")
+
+
+def cmd_sample(a: argparse.Namespace) -> None:
+    import torch
+    from squeeze.data.store import TokenStore
+    from squeeze.train.checkpoint import load_run
+    cfg, model, _ = load_run(a.run_dir)
+    store = TokenStore.open(cfg.data.path)
+    tok = store.tokenizer
+    ids = tok.encode(a.prompt).ids if a.prompt else [store.eot_id]
+    gen = torch.Generator().manual_seed(a.seed)
+    out = model.generate(torch.tensor([ids]), a.tokens, temperature=a.temperature, top_k=a.top_k, generator=gen)
+    print(tok.decode(out[0].tolist(), skip_special_tokens=False).replace("<|endoftext|>", "\n\n"))
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    from squeeze.study.run import run_study
+    run_study(a.data, a.preset, a.out, text_field=a.text_field)
+
+
+def _join_spaced_overrides(rest: list[str]) -> list[str]:
+    """Accept `--train.lr 3e-3` as well as `--train.lr=3e-3`."""
+    out, i = [], 0
+    while i < len(rest):
+        item = rest[i]
+        if item.startswith(CONFIG_SECTIONS) and "=" not in item and i + 1 < len(rest) \
+                and not rest[i + 1].startswith("--"):
+            out.append(f"{item}={rest[i + 1]}")
+            i += 2
+        else:
+            out.append(item)
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, rest = _parser().parse_known_args(argv)
+    rest = _join_spaced_overrides(rest)
+    overrides = [x for x in rest if x.startswith(CONFIG_SECTIONS)]
+    unknown = [x for x in rest if x not in overrides]
+    try:
+        if unknown:
+            raise SqueezeError(f"unrecognized arguments: {' '.join(unknown)}")
+        if overrides and args.command != "train":
+            raise SqueezeError(f"config overrides ({overrides[0]}) apply to `squeeze train` only")
+        if args.command == "train":
+            cmd_train(args, overrides)
+        else:
+            {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run}[args.command](args)
+    except SqueezeError as e:
+        print(f"squeeze: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("squeeze: interrupted (a run resumes with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

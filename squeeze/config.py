@@ -1,0 +1,215 @@
+"""Run configuration: one dataclass per component, `--section.field=value` overrides, JSON load and save.
+
+Every field has a default that works and a help string (shown by `squeeze train --help-config`). Overrides must
+name an existing field and pass a type check, or the command fails with a one-line error that names the field.
+Cross-field rules live in `__post_init__`. Exercised by tests/test_config.py.
+"""
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from squeeze.errors import SqueezeError
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = _f(0, "vocabulary size; 0 = take it from the token store")
+    n_layer: int = _f(4, "transformer blocks")
+    d_model: int = _f(128, "residual width")
+    n_head: int = _f(4, "attention heads (head dim = d_model / n_head)")
+    seq_len: int = _f(256, "context length in tokens")
+    mlp: Literal["swiglu", "gelu"] = _f("swiglu", "MLP type")
+    mlp_ratio: float = _f(4.0, "MLP hidden width / d_model (SwiGLU uses 2/3 of it per matrix, same params as GELU)")
+    tie_embeddings: bool = _f(True, "share the input embedding and the output head (saves V*d params)")
+    qk_norm: bool = _f(True, "RMS-normalize queries and keys (stabler at high learning rates)")
+    dropout: float = _f(0.0, "dropout on attention probabilities and residual branches")
+    rope_base: float = _f(10000.0, "RoPE base frequency")
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head:
+            raise SqueezeError(f"model.d_model={self.d_model} must be divisible by model.n_head={self.n_head}")
+        if (self.d_model // self.n_head) % 2:
+            raise SqueezeError("model.d_model / model.n_head must be even (RoPE rotates pairs of dimensions)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SqueezeError(f"model.dropout={self.dropout} must be in [0, 1)")
+        for name in ("n_layer", "d_model", "n_head", "seq_len"):
+            if getattr(self, name) < 1:
+                raise SqueezeError(f"model.{name} must be >= 1")
+
+
+@dataclass
+class DataConfig:
+    path: str = _f("", "token store directory (made by `squeeze prepare`)")
+    budget_tokens: int = _f(0, "unique training tokens: a prefix of the store's fixed order; 0 = all")
+    seed: int = _f(0, "data-order seed (separate from the init seed)")
+    doc_shuffle: bool = _f(False, "reshuffle documents every epoch, so sequence boundaries move too")
+
+    def __post_init__(self) -> None:
+        if self.budget_tokens < 0:
+            raise SqueezeError(f"data.budget_tokens={self.budget_tokens} must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    optimizer: Literal["adamw", "muon"] = _f("adamw", "adamw, or muon for hidden matrices + adamw for the rest")
+    lr: float = _f(2e-3, "peak AdamW learning rate")
+    muon_lr: float = _f(0.02, "peak Muon learning rate (hidden matrices only, when optimizer=muon)")
+    weight_decay: float = _f(0.1, "decoupled weight decay on matrices (0.1 = the standard recipe)")
+    decay_embeddings: bool = _f(False, "also decay the embedding/head matrix")
+    beta1: float = _f(0.9, "AdamW beta1")
+    beta2: float = _f(0.95, "AdamW beta2")
+    epochs: int = _f(1, "passes over the training budget; every sequence once per epoch")
+    batch_size: int = _f(16, "sequences per optimizer step (global, summed over ranks)")
+    schedule: Literal["cosine", "wsd", "constant"] = _f("cosine", "learning-rate shape after warmup")
+    warmup: float = _f(0.02, "warmup length as a fraction of all steps")
+    decay_frac: float = _f(0.2, "wsd only: final fraction of steps spent decaying to min_lr")
+    min_lr_frac: float = _f(0.1, "final learning rate / peak")
+    grad_clip: float = _f(1.0, "clip the global grad norm to this; 0 = off")
+    seed: int = _f(0, "init seed (model weights, dropout)")
+    dtype: Literal["auto", "bf16", "fp32"] = _f("auto", "matmul precision; auto = bf16 on GPUs and CPUs with native "
+                                                "bf16, else fp32 (emulated bf16 is ~2x slower)")
+    compile: bool = _f(False, "torch.compile the model (~20 s up front; pays off for runs over a minute)")
+    threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
+    eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
+    eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all (the final eval always uses all)")
+    ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")
+    log_every: int = _f(10, "append train loss to metrics.jsonl every N steps")
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):
+            if getattr(self, name) < 0:
+                raise SqueezeError(f"train.{name}={getattr(self, name)} must be >= 0")
+        if self.lr == 0:
+            raise SqueezeError("train.lr must be > 0")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise SqueezeError("train.epochs and train.batch_size must be >= 1")
+        if self.warmup >= 1 or self.decay_frac > 1 or self.min_lr_frac > 1:
+            raise SqueezeError("train.warmup must be < 1; train.decay_frac and train.min_lr_frac <= 1")
+        if self.ckpt_every < 1 or self.log_every < 1 or self.eval_every < 0:
+            raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
+
+
+@dataclass
+class Config:
+    recipe: str = _f("standard", "the recipe these values started from (for the record)")
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def copy(self) -> "Config":
+        return from_dict(to_dict(self))
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _check_type(where: str, value: Any, tp: Any) -> Any:
+    """Return `value` as type `tp` (ints are accepted for floats), or raise naming `where`."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise SqueezeError(f"{where}: {value!r} is not one of {', '.join(map(str, typing.get_args(tp)))}")
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise SqueezeError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _section_from_dict(cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise SqueezeError(f"{where}: expected an object, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in d:
+        if key not in names:
+            raise SqueezeError(f"{where}.{key}: unknown field (known: {', '.join(sorted(names))})")
+    return cls(**{k: _check_type(f"{where}.{k}", v, hints[k]) for k, v in d.items()})
+
+
+def from_dict(d: Any, where: str = "") -> Config:
+    """Build a Config from plain data, rejecting unknown keys and wrong types; `where` (a file) prefixes errors."""
+    try:
+        if not isinstance(d, dict):
+            raise SqueezeError("expected a JSON object")
+        unknown = set(d) - {"recipe", *SECTIONS}
+        if unknown:
+            raise SqueezeError(f"{sorted(unknown)[0]}: unknown section (known: recipe, {', '.join(SECTIONS)})")
+        kw = {name: _section_from_dict(cls, d.get(name, {}), name) for name, cls in SECTIONS.items()}
+        return Config(recipe=_check_type("recipe", d.get("recipe", "standard"), str), **kw)
+    except SqueezeError as e:
+        if where:
+            raise SqueezeError(f"{where}: {e}") from None
+        raise
+
+
+def parse_value(text: str, tp: Any, where: str) -> Any:
+    """Parse a command-line string into field type `tp`."""
+    if tp is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise SqueezeError(f"{where}: expected true/false, got {text!r}")
+    if tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            raise SqueezeError(f"{where}: expected {tp.__name__}, got {text!r}") from None
+    return _check_type(where, text, tp)
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `section.field=value` strings (leading dashes allowed) to a copy of `cfg`."""
+    d = to_dict(cfg)
+    for item in overrides:
+        key, sep, text = item.lstrip("-").partition("=")
+        if not sep:
+            raise SqueezeError(f"override {item!r}: expected --section.field=value")
+        section, _, name = key.partition(".")
+        if section not in SECTIONS:
+            raise SqueezeError(f"{key}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+        hints = typing.get_type_hints(SECTIONS[section])
+        if name not in hints:
+            raise SqueezeError(f"{key}: unknown field (known in {section}: {', '.join(sorted(hints))})")
+        d[section][name] = parse_value(text, hints[name], key)
+    return from_dict(d)
+
+
+def save(cfg: Config, path: str) -> None:
+    from squeeze.io import write_json
+    write_json(path, to_dict(cfg))
+
+
+def load(path: str) -> Config:
+    from squeeze.io import read_json
+    return from_dict(read_json(path), where=str(path))
+
+
+def describe_fields() -> str:
+    """Help text for every field: `section.field (type, default): help`."""
+    lines = []
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            tname = "|".join(typing.get_args(tp)) if typing.get_origin(tp) is Literal else tp.__name__
+            lines.append(f"  --{section}.{f.name}  ({tname}, default {f.default!r})  {f.metadata['help']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe_fields())
+    print(json.dumps(to_dict(Config()), indent=2))

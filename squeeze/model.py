@@ -1,0 +1,159 @@
+"""The GPT: token embedding, pre-norm blocks (RMSNorm, RoPE attention with QK-norm, SwiGLU or GELU MLP), head.
+
+Causal attention goes through `scaled_dot_product_attention` (flash/efficient kernels on GPU, a fused kernel on
+CPU). Tensor names carry their shapes: B batch, T time, D width, H heads, K head dim, V vocabulary, F MLP width.
+Exercised by tests/test_model.py (causality, parameter counts, tied weights).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from squeeze.config import ModelConfig
+
+
+def rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables [T, K/2] for rotary position embeddings (Su et al. 2021)."""
+    inv_freq_K2 = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angle_TK2 = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq_K2)
+    return angle_TK2.cos(), angle_TK2.sin()
+
+
+def apply_rope(x_BHTK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
+    """Rotate each (first-half, second-half) pair of dimensions by its position's angle."""
+    T = x_BHTK.shape[-2]
+    x1, x2 = x_BHTK.chunk(2, dim=-1)
+    cos, sin = cos_TK2[:T].to(x_BHTK.dtype), sin_TK2[:T].to(x_BHTK.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm with a learned gain; the gain is cast to the input dtype so bf16 autocast keeps the fused kernel
+    (torch's nn.RMSNorm falls back to a slow path, ~3x slower end to end on CPU, when the dtypes differ)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight.to(x.dtype), self.eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head, self.head_dim = cfg.n_head, cfg.d_model // cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        # QK-norm keeps attention logits bounded, which lets the high learning rates of short runs stay stable.
+        self.q_norm = RMSNorm(self.head_dim) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(self.head_dim) if cfg.qk_norm else nn.Identity()
+        self.dropout = cfg.dropout
+
+    def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, D = x_BTD.shape
+        qkv_BT3HK = self.qkv(x_BTD).view(B, T, 3, self.n_head, self.head_dim)
+        q_BHTK, k_BHTK, v_BHTK = qkv_BT3HK.permute(2, 0, 3, 1, 4).unbind(0)
+        q_BHTK = apply_rope(self.q_norm(q_BHTK), cos, sin)
+        k_BHTK = apply_rope(self.k_norm(k_BHTK), cos, sin)
+        y_BHTK = F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, is_causal=True,
+                                                dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y_BHTK.transpose(1, 2).reshape(B, T, D))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.swiglu = cfg.mlp == "swiglu"
+        # SwiGLU has three matrices; 2/3 of the width keeps its parameter count equal to GELU's two (Shazeer 2020).
+        hidden = int(cfg.mlp_ratio * cfg.d_model * (2 / 3 if self.swiglu else 1))
+        hidden = 8 * math.ceil(hidden / 8)
+        self.up = nn.Linear(cfg.d_model, (2 if self.swiglu else 1) * hidden, bias=False)
+        self.down = nn.Linear(hidden, cfg.d_model, bias=False)
+
+    def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        if self.swiglu:
+            gate_BTF, up_BTF = self.up(x_BTD).chunk(2, dim=-1)
+            return self.down(F.silu(gate_BTF) * up_BTF)
+        return self.down(F.gelu(self.up(x_BTD)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm1, self.norm2 = RMSNorm(cfg.d_model), RMSNorm(cfg.d_model)
+        self.attn, self.mlp = Attention(cfg), MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x_BTD = x_BTD + self.drop(self.attn(self.norm1(x_BTD), cos, sin))
+        return x_BTD + self.drop(self.mlp(self.norm2(x_BTD)))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.vocab_size < 2:
+            raise ValueError("model.vocab_size must be set (from the token store) before building the model")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.head.weight = self.embed.weight
+        cos, sin = rope_tables(cfg.seq_len, cfg.d_model // cfg.n_head, cfg.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embeddings N(0, 0.02); input matrices N(0, 1/sqrt(fan_in)); output projections zero, so every block
+        starts as the identity and the residual stream's scale does not grow with depth (modded-nanogpt)."""
+        nn.init.normal_(self.embed.weight, std=0.02)
+        if not self.cfg.tie_embeddings:
+            nn.init.normal_(self.head.weight, std=0.02)
+        for block in self.blocks:
+            for lin in (block.attn.qkv, block.mlp.up):
+                nn.init.normal_(lin.weight, std=lin.in_features ** -0.5)
+            nn.init.zeros_(block.attn.proj.weight)
+            nn.init.zeros_(block.mlp.down.weight)
+
+    def forward(self, idx_BT: torch.Tensor) -> torch.Tensor:
+        """Token ids [B, T] -> logits [B, T, V] (float32 for a stable softmax whatever the autocast dtype)."""
+        if idx_BT.shape[1] > self.cfg.seq_len:
+            raise ValueError(f"sequence of {idx_BT.shape[1]} tokens exceeds model.seq_len={self.cfg.seq_len}")
+        x_BTD = self.embed(idx_BT)
+        for block in self.blocks:
+            x_BTD = block(x_BTD, self.rope_cos, self.rope_sin)
+        return self.head(self.norm(x_BTD)).float()
+
+    def param_counts(self) -> dict[str, int]:
+        """Unique parameters, split into embedding (input table, and the head when untied) and the rest."""
+        total = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
+        embedding = self.embed.weight.numel() + (0 if self.cfg.tie_embeddings else self.head.weight.numel())
+        return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token: 6 x (matmul params) + attention's 12·L·D·T (Kaplan et al. 2020, PaLM)."""
+        matmul = self.param_counts()["non_embedding"] + self.head.weight.numel()
+        return 6 * matmul + 12 * self.cfg.n_layer * self.cfg.d_model * self.cfg.seq_len
+
+    @torch.no_grad()
+    def generate(self, idx_BT: torch.Tensor, n_new: int, temperature: float = 1.0, top_k: int = 0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample `n_new` tokens after the prompt (temperature 0 = greedy), cropping to the context length."""
+        for _ in range(n_new):
+            logits_BV = self(idx_BT[:, -self.cfg.seq_len:])[:, -1]
+            if temperature == 0:
+                nxt_B1 = logits_BV.argmax(-1, keepdim=True)
+            else:
+                logits_BV = logits_BV / temperature
+                if top_k:
+                    kth_B1 = logits_BV.topk(min(top_k, logits_BV.shape[-1])).values[:, -1:]
+                    logits_BV = logits_BV.masked_fill(logits_BV < kth_B1, float("-inf"))
+                nxt_B1 = torch.multinomial(logits_BV.softmax(-1), 1, generator=generator)
+            idx_BT = torch.cat([idx_BT, nxt_B1], dim=1)
+        return idx_BT

@@ -1,0 +1,78 @@
+"""Named recipes and presets as Python functions that return configs (copy, then override).
+
+A recipe says *how* to train (optimizer, weight decay, epochs); a preset says *how big* (model shape, budget,
+vocabulary) for a machine: `smoke` (a test, seconds), `default` (a 2-core CPU), `gpu` (one modern GPU).
+`squeeze train --recipe regularized` and `squeeze run --preset default` use these; tests/test_recipes.py checks them.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from squeeze.config import Config
+from squeeze.errors import SqueezeError
+
+
+def standard(base: Config | None = None) -> Config:
+    """The standard recipe: AdamW, weight decay 0.1, cosine schedule. Epochs and lr get tuned like any other
+    recipe's (DESIGN.md section 2); 4 epochs is the untuned starting point (Kim et al. 2025 found 4-8 best)."""
+    c = (base or Config()).copy()
+    c.recipe = "standard"
+    c.train.optimizer, c.train.weight_decay, c.train.schedule, c.train.epochs = "adamw", 0.1, "cosine", 4
+    return c
+
+
+def regularized(base: Config | None = None) -> Config:
+    """Many epochs with strong weight decay: 0.8 is 8x the usual 0.1 (Kim et al. 2025 found 0.8-3.2 optimal at
+    150M-1.4B params on 200M tokens); 16 epochs because returns on repeated data last to ~16 (Muennighoff 2023)
+    and the pilot in DESIGN.md section 5 was still improving there."""
+    c = standard(base)
+    c.recipe = "regularized"
+    c.train.weight_decay, c.train.epochs = 0.8, 16
+    return c
+
+
+RECIPES: dict[str, Callable[[Config | None], Config]] = {"standard": standard, "regularized": regularized}
+
+
+def recipe(name: str, base: Config | None = None) -> Config:
+    if name not in RECIPES:
+        raise SqueezeError(f"--recipe {name}: unknown recipe (known: {', '.join(RECIPES)})")
+    return RECIPES[name](base)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How big a study is: the model shape, vocabulary and the base budget D0 for one kind of machine."""
+    name: str
+    vocab_size: int
+    n_layer: int
+    d_model: int
+    n_head: int
+    seq_len: int
+    batch_size: int
+    budget_tokens: int  # D0: unique training tokens of the base budget
+    epochs: int
+    compile: bool
+
+
+PRESETS = {
+    # seconds on a laptop core: exercises every code path, numbers mean nothing
+    "smoke": Preset("smoke", 512, 2, 64, 2, 64, 8, 20_000, 2, False),
+    # a 2-core CPU: 4 layers x d 128 trains ~15-20k tokens/s in bf16 (DESIGN.md section 5)
+    "default": Preset("default", 4096, 4, 128, 4, 256, 16, 250_000, 16, True),
+    # one modern GPU: a 12 x 768 model (~110M params incl. embeddings) on tens of millions of tokens
+    "gpu": Preset("gpu", 8192, 12, 768, 12, 1024, 64, 20_000_000, 8, True),
+}
+
+
+def preset(name: str, recipe_name: str = "regularized") -> Config:
+    """The config of `recipe_name` sized by preset `name` (data.path left for the caller)."""
+    if name not in PRESETS:
+        raise SqueezeError(f"--preset {name}: unknown preset (known: {', '.join(PRESETS)})")
+    p = PRESETS[name]
+    c = recipe(recipe_name)
+    c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = p.n_layer, p.d_model, p.n_head, p.seq_len
+    c.train.batch_size, c.train.compile = p.batch_size, p.compile
+    c.data.budget_tokens = p.budget_tokens
+    if recipe_name == "regularized":
+        c.train.epochs = p.epochs
+    return c

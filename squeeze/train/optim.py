@@ -1,0 +1,70 @@
+"""Optimizers and schedules: which parameters decay, AdamW or Muon+AdamW, and the learning-rate shape.
+
+Weight decay applies to matrices only (norm gains never decay; the embedding table only with
+`train.decay_embeddings`), because decaying gains and embeddings hurts without regularizing much (nanoGPT, Kim et
+al. 2025 tune decay on matrices). Muon (torch.optim.Muon, PyTorch >= 2.9) orthogonalizes updates of the hidden
+matrices; embeddings, head and gains stay on AdamW (Jordan et al. 2024). Exercised by tests/test_optim.py.
+"""
+import math
+
+import torch
+from torch import nn
+
+from squeeze.config import TrainConfig
+
+
+def split_params(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """Partition unique parameters: 'hidden' matrices inside blocks, 'embed' (table and head), 'gain' (1-D)."""
+    groups: dict[str, list[nn.Parameter]] = {"hidden": [], "embed": [], "gain": []}
+    seen: set[int] = set()
+    for name, p in model.named_parameters():  # a tied head is yielded once, under embed.weight
+        if id(p) in seen or not p.requires_grad:
+            continue
+        seen.add(id(p))
+        if p.ndim < 2:
+            groups["gain"].append(p)
+        elif name.startswith(("embed.", "head.")):
+            groups["embed"].append(p)
+        else:
+            groups["hidden"].append(p)
+    return groups
+
+
+def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
+    """One AdamW over everything, or Muon over hidden matrices plus AdamW over the rest."""
+    g = split_params(model)
+    embed_wd = cfg.weight_decay if cfg.decay_embeddings else 0.0
+    fused = {"fused": True} if next(model.parameters()).is_cuda else {}
+    adam_groups = [{"params": g["embed"], "weight_decay": embed_wd, "base_lr": cfg.lr},
+                   {"params": g["gain"], "weight_decay": 0.0, "base_lr": cfg.lr}]
+    if cfg.optimizer == "adamw":
+        adam_groups.insert(0, {"params": g["hidden"], "weight_decay": cfg.weight_decay, "base_lr": cfg.lr})
+        return [torch.optim.AdamW(adam_groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)]
+    muon = torch.optim.Muon([{"params": g["hidden"], "base_lr": cfg.muon_lr}], lr=cfg.muon_lr,
+                            weight_decay=cfg.weight_decay, momentum=0.95)
+    adam = torch.optim.AdamW(adam_groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
+    return [muon, adam]
+
+
+def lr_multiplier(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Learning rate at `step` (0-based) as a fraction of the peak: linear warmup, then cosine / wsd / constant."""
+    warmup = round(cfg.warmup * total_steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    floor = cfg.min_lr_frac
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "cosine":
+        progress = (step - warmup) / max(1, total_steps - 1 - warmup)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    decay_start = total_steps - round(cfg.decay_frac * total_steps)  # wsd: warmup, stable, linear decay
+    if step < decay_start:
+        return 1.0
+    progress = (step - decay_start + 1) / max(1, total_steps - decay_start)
+    return 1.0 - (1 - floor) * min(progress, 1.0)
+
+
+def set_lr(optimizers: list[torch.optim.Optimizer], multiplier: float) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * multiplier

@@ -1,0 +1,256 @@
+"""THE training loop: (config, token store) -> run directory. Every method plugs in here, none copies it.
+
+`train(cfg, run_dir)` builds the model and optimizers, walks the epoch-aware loader for `train.epochs` passes,
+evaluates, checkpoints, and writes `summary.json` at the end. A killed run continues with `resume=True` and ends
+bit-identical on CPU to one that never stopped: batches are a pure function of (epoch, step), and the checkpoint
+holds weights, optimizer state, RNG state and how many metric lines were written.
+Run it with `squeeze train --data DIR --out RUN_DIR`; exercised by tests/test_trainer.py.
+"""
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import squeeze
+from squeeze import config as config_mod
+from squeeze.config import Config
+from squeeze.data.loader import EpochLoader
+from squeeze.data.store import TokenStore
+from squeeze.errors import SqueezeError
+from squeeze.evaluate import evaluate
+from squeeze.io import dir_lock, read_json, write_json, atomic_write
+from squeeze.model import GPT
+from squeeze.precision import autocast, resolve_dtype
+from squeeze.train import checkpoint as ckpt
+from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
+
+RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
+
+
+@dataclass
+class Setup:
+    """What a run derives from its config and token store before the first step."""
+    cfg: Config
+    store: TokenStore
+    loader: EpochLoader
+    total_steps: int
+
+
+def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
+    """Open the config's token store and fill in (or check) the vocabulary size."""
+    if not cfg.data.path:
+        raise SqueezeError("data.path is empty: pass --data DIR (a token store made by `squeeze prepare`)")
+    store = TokenStore.open(cfg.data.path)
+    cfg = cfg.copy()
+    if cfg.model.vocab_size == 0:
+        cfg.model.vocab_size = store.vocab_size
+    elif cfg.model.vocab_size != store.vocab_size:
+        raise SqueezeError(f"{cfg.data.path}: token store has vocabulary {store.vocab_size}, "
+                           f"but model.vocab_size={cfg.model.vocab_size}")
+    return cfg, store
+
+
+def make_setup(cfg: Config) -> Setup:
+    cfg, store = bind_to_store(cfg)
+    tokens = store.train_prefix(cfg.data.budget_tokens or None)
+    loader = EpochLoader(tokens, cfg.model.seq_len, cfg.train.batch_size, cfg.data.seed,
+                         doc_offsets=store.train_offsets, doc_shuffle=cfg.data.doc_shuffle,
+                         name=str(cfg.data.path))
+    return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch)
+
+
+def claim_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
+    """Decide between a fresh start and a resume; never silently overwrite a finished run. Returns resuming."""
+    if (run_dir / ckpt.SUMMARY).exists() and not force:
+        raise SqueezeError(f"{run_dir}: finished run (summary.json exists); pass --force to overwrite it")
+    if force:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        return False
+    if resume:
+        if not (run_dir / ckpt.STATE).exists():
+            raise SqueezeError(f"{run_dir}: nothing to resume (no {ckpt.STATE})")
+        return True
+    if (run_dir / ckpt.CONFIG).exists():
+        raise SqueezeError(f"{run_dir}: holds an unfinished run; pass --resume to continue it or --force to "
+                           "start over")
+    return False
+
+
+def describe(s: Setup, model: GPT, device: str) -> str:
+    """The start-up lines (STYLE rule 7): parameters, unique tokens, epochs, tokens seen, tokens per parameter."""
+    counts, c = model.param_counts(), s.cfg
+    unique = s.loader.tokens_per_epoch
+    seen = unique * c.train.epochs
+    return (f"model: {counts['total']:,} parameters ({counts['embedding']:,} embedding, "
+            f"{counts['non_embedding']:,} non-embedding), {c.model.n_layer} layers x d {c.model.d_model}, "
+            f"context {c.model.seq_len}\n"
+            f"data: {unique:,} unique training tokens ({s.loader.n_sequences:,} sequences) x {c.train.epochs} "
+            f"epochs = {seen:,} tokens seen in {s.total_steps:,} steps of {c.train.batch_size}; "
+            f"{seen / counts['total']:.1f} tokens per parameter ({unique / counts['total']:.2f} unique)\n"
+            f"optimizer: {c.train.optimizer}, lr {c.train.lr:g}, weight decay {c.train.weight_decay:g}, "
+            f"{c.train.schedule} schedule, {resolve_dtype(c.train.dtype, device)} on {device}"
+            f"{', compiled' if c.train.compile else ''}")
+
+
+def tokens_at(loader: EpochLoader, step: int) -> int:
+    """Training tokens consumed after `step` optimizer steps (the last batch of an epoch may be short)."""
+    epochs, in_epoch = divmod(step, loader.steps_per_epoch)
+    seqs = min(in_epoch * loader.batch_size, loader.n_sequences)
+    return epochs * loader.tokens_per_epoch + seqs * loader.seq_len
+
+
+class MetricsLog:
+    """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
+
+    def __init__(self, path: Path, keep_lines: int | None):
+        self.path = path
+        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+        if keep_lines is not None and keep_lines != len(lines):  # drop lines logged after the checkpoint
+            atomic_write(path, lambda f: f.write("".join(lines[:keep_lines])), mode="w")
+        self.count = len(lines) if keep_lines is None else keep_lines
+        self.file = open(path, "a")
+
+    def write(self, **row) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        self.count += 1
+
+    def sync(self) -> None:
+        os.fsync(self.file.fileno())
+
+
+def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float) -> None:
+    log.sync()
+    ckpt.save_weights(model, run_dir)
+    ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
+                              "rng": torch.get_rng_state(),
+                              "optimizers": [opt.state_dict() for opt in optimizers]})
+
+
+def _eval(model: GPT, fwd, s: Setup, device: str, max_tokens: int) -> dict:
+    model.eval()
+    out = evaluate(fwd, s.store.val, s.store.token_bytes, s.cfg.model.seq_len, s.cfg.train.batch_size,
+                   max_tokens=max_tokens, device=device, dtype=s.cfg.train.dtype)
+    model.train()
+    return out
+
+
+def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool = False,
+          device: str | None = None, quiet: bool = False) -> dict:
+    """Train one model into `run_dir` and return its summary (also written to summary.json)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with dir_lock(run_dir):
+        return _train_locked(cfg, run_dir, resume, force, device, quiet)
+
+
+def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool) -> dict:
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    resuming = claim_run_dir(run_dir, resume, force)
+    if resuming:
+        saved = config_mod.load(str(run_dir / ckpt.CONFIG))
+        asked = cfg.copy()
+        asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+        if asked != saved:
+            raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json")
+        cfg = saved
+    s = make_setup(cfg)
+    torch.manual_seed(s.cfg.train.seed)
+    model = GPT(s.cfg.model).to(device)
+    optimizers = build_optimizers(model, s.cfg.train)
+    step, elapsed = 0, 0.0
+    if resuming:
+        info = read_json(run_dir / ckpt.RUN)
+        if info.get("tokenizer_fingerprint") != s.store.fingerprint:
+            raise SqueezeError(f"{run_dir}: checkpoint and token store {s.cfg.data.path} come from different "
+                               "tokenizers")
+        state = ckpt.load_state(run_dir)
+        ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
+        for opt, sd in zip(optimizers, state["optimizers"]):
+            opt.load_state_dict(sd)
+        torch.set_rng_state(state["rng"])
+        step, elapsed = state["step"], state["elapsed"]
+        log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"])
+        say(f"resuming {run_dir} at step {step:,} of {s.total_steps:,}")
+    else:
+        config_mod.save(s.cfg, str(run_dir / ckpt.CONFIG))
+        write_json(run_dir / ckpt.RUN, {
+            "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
+            "python": platform.python_version(), "device": device, "host": platform.node(),
+            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
+    say(describe(s, model, device))
+
+    fwd = torch.compile(model) if s.cfg.train.compile else model
+    spe, tc = s.loader.steps_per_epoch, s.cfg.train
+    dtype = resolve_dtype(tc.dtype, device)
+    tokens_done = 0  # this session's, for tokens/s
+    bar = tqdm(total=s.total_steps, initial=step, disable=quiet or None, unit="step", dynamic_ncols=True,
+               file=sys.stderr)
+    t0 = time.perf_counter()
+    model.train()
+    while step < s.total_steps:
+        epoch, in_epoch = divmod(step, spe)
+        x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
+        set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
+        with autocast(device, dtype):
+            logits_BTV = fwd(x_BT)
+        loss = F.cross_entropy(logits_BTV.flatten(0, 1), y_BT.flatten())
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf)
+        for opt in optimizers:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise SqueezeError(f"{run_dir}: loss became {loss_value} at step {step}; stopped, the last good "
+                               f"checkpoint is kept (try a lower train.lr than {tc.lr:g})")
+        step += 1
+        tokens_done += y_BT.numel()
+        bar.update(1)
+        if step % tc.log_every == 0 or step == s.total_steps:
+            now = elapsed + time.perf_counter() - t0
+            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):,.0f}")
+            log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
+                      lr=optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
+                      grad_norm=float(grad_norm), time=round(now, 3))
+        epoch_end = step % spe == 0
+        if step < s.total_steps and (epoch_end or (tc.eval_every and step % tc.eval_every == 0)):
+            ev = _eval(model, fwd, s, device, tc.eval_tokens)
+            log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
+            if epoch_end:
+                bar.write(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+        if step % tc.ckpt_every == 0 and step < s.total_steps:
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0)
+    bar.close()
+    train_time = elapsed + time.perf_counter() - t0
+    final = _eval(model, fwd, s, device, 0)
+    log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
+    _checkpoint(run_dir, model, optimizers, step, log, train_time)
+    counts = model.param_counts()
+    summary = {
+        "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
+        "params": counts["total"], "non_embedding_params": counts["non_embedding"],
+        "unique_tokens": s.loader.tokens_per_epoch, "epochs": tc.epochs,
+        "tokens_seen": s.loader.tokens_per_epoch * tc.epochs, "steps": step,
+        "flops": model.flops_per_token() * s.loader.tokens_per_epoch * tc.epochs,
+        "train_seconds": round(train_time, 2),
+        "tokens_per_second": round(s.loader.tokens_per_epoch * tc.epochs / max(train_time, 1e-9), 1),
+    }
+    write_json(run_dir / ckpt.SUMMARY, summary)
+    say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
+    return summary
