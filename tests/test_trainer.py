@@ -1,0 +1,112 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from squeeze.data.store import prepare_store
+from squeeze.errors import SqueezeError
+from squeeze.train import trainer
+from squeeze.train.trainer import train
+from tests.conftest import synthetic_documents, tiny_config
+
+
+def metrics(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+
+def test_run_directory_and_summary(tiny_store, tmp_path):
+    s = train(tiny_config(tiny_store), tmp_path / "r", quiet=True)
+    run = tmp_path / "r"
+    for name in ("config.json", "run.json", "metrics.jsonl", "model.safetensors", "state.pt", "summary.json"):
+        assert (run / name).exists(), name
+    rows = metrics(run)
+    assert [r["step"] for r in rows if "val_loss" in r][-1] == s["steps"]
+    assert s["val_loss"] == rows[-1]["val_loss"] and s["tokens_seen"] == 2 * s["unique_tokens"]
+    assert s["val_loss"] < rows[0]["train_loss"]  # it learned something
+    assert json.loads((run / "run.json").read_text())["git_commit"]
+
+
+def test_killed_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_store, epochs=3, dtype="fp32")
+    cfg.model.dropout = 0.1  # the RNG state must be restored too
+    cfg.data.doc_shuffle = True
+    train(cfg, tmp_path / "straight", quiet=True)
+
+    real = trainer.lr_multiplier
+    def crash_at_13(step, total, tc):
+        if step == 13:
+            raise RuntimeError("simulated kill")
+        return real(step, total, tc)
+    monkeypatch.setattr(trainer, "lr_multiplier", crash_at_13)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(cfg, tmp_path / "killed", quiet=True)
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    monkeypatch.setattr(trainer, "lr_multiplier", real)
+    with pytest.raises(SqueezeError, match="unfinished run; pass --resume"):
+        train(cfg, tmp_path / "killed", quiet=True)
+    train(cfg, tmp_path / "killed", resume=True, quiet=True)
+
+    assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finished_run_is_never_overwritten_without_force(tiny_store, tmp_path):
+    cfg = tiny_config(tiny_store, epochs=1)
+    first = train(cfg, tmp_path / "r", quiet=True)
+    with pytest.raises(SqueezeError, match="finished run"):
+        train(cfg, tmp_path / "r", quiet=True)
+    assert json.loads((tmp_path / "r" / "summary.json").read_text()) == first
+    cfg.train.seed = 1
+    again = train(cfg, tmp_path / "r", force=True, quiet=True)
+    assert again["val_loss"] != first["val_loss"]
+
+
+def test_resume_refuses_a_different_config(tiny_store, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_store, epochs=2)
+    monkeypatch.setattr(trainer, "tokens_at", lambda *a: (_ for _ in ()).throw(RuntimeError("kill")))
+    with pytest.raises(RuntimeError):
+        train(cfg, tmp_path / "r", quiet=True)
+    monkeypatch.undo()
+    with pytest.raises(SqueezeError, match="nothing to resume"):  # killed before its first checkpoint
+        train(cfg, tmp_path / "r", resume=True, quiet=True)
+
+
+def test_store_and_checkpoint_from_different_tokenizers(tiny_store, tmp_path, monkeypatch):
+    other = tmp_path / "other"
+    prepare_store(synthetic_documents(seed=1), other, vocab_size=300, val_fraction=0.1)
+    cfg = tiny_config(tiny_store, epochs=2, ckpt_every=3)
+    real = trainer.lr_multiplier
+    monkeypatch.setattr(trainer, "lr_multiplier",
+                        lambda s, t, c: (_ for _ in ()).throw(RuntimeError("kill")) if s == 4 else real(s, t, c))
+    with pytest.raises(RuntimeError):
+        train(cfg, tmp_path / "r", quiet=True)
+    monkeypatch.undo()
+    (tmp_path / "r" / "config.json").write_text(
+        (tmp_path / "r" / "config.json").read_text().replace(str(tiny_store), str(other)))
+    cfg.data.path = str(other)
+    with pytest.raises(SqueezeError, match="different tokenizers"):
+        train(cfg, tmp_path / "r", resume=True, quiet=True)
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny_store, tmp_path):
+    cfg = tiny_config(tiny_store, lr=1e6, grad_clip=0.0, epochs=3)
+    with pytest.raises(SqueezeError, match="loss became nan|loss became inf"):
+        train(cfg, tmp_path / "r", quiet=True)
+
+
+def test_sequence_too_long_for_the_budget(tiny_store, tmp_path):
+    cfg = tiny_config(tiny_store)
+    cfg.data.budget_tokens = 20
+    with pytest.raises(SqueezeError, match="fewer than one sequence"):
+        train(cfg, tmp_path / "r", quiet=True)
+
+
+def test_vocab_mismatch_is_named(tiny_store, tmp_path):
+    cfg = tiny_config(tiny_store)
+    cfg.model.vocab_size = 999
+    with pytest.raises(SqueezeError, match="vocabulary 300, but model.vocab_size=999"):
+        train(cfg, tmp_path / "r", quiet=True)
