@@ -1,4 +1,4 @@
-"""Tests for squeeze/scaling/efficiency.py against hand-computed values (DESIGN.md section 2 and the section 5 pilot)."""
+"""Tests for squeeze/scaling/efficiency.py against hand-computed values (DESIGN.md section 2, section 5 pilot)."""
 
 import math
 

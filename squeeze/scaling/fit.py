@@ -1,7 +1,8 @@
 """Robust fits of the scaling laws in squeeze/scaling/laws.py, with their uncertainty: the one-variable power law
 L(x) = A/x^B + C (multi-start bounded least squares, bootstrap or seed resampling, the two-stage ensemble
 asymptote), and the joint Chinchilla and data-constrained laws (Huber on log L, L-BFGS from a grid of starts).
-Pure functions of numpy arrays: no I/O, no printing.
+Pure functions of numpy arrays: no I/O, no printing. One side effect, scoped and restored: the L-BFGS fits hold
+scipy's bundled OpenBLAS at 1 thread while they run (see _one_blas_thread for why).
 
 Exercised by: python -m pytest tests/test_fit.py
 """
@@ -28,7 +29,7 @@ from squeeze.scaling.laws import chinchilla_law, compute_optimal_params, data_co
 B_STARTS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.8)
 C_FRACTIONS = (0.0, 0.5, 0.9)
 B_MAX = 10.0  # keeps xn**-B finite; a fit that lands here is flagged, no measured exponent is near it
-BOOT_GRID_STARTS = 2  # a resample refit starts at the point fit plus this many grid points (~3 ms per start)
+BOOT_GRID_STARTS = 2  # a resample refit starts at the point fit plus this many grid points (3-8 ms per start)
 _AT_BOUND = 1e-6  # A or C below this fraction of max|y| counts as "at its bound 0"
 _B_FLAT = 1e-3  # below this exponent A/x^B + C is A + C - A B ln x: A and C are not separately determined
 
@@ -51,8 +52,7 @@ class PowerLawFit:
 
 
 def _check_xy(x, y, weights=None):
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
@@ -271,7 +271,7 @@ class TwoStageAsymptote:
     asymptote: float  # stage2.C: the K->inf, N->inf loss
     interval: tuple[float, float]
     level: float
-    n_boot: int  # resamples that gave a stage-2 fit
+    n_boot: int  # resamples behind the interval
 
     @property
     def C_N(self) -> np.ndarray:
@@ -282,7 +282,8 @@ def asymptote_two_stage(table: Mapping[float, tuple], *, n_boot=200, seed=0, lev
     """table: model size N -> (K values, losses). Repeated K (seeds) are allowed.
 
     The interval resamples each size's stage-1 points (seeds within K when K repeats, else points) and refits
-    both stages. A size with 1-2 K values keeps its largest-K loss in every resample (its stage 1 is flagged).
+    both stages. A size with 1-2 K values (its stage 1 flagged) keeps its largest-K loss in every resample unless
+    it has several seeds, which are resampled like the others.
     """
     if len(table) < 3:
         raise ValueError(f"stage 2 fits C_N over model size and needs >= 3 sizes, got {len(table)}")
@@ -388,7 +389,7 @@ def _joint_arrays(*arrays):
 
 
 # Hoffmann et al.'s grid: e in {-1,-.5,...,1}, a, b in {0,5,...,25}, alpha, beta in {0,.5,...,2} (4,500 starts,
-# ~40 s). "thin" keeps the grid shape and range at every other value (3^5 = 243 starts, ~2.5 s on 2 cores).
+# ~18x the thin grid). "thin" keeps the grid shape and range at every other value (3^5 = 243 starts, 2.4 s here).
 CHINCHILLA_GRID = {
     "full": dict(e=np.arange(-1, 1.01, 0.5), a=np.arange(0, 26, 5), alpha=np.arange(0, 2.01, 0.5)),
     "thin": dict(e=np.array([-1.0, 0.0, 1.0]), a=np.array([0.0, 10.0, 20.0]), alpha=np.array([0.0, 1.0, 2.0])),
