@@ -20,11 +20,11 @@ def rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor,
     return angle_TK2.cos(), angle_TK2.sin()
 
 
-def apply_rope(x_BHTK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
+def apply_rope(x_BTHK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
     """Rotate each (first-half, second-half) pair of dimensions by its position's angle."""
-    T = x_BHTK.shape[-2]
-    x1, x2 = x_BHTK.chunk(2, dim=-1)
-    cos, sin = cos_TK2[:T].to(x_BHTK.dtype), sin_TK2[:T].to(x_BHTK.dtype)
+    T = x_BTHK.shape[1]
+    x1, x2 = x_BTHK.chunk(2, dim=-1)
+    cos, sin = cos_TK2[:T, None].to(x_BTHK.dtype), sin_TK2[:T, None].to(x_BTHK.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
@@ -54,11 +54,13 @@ class Attention(nn.Module):
 
     def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BTD.shape
-        qkv_BT3HK = self.qkv(x_BTD).view(B, T, 3, self.n_head, self.head_dim)
-        q_BHTK, k_BHTK, v_BHTK = qkv_BT3HK.permute(2, 0, 3, 1, 4).unbind(0)
-        q_BHTK = apply_rope(self.q_norm(q_BHTK), cos, sin)
-        k_BHTK = apply_rope(self.k_norm(k_BHTK), cos, sin)
-        y_BHTK = F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, is_causal=True,
+        # Norm and rotate in [B, T, H, K], where the head dim is contiguous: elementwise ops on the permuted
+        # [B, H, T, K] view were ~3x slower on CPU. SDPA takes the transposed views as they are.
+        q_BTHK, k_BTHK, v_BTHK = self.qkv(x_BTD).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
+        q_BTHK = apply_rope(self.q_norm(q_BTHK), cos, sin)
+        k_BTHK = apply_rope(self.k_norm(k_BTHK), cos, sin)
+        y_BHTK = F.scaled_dot_product_attention(q_BTHK.transpose(1, 2), k_BTHK.transpose(1, 2),
+                                                v_BTHK.transpose(1, 2), is_causal=True,
                                                 dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y_BHTK.transpose(1, 2).reshape(B, T, D))
 

@@ -73,6 +73,7 @@ def preset(name: str, recipe_name: str = "regularized") -> Config:
     c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = p.n_layer, p.d_model, p.n_head, p.seq_len
     c.train.batch_size, c.train.compile = p.batch_size, p.compile
     c.data.budget_tokens = p.budget_tokens
+    c.train.eval_tokens = 32 * p.seq_len * p.batch_size  # epoch-end evals on a slice; the final one sees all
     if recipe_name == "regularized":
         c.train.epochs = p.epochs
     return c

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from squeeze.scaling.efficiency import data_efficiency, effective_data, interpolated_budget
+from squeeze.scaling.efficiency import data_efficiency, data_for_loss, interpolated_budget
 from squeeze.scaling.fit import PowerLawFit
 
 
@@ -15,17 +15,17 @@ def law(A, B, C):
 
 def test_effective_data_hand_value():
     # (A / (L - C))^(1/B) = (2 / 0.5)^2 = 16
-    assert effective_data(law(2.0, 0.5, 1.0), 1.5) == pytest.approx(16.0)
+    assert data_for_loss(law(2.0, 0.5, 1.0), 1.5) == pytest.approx(16.0)
 
 
 def test_effective_data_at_or_below_asymptote_is_none():
-    assert effective_data(law(2.0, 0.5, 1.0), 1.0) is None
-    assert effective_data(law(2.0, 0.5, 1.0), 0.9) is None
+    assert data_for_loss(law(2.0, 0.5, 1.0), 1.0) is None
+    assert data_for_loss(law(2.0, 0.5, 1.0), 0.9) is None
 
 
 def test_effective_data_flat_fit_raises():
     with pytest.raises(ValueError, match="flat"):
-        effective_data(law(0.0, 0.5, 1.0), 1.5)
+        data_for_loss(law(0.0, 0.5, 1.0), 1.5)
 
 
 def test_multiplier_hand_value():

@@ -16,8 +16,9 @@ import numpy as np
 _MAX_LOG = 700.0  # exp(709.8) overflows a float64: beyond this D_eff is reported as inf, not an error
 
 
-def effective_data(fit, loss) -> float | None:
+def data_for_loss(fit, loss) -> float | None:
     """D_eff(L) = (A / (L - C))^(1/B): the data the fitted law needs to reach loss L, in the fit's units of D.
+    (Not laws.effective_data, which is D' of the data-constrained law: the value of repeated tokens.)
 
     `fit` is anything with A, B, C (a squeeze.scaling.fit.PowerLawFit). None when L <= C: the law never reaches
     that loss, and no number would be honest. A fit with A = 0 or B = 0 (flat, flagged degenerate) has no D_eff.
@@ -104,7 +105,7 @@ def data_efficiency(standard_fit, loss, budget, *, measured_budgets=None, measur
     if not (math.isfinite(budget) and budget > 0):
         raise ValueError(f"budget must be positive and finite, got {budget}")
     reference = float(standard_fit.A / budget**standard_fit.B + standard_fit.C)
-    d_loss = effective_data(standard_fit, loss)
-    multiplier = None if d_loss is None else d_loss / effective_data(standard_fit, reference)
+    d_loss = data_for_loss(standard_fit, loss)
+    multiplier = None if d_loss is None else d_loss / data_for_loss(standard_fit, reference)
     interp, note = _interpolation(loss, budget, measured_budgets, measured_losses)
     return DataEfficiency(multiplier, d_loss is None, loss, budget, reference, float(standard_fit.C), interp, note)

@@ -1,28 +1,21 @@
-"""Robust fits of the scaling laws in squeeze/scaling/laws.py, with their uncertainty: the one-variable power law
-L(x) = A/x^B + C (multi-start bounded least squares, bootstrap or seed resampling, the two-stage ensemble
-asymptote), and the joint Chinchilla and data-constrained laws (Huber on log L, L-BFGS from a grid of starts).
-Pure functions of numpy arrays: no I/O, no printing. One side effect, scoped and restored: the L-BFGS fits hold
-scipy's bundled OpenBLAS at 1 thread while they run (see _one_blas_thread for why).
+"""Robust fits of the one-variable scaling law L(x) = A/x^B + C of squeeze/scaling/laws.py, with their
+uncertainty: multi-start bounded least squares, bootstrap or seed resampling, and the two-stage ensemble asymptote.
+The joint laws over (N, D) are fitted in squeeze/scaling/joint.py. Pure functions of numpy arrays: no I/O, no
+printing.
 
 Exercised by: python -m pytest tests/test_fit.py
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
-import glob
 import itertools
-import os
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
-import scipy
-from scipy.optimize import least_squares, minimize
+from scipy.optimize import least_squares
 
-from squeeze.scaling.laws import chinchilla_law, compute_optimal_params, data_constrained_law, power_law
+from squeeze.scaling.laws import power_law
 
 # Starting points of the power-law fit: exponents seen in practice run ~0.05 (data) to ~0.8 (ensembles, small K);
 # C starts at these fractions of min(y), since the asymptote lies below every measured loss.
@@ -307,156 +300,3 @@ def asymptote_two_stage(table: Mapping[float, tuple], *, n_boot=200, seed=0, lev
             c_n.append(_stage1(*(sample or (K, L)), point, _scale(K)).C)
         asymptotes.append(_refit(sizes, np.array(c_n), _scale(sizes), stage2).C)
     return TwoStageAsymptote(sizes, stage1, stage2, stage2.C, _percentiles(asymptotes, level), level, n_boot)
-
-
-# ---- joint laws: Hoffmann et al. 2022, approach 3 ----
-
-@functools.lru_cache(maxsize=1)
-def _scipy_openblas():
-    """get/set thread count of the OpenBLAS inside scipy's wheels (scipy.libs/libscipy_openblas*.so), or None."""
-    pattern = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs", "libscipy_openblas*")
-    for path in glob.glob(pattern):
-        try:
-            lib = ctypes.CDLL(path)  # the already loaded library: dlopen of the same path returns its handle
-            return lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """scipy >= 1.15's L-BFGS-B calls LAPACK on ~20x20 matrices every iteration, and multithreaded OpenBLAS makes
-    each call far slower (scipy/scipy#22438): fit_chinchilla took 62 s with 2 threads vs 2.4 s with 1 on a 2-core
-    machine. Like OPENBLAS_NUM_THREADS=1, but only for the duration and restored after; a no-op on other BLAS."""
-    api = _scipy_openblas()
-    if api is None:
-        yield
-        return
-    get_threads, set_threads = api
-    before = get_threads()
-    set_threads(1)
-    try:
-        yield
-    finally:
-        set_threads(before)
-
-
-@dataclass(frozen=True)
-class ChinchillaFit:
-    """L(N, D) = E + A/N^alpha + B/D^beta; objective = summed Huber loss of log L residuals at the optimum."""
-
-    E: float
-    A: float
-    alpha: float
-    B: float
-    beta: float
-    objective: float
-    n_points: int
-    n_starts: int
-
-    def predict(self, N, D):
-        return chinchilla_law(N, D, self.E, self.A, self.alpha, self.B, self.beta)
-
-
-def _huber(r, delta):
-    """Summed Huber_delta(r) and psi = dHuber/dr: r^2/2 inside [-delta, delta], delta (|r| - delta/2) outside."""
-    psi = np.clip(r, -delta, delta)
-    return float(np.sum(psi * r - 0.5 * psi * psi)), psi
-
-
-def _chinchilla_objective(p, logN, logD, logL, delta):
-    """Sum Huber(logsumexp(a - alpha log N, b - beta log D, e) - log L) and its gradient; p = (a, alpha, b, beta, e).
-    The log-sum-exp is written out for 3 terms: scipy's general one costs ~5x more, and this runs ~10^4 times."""
-    a, alpha, b, beta, e = p
-    t0, t1 = a - alpha * logN, b - beta * logD
-    m = np.maximum(np.maximum(t0, t1), e)
-    x0, x1, x2 = np.exp(t0 - m), np.exp(t1 - m), np.exp(e - m)
-    s = x0 + x1 + x2
-    value, psi = _huber(m + np.log(s) - logL, delta)
-    w0, w1, w2 = x0 * psi / s, x1 * psi / s, x2 * psi / s  # dlse/dterm is the softmax weight
-    grad = np.array([w0.sum(), -(w0 @ logN), w1.sum(), -(w1 @ logD), w2.sum()])
-    return value, grad
-
-
-def _joint_arrays(*arrays):
-    out = [np.asarray(a, dtype=float).ravel() for a in arrays]
-    if len({a.shape for a in out}) != 1:
-        raise ValueError("N, D (, U) and L must have the same number of points")
-    if not all(np.all(np.isfinite(a)) and np.all(a > 0) for a in out):
-        raise ValueError("N, D (, U) and L must be finite and positive")
-    return out
-
-
-# Hoffmann et al.'s grid: e in {-1,-.5,...,1}, a, b in {0,5,...,25}, alpha, beta in {0,.5,...,2} (4,500 starts,
-# ~18x the thin grid). "thin" keeps the grid shape and range at every other value (3^5 = 243 starts, 2.4 s here).
-CHINCHILLA_GRID = {
-    "full": dict(e=np.arange(-1, 1.01, 0.5), a=np.arange(0, 26, 5), alpha=np.arange(0, 2.01, 0.5)),
-    "thin": dict(e=np.array([-1.0, 0.0, 1.0]), a=np.array([0.0, 10.0, 20.0]), alpha=np.array([0.0, 1.0, 2.0])),
-}
-
-
-def fit_chinchilla(N, D, L, *, delta=1e-3, grid="thin") -> ChinchillaFit:
-    """Fit E = exp(e), A = exp(a), B = exp(b), alpha, beta >= 0 by L-BFGS-B on summed Huber_delta of log residuals
-    from every point of the start grid (CHINCHILLA_GRID[grid]); the lowest objective wins."""
-    N, D, L = _joint_arrays(N, D, L)
-    if len(N) < 5:
-        raise ValueError(f"the joint law has 5 parameters and needs >= 5 points, got {len(N)}")
-    args = (np.log(N), np.log(D), np.log(L), delta)
-    g = CHINCHILLA_GRID[grid]
-    bounds = [(None, None), (0, None), (None, None), (0, None), (None, None)]  # exponents >= 0
-    starts = list(itertools.product(g["a"], g["alpha"], g["a"], g["alpha"], g["e"]))
-    with _one_blas_thread():
-        runs = [minimize(_chinchilla_objective, p0, args=args, jac=True, method="L-BFGS-B", bounds=bounds,
-                         options=dict(ftol=1e-12, gtol=1e-9, maxiter=1000)) for p0 in starts]
-    best = min(runs, key=lambda r: r.fun)  # the best of all starts, never the first converged
-    a, alpha, b, beta, e = (float(v) for v in best.x)
-    return ChinchillaFit(float(np.exp(e)), float(np.exp(a)), alpha, float(np.exp(b)), beta, float(best.fun), len(N),
-                         len(starts))
-
-
-@dataclass(frozen=True)
-class DataConstrainedFit:
-    """The data-constrained law with E, A, alpha, B, beta from `base` and fitted R_D*, R_N*."""
-
-    base: ChinchillaFit
-    R_D_star: float
-    R_N_star: float
-    objective: float
-    n_points: int
-    note: str  # which decay constant the data cannot determine, "" when both are
-
-    def predict(self, N, D, U):
-        b = self.base
-        return data_constrained_law(N, D, U, E=b.E, A=b.A, alpha=b.alpha, B=b.B, beta=b.beta,
-                                    R_D_star=self.R_D_star, R_N_star=self.R_N_star)
-
-
-R_STAR_STARTS = (0.5, 2.0, 8.0, 32.0, 128.0)  # spans the published 5.3 (params) and 15.4 (data) both ways
-
-
-def fit_data_constrained(N, D, U, L, *, base: ChinchillaFit, delta=1e-3) -> DataConstrainedFit:
-    """Fit R_D* = exp(r_d), R_N* = exp(r_n) by L-BFGS-B on summed Huber_delta of log residuals, from a 5 x 5 grid
-    of starts, the other constants held at base's. U_N uses N_opt(U) from base's A, alpha, B, beta."""
-    N, D, U, L = _joint_arrays(N, D, U, L)
-    if np.any(U > D):
-        raise ValueError("unique tokens U cannot exceed total tokens D")
-    logL, fixed = np.log(L), dict(E=base.E, A=base.A, alpha=base.alpha, B=base.B, beta=base.beta)
-
-    def objective(p):  # 2 parameters: finite-difference gradients cost little here
-        pred = data_constrained_law(N, D, U, R_D_star=np.exp(p[0]), R_N_star=np.exp(p[1]), **fixed)
-        return _huber(np.log(pred) - logL, delta)[0]
-
-    with _one_blas_thread():
-        runs = [minimize(objective, np.log(p0), method="L-BFGS-B",
-                         bounds=[(-10, 10)] * 2,  # R* in [4.5e-5, 2.2e4] epochs: wider than any data can resolve
-                         options=dict(ftol=1e-12, gtol=1e-9, maxiter=1000))
-                for p0 in itertools.product(R_STAR_STARTS, R_STAR_STARTS)]
-    best = min(runs, key=lambda r: r.fun)
-    notes = []
-    if not np.any(D > U):
-        notes.append("no point repeats data (D > U): R_D* undetermined")
-    if not np.any(N > compute_optimal_params(U, base.A, base.alpha, base.B, base.beta)):
-        notes.append("no point has N > N_opt(U): R_N* undetermined")
-    return DataConstrainedFit(base, float(np.exp(best.x[0])), float(np.exp(best.x[1])), float(best.fun), len(N),
-                              "; ".join(notes))

@@ -1,6 +1,6 @@
 """Scaling-law functional forms: the one-variable power law, the Chinchilla joint law, and the
 data-constrained law of Muennighoff et al. (2023). Pure, vectorized numpy; nothing here fits or reads files
-(fitting lives in squeeze/scaling/fit.py).
+(fitting lives in squeeze/scaling/fit.py and joint.py).
 
 Exercised by: python -m pytest tests/test_laws.py
 

@@ -1,0 +1,217 @@
+"""Running many training runs: in this process one after another, or in a pool of worker processes.
+
+`run_jobs(jobs, workers)` trains each `Job` (a config and its run directory) unless it already finished: a run
+directory with summary.json is read back, one with state.pt is resumed, anything else trains from scratch. One
+failing job never stops the others; the failures are raised together, as one SqueezeError, once all jobs are done.
+A progress line per finished job goes to stderr: `[3/12] runs/lr0.002_wd0.8_ep16: val loss 4.4120 (61 s)`.
+
+Executors are functions `(jobs, workers, threads, quiet, report) -> list[Outcome]` over `run_one`, so a cluster executor
+(Ray, say) slots in beside `_serial` and `_pool` without touching the callers. Exercised by tests/test_execute.py;
+`squeeze sweep` (squeeze/study/sweep.py) is the command that uses it.
+"""
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from squeeze import config as config_mod
+from squeeze.config import Config
+from squeeze.errors import SqueezeError
+from squeeze.io import read_json
+from squeeze.train import checkpoint as ckpt
+
+
+@dataclass
+class Job:
+    """One training run: what to train and where."""
+    cfg: Config
+    run_dir: Path
+
+
+@dataclass
+class Outcome:
+    """What became of one job: its summary, or the one-line error (and a traceback when it was a bug)."""
+    summary: dict | None = None
+    error: str | None = None
+    trace: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+
+
+Report = Callable[[int, Job, Outcome], None]
+
+
+def default_threads(workers: int) -> int:
+    """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
+    1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _differing_field(a: Config, b: Config) -> str | None:
+    da, db = config_mod.to_dict(a), config_mod.to_dict(b)
+    for section, fields in da.items():
+        if not isinstance(fields, dict):
+            if fields != db[section]:
+                return f"{section}: saved {db[section]!r}, asked {fields!r}"
+            continue
+        for name, value in fields.items():
+            if value != db[section][name]:
+                return f"{section}.{name}: saved {db[section][name]!r}, asked {value!r}"
+    return None
+
+
+def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
+    """Check that a run directory that already holds a config holds *this* config, and return it as saved.
+
+    Sweep directory names encode only the swept values, so a second sweep with another base config into the same
+    root would otherwise silently reuse runs that answer a different question. Threads are hardware, not science:
+    the saved value is kept so that `train(resume=True)` sees an identical config."""
+    path = run_dir / ckpt.CONFIG
+    if not path.exists():
+        return cfg
+    saved = config_mod.load(str(path))
+    asked = cfg.copy()
+    asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+    asked.train.threads = saved.train.threads
+    diff = _differing_field(asked, saved)
+    if diff:
+        raise SqueezeError(f"{run_dir}: holds a run with another config ({diff}); choose another output directory")
+    return asked
+
+
+def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
+    from squeeze.train.trainer import train
+    run_dir = Path(job.run_dir)
+    cfg = _adopt_saved(job.cfg, run_dir)
+    if (run_dir / ckpt.SUMMARY).exists():
+        return read_json(run_dir / ckpt.SUMMARY), True
+    if (run_dir / ckpt.STATE).exists():
+        return train(cfg, run_dir, resume=True, quiet=quiet), False
+    # config.json without state.pt: killed before its first checkpoint, so there is nothing to keep
+    force = (run_dir / ckpt.CONFIG).exists()
+    return train(cfg, run_dir, force=force, quiet=quiet), False
+
+
+def run_one(job: Job, quiet: bool = True) -> Outcome:
+    """Train, resume or skip one job; every Exception becomes an Outcome, so one bad job cannot sink the rest."""
+    t0 = time.perf_counter()
+    try:
+        summary, skipped = _train_or_skip(job, quiet)
+        return Outcome(summary=summary, skipped=skipped, seconds=time.perf_counter() - t0)
+    except SqueezeError as e:
+        return Outcome(error=str(e).splitlines()[0] if str(e) else "SqueezeError", seconds=time.perf_counter() - t0)
+    except Exception as e:  # a bug: keep the traceback for the log
+        line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        return Outcome(error=line, trace=traceback.format_exc(), seconds=time.perf_counter() - t0)
+
+
+def _with_threads(job: Job, threads: int) -> Job:
+    cfg = job.cfg.copy()
+    cfg.train.threads = threads  # recorded in config.json; the trainer applies it with torch.set_num_threads
+    return Job(cfg, Path(job.run_dir))
+
+
+def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
+    before = torch.get_num_threads()
+    try:
+        outcomes = []
+        for i, job in enumerate(jobs):
+            outcomes.append(run_one(job, quiet))
+            report(i, job, outcomes[-1])
+        return outcomes
+    finally:
+        torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        if (Path(job.run_dir) / ckpt.SUMMARY).exists():  # reading a summary needs no worker process
+            outcomes[i] = run_one(job, quiet)
+            report(i, job, outcomes[i])
+        else:
+            todo.append(i)
+    if not todo:
+        return outcomes
+    # spawn, not fork: forking a process that has started torch's thread pools can deadlock the child
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(run_one, jobs[i], quiet): i for i in todo}
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    outcomes[i] = fut.result()
+                except Exception as e:  # the worker process itself died (killed, out of memory)
+                    outcomes[i] = Outcome(error=f"worker process died ({type(e).__name__}: {e})")
+                report(i, jobs[i], outcomes[i])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return outcomes
+
+
+def _progress(total: int) -> Report:
+    done = [0]
+
+    def report(i: int, job: Job, out: Outcome) -> None:
+        done[0] += 1
+        sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
+        if out.error:
+            what = f"FAILED: {out.error}"
+        elif out.skipped:
+            what = f"val loss {out.summary['val_loss']:.4f} (finished earlier)"
+        else:
+            what = f"val loss {out.summary['val_loss']:.4f} ({sec})"
+        print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
+        if out.trace:
+            print(out.trace, file=sys.stderr, flush=True)
+    return report
+
+
+def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
+            quiet: bool = True) -> list[Outcome]:
+    """Run every job and return one Outcome per job, in job order; never raises for a failed job."""
+    if workers < 1:
+        raise SqueezeError(f"--workers {workers}: must be >= 1")
+    if threads_per_worker is not None and threads_per_worker < 1:
+        raise SqueezeError(f"threads per worker {threads_per_worker}: must be >= 1")
+    threads = threads_per_worker or default_threads(workers)
+    jobs = [_with_threads(job, threads) for job in jobs]
+    report = _progress(len(jobs))
+    if workers == 1 or len(jobs) <= 1:
+        return _serial(jobs, 1, threads, quiet, report)
+    return _pool(jobs, workers, threads, quiet, report)
+
+
+def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
+    """One line naming every failed run directory and the first error, or None when all succeeded."""
+    failed = [(job, out) for job, out in zip(jobs, outcomes) if out.error]
+    if not failed:
+        return None
+    names = ", ".join(str(job.run_dir) for job, _ in failed)
+    return f"{len(failed)} of {len(jobs)} runs failed ({names}); first error: {failed[0][1].error}"
+
+
+def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
+             quiet: bool = True) -> list[dict]:
+    """Run every job (see `execute`) and return the summaries in job order; raise one SqueezeError at the end
+    naming the failed run directories when any failed."""
+    outcomes = execute(jobs, workers, threads_per_worker, quiet)
+    message = failure_message(jobs, outcomes)
+    if message:
+        raise SqueezeError(message)
+    return [out.summary for out in outcomes]

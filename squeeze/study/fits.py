@@ -1,0 +1,412 @@
+"""`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of DESIGN.md section 2, rebuilt
+from run directories alone. Owns picking the best run at each point of a curve (mean over seeds first, then the
+best over every other knob), the data- and parameter-scaling fits with their intervals, the joint law, the
+multiplier of every recipe against the standard recipe, the printed report and fits.json. The plots are drawn by
+squeeze/study/plots.py.
+
+The pure functions take the rows of squeeze.study.results.collect and touch no file; cmd_fit reads and writes.
+Run it with `squeeze fit runs/ --out report/`; exercised by tests/test_fits.py.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import fmean
+from typing import TYPE_CHECKING, Callable
+
+from squeeze.errors import SqueezeError
+from squeeze.io import write_json
+
+if TYPE_CHECKING:  # scipy costs ~0.6 s to import: the fitting modules load only when a fit runs
+    from squeeze.scaling.efficiency import DataEfficiency
+    from squeeze.scaling.fit import FitWithInterval
+    from squeeze.scaling.joint import ChinchillaWithInterval
+
+# Runs equal on every one of these are seeds of one configuration; their losses are averaged before any "best".
+CONFIG_KNOBS = ("recipe", "budget", "params", "n_layer", "d_model", "lr", "weight_decay", "epochs", "optimizer")
+LEVEL = 0.9  # every interval printed is a 90% percentile interval
+N_BOOT = 200  # resamples behind each interval (~10-20 ms each)
+
+
+def is_finished(row: dict) -> bool:
+    loss = row.get("val_loss")
+    return bool(row.get("finished")) and loss is not None and math.isfinite(loss)
+
+
+def budget_of(row: dict) -> float:
+    """A run's unique-data budget: data.budget_tokens, or one epoch's tokens when it is 0 (= the whole store)."""
+    return float(row.get("budget_tokens") or row["unique_tokens"])
+
+
+@dataclass(frozen=True)
+class Best:
+    """One configuration (all knobs but the seed): its mean loss over seeds, each seed's loss, and one of its rows."""
+
+    loss: float
+    seed_losses: tuple[float, ...]
+    run: dict
+
+
+def configurations(rows: list[dict], recipe: str) -> list[Best]:
+    """The finished runs of `recipe` grouped by every knob but the seed; unfinished rows are ignored."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if is_finished(r) and r.get("recipe") == recipe:
+            key = tuple(budget_of(r) if k == "budget" else r.get(k) for k in CONFIG_KNOBS)
+            groups.setdefault(key, []).append(r)
+    return [Best(fmean(r["val_loss"] for r in rs), tuple(r["val_loss"] for r in rs), rs[0]) for rs in groups.values()]
+
+
+def best_runs(rows: list[dict], recipe: str, by: Callable[[dict], object]) -> dict:
+    """For each value of by(row), ascending: the configuration of `recipe` with the lowest seed-mean loss."""
+    best: dict = {}
+    for b in configurations(rows, recipe):
+        k = by(b.run)
+        if k not in best or b.loss < best[k].loss:
+            best[k] = b
+    return dict(sorted(best.items()))
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A one-variable scaling curve; unpacks as (x, best_losses, fit). x ascending (budgets or parameter counts),
+    the best seed-mean loss at each x, the fit of L(x) = A/x^B + C with its intervals; `best` holds the chosen
+    configuration at each x."""
+
+    x: list[float]
+    best_losses: list[float]
+    fit: FitWithInterval
+    best: dict[float, Best]
+
+    def __iter__(self):
+        return iter((self.x, self.best_losses, self.fit))
+
+
+def _fit_curve(best: dict[float, Best], n_boot: int, seed: int) -> Curve:
+    """Fit every seed of each best configuration (x repeats), so the bootstrap resamples seeds where there are
+    several; with one seed per x it resamples points. Equal seed counts give the same fit as the means."""
+    from squeeze.scaling.fit import fit_with_uncertainty
+    x = [k for k, b in best.items() for _ in b.seed_losses]
+    y = [loss for b in best.values() for loss in b.seed_losses]
+    fit = fit_with_uncertainty(x, y, n_boot=n_boot, seed=seed, level=LEVEL)
+    return Curve(list(best), [b.loss for b in best.values()], fit, best)
+
+
+def data_scaling(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOOT, seed: int = 0) -> Curve:
+    """L(D) of `recipe`: at each budget the best seed-mean loss over model size, lr, weight decay and epochs."""
+    best = best_runs(rows, recipe, by=budget_of)
+    if len(best) < 3:
+        found = ", ".join(f"{b:g}" for b in best) or "none"
+        raise SqueezeError(f"data scaling of recipe {recipe!r} needs finished runs at >= 3 budgets; found "
+                           f"{len(best)} ({found})")
+    return _fit_curve(best, n_boot, seed)
+
+
+def param_scaling(rows: list[dict], recipe: str, budget: float, *, n_boot: int = N_BOOT, seed: int = 0) -> Curve:
+    """L(N) of `recipe` at one budget: for each parameter count the best seed-mean loss over the other knobs."""
+    at_budget = [r for r in rows if is_finished(r) and budget_of(r) == float(budget)]
+    best = best_runs(at_budget, recipe, by=lambda r: float(r["params"]))
+    if len(best) < 3:
+        raise SqueezeError(f"parameter scaling of recipe {recipe!r} at budget {float(budget):g} needs >= 3 model "
+                           f"sizes; found {len(best)}")
+    return _fit_curve(best, n_boot, seed)
+
+
+@dataclass(frozen=True)
+class JointFit:
+    """The Chinchilla law over N = params and D = tokens seen, one point per (N, D): the best over lr and wd."""
+
+    result: ChinchillaWithInterval
+    recipe: str
+    points: list[tuple[float, float, float]]  # (N, D, seed-mean loss)
+    n_sizes: int
+    n_budgets: int
+    reason: str  # why E (the asymptote) is not determined; "" when it is
+
+
+def joint_fit(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOOT, seed: int = 0) -> JointFit:
+    """fit_chinchilla with bootstrap intervals, when `recipe` has >= 2 sizes and >= 2 budgets with >= 5 points.
+    Repeated epochs count as full tokens here (the data-constrained law is what discounts them)."""
+    from squeeze.scaling.joint import chinchilla_with_uncertainty
+    best = best_runs(rows, recipe, by=lambda r: (float(r["params"]), float(r["tokens_seen"])))
+    sizes = {n for n, _ in best}
+    budgets = {budget_of(b.run) for b in best.values()}
+    if len(sizes) < 2 or len(budgets) < 2 or len(best) < 5:
+        raise SqueezeError(f"the joint law of recipe {recipe!r} needs >= 2 model sizes and >= 2 budgets with >= 5 "
+                           f"points; found {len(sizes)} sizes, {len(budgets)} budgets, {len(best)} points")
+    points = [(n, d, b.loss) for (n, d), b in best.items()]
+    result = chinchilla_with_uncertainty(*zip(*points), n_boot=n_boot, seed=seed, level=LEVEL)
+    reasons = []
+    if len(sizes) == 2:
+        reasons.append("2 model sizes: A, alpha and E are not separately determined")
+    if len({d for _, d in best}) == 2:
+        reasons.append("2 values of tokens seen: B, beta and E are not separately determined")
+    if len(best) == 5:
+        reasons.append("5 points for 5 constants: exact fit, no check")
+    return JointFit(result, recipe, points, len(sizes), len(budgets), "; ".join(reasons))
+
+
+@dataclass(frozen=True)
+class EfficiencyRow:
+    """One recipe's best loss at the base budget as a multiple of the standard recipe's data."""
+
+    recipe: str
+    budget: float
+    best: Best | None  # None: no finished run of this recipe at the budget
+    efficiency: DataEfficiency | None  # None with `note` when no multiplier can be computed
+    interval: tuple[float, float] | None  # over the standard law's resamples that give a finite multiplier
+    n_valid: int  # those resamples; the rest put the loss beyond their asymptote
+    n_boot: int
+    note: str  # what is missing or unreliable, "" when nothing
+
+
+def _multiplier(fit, loss: float, budget: float) -> float | None:
+    from squeeze.scaling.efficiency import data_efficiency
+    try:
+        return data_efficiency(fit, loss, budget).multiplier
+    except ValueError:  # a flat resample (A or B = 0) has no D_eff
+        return None
+
+
+def _efficiency_row(rows: list[dict], recipe: str, budget: float, standard: Curve) -> EfficiencyRow:
+    from squeeze.scaling.efficiency import data_efficiency
+    n_boot = len(standard.fit.boot_fits)
+    best = best_runs([r for r in rows if is_finished(r) and budget_of(r) == budget], recipe, by=budget_of).get(budget)
+    if best is None:
+        return EfficiencyRow(recipe, budget, None, None, None, 0, n_boot, f"no finished run at budget {budget:g}")
+    try:
+        eff = data_efficiency(standard.fit.fit, best.loss, budget, measured_budgets=standard.x,
+                              measured_losses=standard.best_losses)
+    except ValueError as e:
+        return EfficiencyRow(recipe, budget, best, None, None, 0, n_boot, str(e))
+    fn = lambda f: _multiplier(f, best.loss, budget)  # noqa: E731
+    n_valid = standard.fit.n_valid(fn)
+    interval = standard.fit.interval(fn) if n_valid else None
+    point = standard.fit.fit
+    notes = [f"unreliable: the standard fit is degenerate ({point.reason})"] if point.degenerate else []
+    if eff.beyond_asymptote and n_valid:
+        notes.append(f"{n_valid} of {n_boot} resamples of the standard law do reach this loss")
+    elif 0 < n_valid < n_boot:
+        notes.append(f"interval over {n_valid} of {n_boot} resamples: the others never reach this loss")
+    return EfficiencyRow(recipe, budget, best, eff, interval, n_valid, n_boot, "; ".join(notes))
+
+
+def efficiency_table(rows: list[dict], standard_recipe: str = "standard", base_budget: float | None = None, *,
+                     standard: Curve | None = None, n_boot: int = N_BOOT, seed: int = 0) -> list[EfficiencyRow]:
+    """Every recipe other than the standard one at base_budget (default: the smallest standard budget, D0): its
+    best seed-mean loss and data_efficiency against the standard data-scaling fit (`standard`, fitted here when
+    not given), with the interpolation figure from the measured standard points and a bootstrap interval."""
+    standard = standard or data_scaling(rows, standard_recipe, n_boot=n_boot, seed=seed)
+    budget = standard.x[0] if base_budget is None else float(base_budget)
+    recipes = sorted({r["recipe"] for r in rows if is_finished(r)} - {standard_recipe})
+    return [_efficiency_row(rows, name, budget, standard) for name in recipes]
+
+
+# ---- the command: read, fit, print, write ----
+
+def add_fit_parser(subparsers) -> None:
+    f = subparsers.add_parser("fit", help="scaling-law fits and data-efficiency multipliers from run directories")
+    f.add_argument("paths", nargs="+", metavar="PATH", help="a run directory or a folder of run directories")
+    f.add_argument("--out", default=None, help="where fits.json and the plots go (default: the first PATH)")
+    f.add_argument("--recipe", default="standard", help="the baseline recipe the others are measured against")
+    f.add_argument("--base-budget", type=float, default=None,
+                   help="budget at which recipes are compared (default: the smallest standard budget, D0)")
+    f.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples per interval (default {N_BOOT})")
+
+
+def load_rows(paths: list[str]) -> tuple[list[dict], int]:
+    """(finished rows, number of unfinished runs) of every run directory at or under the paths, each once."""
+    from squeeze.study.results import collect
+    rows, seen = [], set()
+    for path in paths:
+        found = collect(path)
+        if not found:
+            raise SqueezeError(f"{path}: no run directories (no config.json at or under it)")
+        for r in found:
+            key = os.path.realpath(r["path"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
+    finished = [r for r in rows if is_finished(r)]
+    return finished, len(rows) - len(finished)
+
+
+def _widest_budget(rows: list[dict], recipe: str) -> tuple[float, int]:
+    """The budget where `recipe` has the most model sizes (ties: the smallest budget), and that count."""
+    sizes = best_runs(rows, recipe, by=lambda r: (budget_of(r), r["params"]))
+    counts = {b: sum(1 for bb, _ in sizes if bb == b) for b, _ in sizes}
+    return min(counts.items(), key=lambda t: (-t[1], t[0]))
+
+
+@dataclass
+class FitReport:
+    recipe: str  # the standard recipe
+    standard: Curve | None
+    params: dict[str, tuple[float, Curve]]  # recipe -> (budget, L(N) at that budget), for >= 3 sizes
+    joint: JointFit | None
+    table: list[EfficiencyRow]
+    skipped: dict[str, str]  # section -> why it was not fitted
+
+
+def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | None = None, *,
+            n_boot: int = N_BOOT) -> FitReport:
+    """Every fit the finished rows allow; a fit they do not allow is skipped with its reason."""
+    rows, skipped = [r for r in rows if is_finished(r)], {}
+
+    def attempt(section, fn, *a, **kw):
+        try:
+            return fn(*a, **kw)
+        except SqueezeError as e:
+            skipped[section] = str(e)
+            return None
+
+    standard = attempt("data scaling", data_scaling, rows, recipe, n_boot=n_boot)
+    widest = {name: _widest_budget(rows, name) for name in sorted({r["recipe"] for r in rows})}
+    params = {name: (b, param_scaling(rows, name, b, n_boot=n_boot)) for name, (b, n) in widest.items() if n >= 3}
+    if not params:
+        most = max(widest.items(), key=lambda t: t[1][1], default=("-", (0.0, 0)))
+        skipped["parameter scaling"] = (f"needs >= 3 model sizes at one budget; the most found: {most[1][1]} "
+                                        f"(recipe {most[0]!r} at {most[1][0]:g})")
+    joint = attempt("joint law", joint_fit, rows, recipe, n_boot=n_boot)
+    table = efficiency_table(rows, recipe, base_budget, standard=standard) if standard else []
+    if standard is None:
+        skipped["data efficiency"] = f"needs the data-scaling fit of recipe {recipe!r}"
+    return FitReport(recipe, standard, params, joint, table, skipped)
+
+
+def _iv(value: float, interval) -> str:
+    return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]"
+
+
+def _describe_curve(title: str, var: str, c: Curve) -> list[str]:
+    f, w = c.fit.fit, c.fit
+    lines = [f"{title}: L({var}) = A/{var}^B + C over {len(c.x)} points"]
+    for x, b in c.best.items():
+        r = b.run
+        lines.append(f"  {var} = {x:<10g} best loss {b.loss:.4f} ({len(b.seed_losses)} seed(s); {r['params']:,} "
+                     f"params, lr {r['lr']:g}, wd {r['weight_decay']:g}, {r['epochs']} epochs)")
+    if f.degenerate:
+        return lines + [f"  degenerate fit, no asymptote reported: {f.reason}"]
+    return lines + [f"  A = {_iv(f.A, w.A)}  B = {_iv(f.B, w.B)}  asymptote C = {_iv(f.C, w.C)}  "
+                    f"({w.level:.0%} intervals, {len(w.boot_fits)} resamples of {w.method})"]
+
+
+def _describe_joint(j: JointFit) -> list[str]:
+    f, w = j.result.fit, j.result
+    head = (f"joint law, recipe {j.recipe!r}: L(N, D) = E + A/N^alpha + B/D^beta, N = params, D = tokens seen; "
+            f"{len(j.points)} points ({j.n_sizes} sizes, {j.n_budgets} budgets)")
+    if j.reason:
+        return [head, f"  not identifiable, no asymptote reported: {j.reason}"]
+    return [head, f"  asymptote E = {_iv(f.E, w.E)}  ({w.level:.0%} intervals, {w.n_boot} resamples of points)",
+            f"  A = {_iv(f.A, w.A)}  alpha = {_iv(f.alpha, w.alpha)}  B = {_iv(f.B, w.B)}  beta = {_iv(f.beta, w.beta)}"]
+
+
+def _describe_table(rep: FitReport) -> list[str]:
+    lines = [f"data efficiency against recipe {rep.recipe!r} (its law fitted above; interpolation over its "
+             f"measured points)", f"  {'recipe':<16} {'budget':>10} {'loss':>8}  {'multiplier [90%]':<28} interp."]
+    for r in rep.table:
+        e = r.efficiency
+        if r.best is None or e is None:
+            lines.append(f"  {r.recipe:<16} {r.budget:>10g}  -  ({r.note})")
+            continue
+        span = f" [{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval else ""
+        mult = f"beyond asymptote C={e.asymptote:.4g}" if e.beyond_asymptote else f"{e.multiplier:.3g}x{span}"
+        lines.append(f"  {r.recipe:<16} {r.budget:>10g} {r.best.loss:>8.4f}  {mult:<28} {e.interp_note}"
+                     + (f"  ({r.note})" if r.note else ""))
+    return lines if rep.table else lines[:1] + ["  (no other recipe among the runs)"]
+
+
+def describe(rep: FitReport) -> str:
+    """The report as text: every fit with its intervals, then the efficiency table, then what was skipped."""
+    parts = []
+    if rep.standard:
+        parts.append(_describe_curve(f"data scaling, recipe {rep.recipe!r}", "D", rep.standard))
+    for name, (budget, c) in rep.params.items():
+        parts.append(_describe_curve(f"parameter scaling, recipe {name!r} at budget {budget:g}", "N", c))
+    if rep.joint:
+        parts.append(_describe_joint(rep.joint))
+    if rep.standard:
+        parts.append(_describe_table(rep))
+    parts.append([f"skipped {k}: {v}" for k, v in rep.skipped.items()])
+    return "\n\n".join("\n".join(p) for p in parts if p)
+
+
+def _num(v):
+    """JSON has no inf or nan: such values are written as strings ("inf")."""
+    return v if v is None or math.isfinite(v) else str(v)
+
+
+def _curve_json(c: Curve) -> dict:
+    f, w = c.fit.fit, c.fit
+    runs = [{"name": b.run.get("name"), "seed_losses": list(b.seed_losses),
+             **{k: b.run.get(k) for k in ("params", "lr", "weight_decay", "epochs")}} for b in c.best.values()]
+    return {"x": c.x, "best_losses": c.best_losses, "best_runs": runs,
+            "fit": {"A": f.A, "B": f.B, "C": f.C, "A_interval": list(w.A), "B_interval": list(w.B),
+                    "C_interval": list(w.C), "degenerate": f.degenerate, "reason": f.reason, "rss": f.rss,
+                    "level": w.level, "method": w.method, "n_boot": len(w.boot_fits)}}
+
+
+def _row_json(r: EfficiencyRow) -> dict:
+    d = {"recipe": r.recipe, "budget": r.budget, "loss": r.best and r.best.loss,
+         "seed_losses": r.best and list(r.best.seed_losses), "note": r.note}
+    if r.efficiency is not None:  # DataEfficiency's fields: multiplier, interp_multiplier, reference_loss, ...
+        d.update({k: _num(v) if isinstance(v, float) else v for k, v in asdict(r.efficiency).items()},
+                 multiplier_interval=r.interval and list(r.interval), n_valid=r.n_valid, n_boot=r.n_boot)
+    return d
+
+
+def _joint_json(j: JointFit) -> dict:
+    f, w = j.result.fit, j.result
+    names = ("E", "A", "alpha", "B", "beta")
+    return {"recipe": j.recipe, "points": [list(p) for p in j.points], "reason": j.reason,
+            **{k: getattr(f, k) for k in names}, **{f"{k}_interval": list(getattr(w, k)) for k in names},
+            "objective": f.objective, "level": w.level, "n_boot": w.n_boot}
+
+
+def report_json(rep: FitReport, **meta) -> dict:
+    return {**meta, "standard_recipe": rep.recipe,
+            "data_scaling": rep.standard and _curve_json(rep.standard),
+            "param_scaling": {k: {"budget": b, **_curve_json(c)} for k, (b, c) in rep.params.items()},
+            "joint": rep.joint and _joint_json(rep.joint),
+            "efficiency": [_row_json(r) for r in rep.table], "skipped": rep.skipped}
+
+
+def _marker(r: EfficiencyRow) -> tuple:
+    """(legend label, budget, loss, budget where the standard law reaches the loss, text) for plots.py."""
+    e = r.efficiency
+    text = "beyond the standard asymptote" if e.beyond_asymptote else f"{e.multiplier:.3g}x"
+    span = f" [{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval and not e.beyond_asymptote else ""
+    label = f"{r.recipe} at D={r.budget:g}: {text}{span}, interp. {e.interp_note.split(' (')[0]}"
+    return label, r.budget, r.best.loss, e.multiplier and r.budget * e.multiplier, text
+
+
+def write_plots(rep: FitReport, out: Path) -> list[Path]:
+    from squeeze.study import plots
+    written = []
+    if rep.standard:
+        c, markers = rep.standard, [_marker(r) for r in rep.table if r.efficiency is not None]
+        written.append(plots.plot_data_scaling(c.x, c.best_losses, c.fit.fit, out / "data_scaling.png",
+                                               asymptote_interval=c.fit.C, markers=markers, recipe=rep.recipe))
+    if rep.params:
+        curves = [(f"{name} (D={b:g})", c.x, c.best_losses, c.fit.fit, c.fit.C) for name, (b, c) in rep.params.items()]
+        written.append(plots.plot_param_scaling(curves, out / "param_scaling.png"))
+    return written
+
+
+def cmd_fit(args) -> None:
+    if args.n_boot < 1:
+        raise SqueezeError(f"--n-boot {args.n_boot}: must be >= 1")
+    rows, n_ignored = load_rows(args.paths)
+    print(f"{len(rows) + n_ignored} runs, {len(rows)} finished; ignored {n_ignored} unfinished")
+    if not rows:
+        raise SqueezeError(f"{', '.join(args.paths)}: no finished runs to fit")
+    rep = fit_all(rows, args.recipe, args.base_budget, n_boot=args.n_boot)
+    print(describe(rep))
+    out = Path(args.out or args.paths[0])
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_plots(rep, out)
+    write_json(out / "fits.json", report_json(rep, paths=list(args.paths), runs=len(rows) + n_ignored,
+                                              finished=len(rows), ignored_unfinished=n_ignored))
+    print("\nwrote " + ", ".join(str(p) for p in [out / "fits.json", *written]))

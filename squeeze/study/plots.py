@@ -1,0 +1,107 @@
+"""The plots of `squeeze fit`: data_scaling.png (the standard recipe's L(D), its asymptote, and every other recipe
+drawn as an arrow from its own budget to the budget the standard recipe needs for the same loss: the picture of
+the multiplier) and param_scaling.png (L(N) per recipe with its asymptote).
+
+Functions take plain arrays and fits (anything with predict(x) and C) and an output path, write a PNG atomically
+and return the path. Matplotlib's object API on the Agg canvas: no pyplot, no global backend switch, no display.
+Exercised by tests/test_fits.py (`squeeze fit` writes both).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from squeeze.io import atomic_write
+
+MAX_REACH = 100.0  # arrows longer than this many times the largest measured budget are cut at the plot's edge
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+
+
+def _new_axes(xlabel: str):
+    fig = Figure(figsize=(7.5, 5.0), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.grid(True, which="both", alpha=0.25)
+    return fig, ax
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    return path
+
+
+def _asymptote(ax, fit, interval, color, label):
+    """The fitted asymptote C as a dashed line, labelled with its interval when there is one."""
+    text = f"{label} C = {fit.C:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    ax.axhline(fit.C, color=color, linestyle="--", linewidth=1, label=text)
+
+
+def _arrow(ax, budget, loss, reach, text, xmax, color):
+    """A marker at (budget, loss) and an arrow to where the standard curve reaches the same loss."""
+    ax.plot([budget], [loss], marker="*", markersize=13, color=color, linestyle="none", zorder=5)
+    if reach is None or not np.isfinite(reach):
+        ax.annotate(text, (budget, loss), xytext=(10, 4), textcoords="offset points", color=color, fontsize=9)
+        return
+    end = min(reach, xmax)
+    ax.annotate("", xy=(end, loss), xytext=(budget, loss), zorder=4,
+                arrowprops=dict(arrowstyle="->", color=color, linewidth=1.5, shrinkA=6, shrinkB=2))
+    label = text if reach <= xmax else f"{text} (off the plot)"
+    ax.annotate(label, (np.sqrt(budget * end), loss), xytext=(0, 5), textcoords="offset points", ha="center",
+                color=color, fontsize=10, fontweight="bold")
+
+
+def plot_data_scaling(budgets, losses, fit, path, *, asymptote_interval=None, markers=(),
+                      recipe: str = "standard") -> Path:
+    """Best loss vs budget (log x) with the fitted curve and asymptote (dashed; left out for a degenerate fit).
+    markers: (legend label, budget, loss, reach_budget or None, text by the arrow) per other recipe; reach_budget
+    is where the standard curve reaches that loss, None when it never does (beyond the asymptote)."""
+    budgets, losses = np.asarray(budgets, dtype=float), np.asarray(losses, dtype=float)
+    reaches = [m[3] for m in markers if m[3] is not None and np.isfinite(m[3])]
+    xmax = budgets.max() * MAX_REACH
+    hi = min(max([budgets.max(), *reaches]), xmax) * 1.4
+    lo = min([budgets.min(), *(m[1] for m in markers)]) / 1.4
+    fig, ax = _new_axes("unique training tokens (budget D)")
+    xs = np.geomspace(lo, hi, 200)
+    ax.plot(xs, fit.predict(xs), color=COLORS[0], linewidth=1.5,
+            label=f"{recipe}: L(D) = {fit.A:.3g}/D^{fit.B:.3f} + {fit.C:.3f}")
+    ax.plot(budgets, losses, "o", color=COLORS[0], markersize=7, label=f"{recipe}: best measured loss")
+    if getattr(fit, "degenerate", False):
+        ax.set_title(f"{recipe} fit degenerate, no asymptote: {fit.reason}", fontsize=9)
+    else:
+        _asymptote(ax, fit, asymptote_interval, COLORS[0], f"{recipe} asymptote")
+        ax.set_title(f"data efficiency: each arrow ends at the budget where {recipe} reaches the same loss",
+                     fontsize=10)
+    for i, (label, budget, loss, reach, text) in enumerate(markers):
+        color = COLORS[1 + i % (len(COLORS) - 1)]
+        ax.plot([], [], marker="*", markersize=10, color=color, linestyle="none", label=label)
+        _arrow(ax, budget, loss, reach, text, xmax, color)
+    ax.set_xlim(lo, hi)
+    ax.legend(fontsize=8, loc="upper right")
+    return _save(fig, path)
+
+
+def plot_param_scaling(curves, path) -> Path:
+    """curves: (label, params, best losses, fit, asymptote interval or None) per recipe; log x, one color each,
+    the fitted L(N) and its asymptote (dashed; left out for a degenerate fit)."""
+    fig, ax = _new_axes("parameters N")
+    for i, (label, params, losses, fit, interval) in enumerate(curves):
+        color = COLORS[i % len(COLORS)]
+        params = np.asarray(params, dtype=float)
+        xs = np.geomspace(params.min() / 1.4, params.max() * 4, 200)
+        ax.plot(params, losses, "o", color=color, markersize=7, label=f"{label}: best measured loss")
+        ax.plot(xs, fit.predict(xs), color=color, linewidth=1.5)
+        if getattr(fit, "degenerate", False):
+            ax.plot([], [], color=color, label=f"{label}: fit degenerate ({fit.reason})")
+        else:
+            _asymptote(ax, fit, interval, color, label)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("parameter scaling: L(N) = A/N^B + C", fontsize=10)
+    return _save(fig, path)
