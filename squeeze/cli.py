@@ -5,6 +5,8 @@
   squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
+  squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
+  squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
+from squeeze.study.fits import add_fit_parser, cmd_fit
 
 CONFIG_SECTIONS = tuple(f"--{s}." for s in config_mod.SECTIONS)
 
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default="default", help=f"one of: {', '.join(recipes.PRESETS)}")
     r.add_argument("--out", default="squeeze-out", help="output directory (default: squeeze-out)")
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
+    add_fit_parser(sub)
     return p
 
 
@@ -163,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             cmd_train(args, overrides)
         else:
-            {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run}[args.command](args)
+            {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
+             "fit": cmd_fit}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

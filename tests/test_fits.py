@@ -101,7 +101,7 @@ def test_param_scaling_fits_loss_over_model_size():
         fits.param_scaling(rows[:2], "regularized", D0)
 
 
-def test_joint_fit_recovers_a_chinchilla_law_and_flags_two_sizes():
+def test_joint_fit_recovers_a_chinchilla_law():
     c = laws.CHINCHILLA
     sizes = [(2, 64, 1e7), (4, 128, 1e8), (8, 256, 1e9)]
     rows = [row("standard", D, float(laws.chinchilla_law(s[2], D, **c)), s, epochs=1)
@@ -110,8 +110,6 @@ def test_joint_fit_recovers_a_chinchilla_law_and_flags_two_sizes():
     assert j.reason == "" and (j.n_sizes, j.n_budgets, len(j.points)) == (3, 4, 12)
     np.testing.assert_allclose([j.result.fit.E, j.result.fit.alpha, j.result.fit.beta],
                                [c["E"], c["alpha"], c["beta"]], rtol=2e-2)
-    two = [r for r in rows if r["params"] != 1e9]
-    assert "2 model sizes" in fits.joint_fit(two, n_boot=2).reason
     with pytest.raises(SqueezeError, match="found 1 sizes, 4 budgets, 4 points"):
         fits.joint_fit(rows[:4])
 
@@ -149,7 +147,8 @@ def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys):
     assert saved["data_scaling"]["fit"]["C_interval"] == list(pure.fit.C)
     (reg,) = saved["efficiency"]
     assert reg["recipe"] == "regularized" and reg["multiplier"] == pytest.approx(3.0, abs=1e-3)
-    assert saved["ignored_unfinished"] == 1 and "2 model sizes" in saved["joint"]["reason"]
+    assert saved["ignored_unfinished"] == 1
+    assert "2 model sizes" in saved["joint"]["reason"] and "not identifiable" in text  # E not printed as a number
 
 
 def test_missing_or_empty_paths_name_the_path(tmp_path):

@@ -42,7 +42,7 @@ def test_blas_thread_limit_is_scoped_and_restored():
     assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
 
 
-def test_chinchilla_interval_contains_truth_and_is_deterministic():
+def test_chinchilla_interval_contains_truth():
     c = laws.CHINCHILLA
     rng = np.random.default_rng(0)
     N, D = (a.ravel() for a in np.meshgrid(np.logspace(7, 10, 4), np.logspace(9, 12, 4)))
@@ -53,5 +53,3 @@ def test_chinchilla_interval_contains_truth_and_is_deterministic():
         lo, hi = getattr(w, name)
         assert lo <= getattr(w.fit, name) <= hi
     assert w.E[0] <= c["E"] <= w.E[1] and w.E[1] - w.E[0] < 0.5
-    again = joint.chinchilla_with_uncertainty(N, D, L, n_boot=30)
-    assert again.E == w.E and again.beta == w.beta

@@ -185,7 +185,7 @@ def _efficiency_row(rows: list[dict], recipe: str, budget: float, standard: Curv
     n_valid = standard.fit.n_valid(fn)
     interval = standard.fit.interval(fn) if n_valid else None
     point = standard.fit.fit
-    notes = [f"unreliable: the standard fit is degenerate ({point.reason})"] if point.degenerate else []
+    notes = ["unreliable: the standard fit is degenerate"] if point.degenerate else []
     if eff.beyond_asymptote and n_valid:
         notes.append(f"{n_valid} of {n_boot} resamples of the standard law do reach this loss")
     elif 0 < n_valid < n_boot:
@@ -266,9 +266,8 @@ def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | Non
     widest = {name: _widest_budget(rows, name) for name in sorted({r["recipe"] for r in rows})}
     params = {name: (b, param_scaling(rows, name, b, n_boot=n_boot)) for name, (b, n) in widest.items() if n >= 3}
     if not params:
-        most = max(widest.items(), key=lambda t: t[1][1], default=("-", (0.0, 0)))
-        skipped["parameter scaling"] = (f"needs >= 3 model sizes at one budget; the most found: {most[1][1]} "
-                                        f"(recipe {most[0]!r} at {most[1][0]:g})")
+        most = max((n for _, n in widest.values()), default=0)
+        skipped["parameter scaling"] = f"needs >= 3 model sizes at one budget of a recipe; found at most {most}"
     joint = attempt("joint law", joint_fit, rows, recipe, n_boot=n_boot)
     table = efficiency_table(rows, recipe, base_budget, standard=standard) if standard else []
     if standard is None:

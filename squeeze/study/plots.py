@@ -70,10 +70,11 @@ def plot_data_scaling(budgets, losses, fit, path, *, asymptote_interval=None, ma
     lo = min([budgets.min(), *(m[1] for m in markers)]) / 1.4
     fig, ax = _new_axes("unique training tokens (budget D)")
     xs = np.geomspace(lo, hi, 200)
-    ax.plot(xs, fit.predict(xs), color=COLORS[0], linewidth=1.5,
-            label=f"{recipe}: L(D) = {fit.A:.3g}/D^{fit.B:.3f} + {fit.C:.3f}")
+    degenerate = getattr(fit, "degenerate", False)
+    curve = "fitted curve (degenerate)" if degenerate else f"L(D) = {fit.A:.3g}/D^{fit.B:.3f} + {fit.C:.3f}"
+    ax.plot(xs, fit.predict(xs), color=COLORS[0], linewidth=1.5, label=f"{recipe}: {curve}")
     ax.plot(budgets, losses, "o", color=COLORS[0], markersize=7, label=f"{recipe}: best measured loss")
-    if getattr(fit, "degenerate", False):
+    if degenerate:
         ax.set_title(f"{recipe} fit degenerate, no asymptote: {fit.reason}", fontsize=9)
     else:
         _asymptote(ax, fit, asymptote_interval, COLORS[0], f"{recipe} asymptote")

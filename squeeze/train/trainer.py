@@ -109,6 +109,30 @@ def tokens_at(loader: EpochLoader, step: int) -> int:
     return epochs * loader.tokens_per_epoch + seqs * loader.seq_len
 
 
+class Progress(tqdm):
+    """A tqdm bar on a terminal; in a log file (not a TTY) a plain line every 30 s instead of carriage returns."""
+
+    def __init__(self, total: int, initial: int, quiet: bool):
+        self.plain = not quiet and not sys.stderr.isatty()
+        self.last_print = self.began = time.perf_counter()
+        self.first, self.steps = initial, total  # tqdm sets no attributes when disabled
+        super().__init__(total=total, initial=initial, disable=quiet or self.plain, unit="step",
+                         dynamic_ncols=True, file=sys.stderr)
+
+    def maybe_print(self, step: int, loss: float, tok_s: float) -> None:
+        if self.plain and time.perf_counter() - self.last_print > 30:
+            self.last_print = time.perf_counter()
+            left = (self.steps - step) * (self.last_print - self.began) / max(step - self.first, 1)
+            print(f"step {step:,}/{self.steps:,}  loss {loss:.3f}  {tok_s:,.0f} tok/s  ~{left / 60:.1f} min left",
+                  file=sys.stderr, flush=True)
+
+    def write_line(self, text: str) -> None:
+        if self.plain:
+            print(text, file=sys.stderr, flush=True)
+        elif not self.disable:
+            self.write(text, file=sys.stderr)
+
+
 class MetricsLog:
     """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
 
@@ -209,8 +233,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     spe, tc = s.loader.steps_per_epoch, s.cfg.train
     dtype = resolve_dtype(tc.dtype, device)
     tokens_done = 0  # this session's, for tokens/s
-    bar = tqdm(total=s.total_steps, initial=step, disable=quiet or None, unit="step", dynamic_ncols=True,
-               file=sys.stderr)
+    bar = Progress(s.total_steps, step, quiet)
     t0 = time.perf_counter()
     model.train()
     while step < s.total_steps:
@@ -234,6 +257,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         if step % tc.log_every == 0 or step == s.total_steps:
             now = elapsed + time.perf_counter() - t0
             bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):,.0f}")
+            bar.maybe_print(step, loss_value, tokens_done / (time.perf_counter() - t0))
             log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
                       lr=optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
                       grad_norm=float(grad_norm), time=round(now, 3))
@@ -242,7 +266,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             ev = _eval(model, s, device, tc.eval_tokens)
             log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
             if epoch_end:
-                bar.write(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+                bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
             _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0)
     bar.close()
