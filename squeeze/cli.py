@@ -19,6 +19,7 @@ from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.study.fits import add_fit_parser, cmd_fit
+from squeeze.study.sweep import add_sweep_parser, cmd_sweep
 
 CONFIG_SECTIONS = tuple(f"--{s}." for s in config_mod.SECTIONS)
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default="default", help=f"one of: {', '.join(recipes.PRESETS)}")
     r.add_argument("--out", default="squeeze-out", help="output directory (default: squeeze-out)")
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
+    add_sweep_parser(sub)
     add_fit_parser(sub)
     return p
 
@@ -98,6 +100,8 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
             overrides = [*overrides, f"train.epochs={a.epochs}"]
         cfg = config_mod.apply_overrides(cfg, overrides)
     summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
+    if summary.get("diverged"):
+        raise SqueezeError(summary["message"])
     print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
 
 
@@ -162,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if unknown:
             raise SqueezeError(f"unrecognized arguments: {' '.join(unknown)}")
-        if overrides and args.command != "train":
-            raise SqueezeError(f"config overrides ({overrides[0]}) apply to `squeeze train` only")
+        if overrides and args.command not in ("train", "sweep"):
+            raise SqueezeError(f"config overrides ({overrides[0]}) apply to `squeeze train` and `squeeze sweep` only")
         if args.command == "train":
             cmd_train(args, overrides)
+        elif args.command == "sweep":
+            cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
              "fit": cmd_fit}[args.command](args)

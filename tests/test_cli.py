@@ -74,6 +74,12 @@ def test_bad_corpora_write_nothing(name, content, message, tmp_path, capsys):
     assert not (out / "meta.json").exists()
 
 
+def test_diverging_run_exits_2_with_the_reason(tiny_store, tmp_path, capsys):
+    msg = error_of(capsys, ["train", "--data", str(tiny_store), "--out", str(tmp_path / "r"), "--quiet",
+                            "--train.lr=1e6", "--train.grad_clip=0", "--epochs", "3", *TINY])
+    assert "loss became" in msg and "try a lower train.lr" in msg
+
+
 def test_corpus_smaller_than_one_sequence(tmp_path, capsys):
     (tmp_path / "c.txt").write_text("a few words here.\n\n\n\nand a second document there.\n")
     assert main(["prepare", "--data", str(tmp_path / "c.txt"), "--out", str(tmp_path / "s"),

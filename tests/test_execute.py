@@ -4,7 +4,9 @@ import json
 import pytest
 
 from squeeze.errors import SqueezeError
+from squeeze.study import execute
 from squeeze.study.execute import Job, default_threads, run_jobs
+from squeeze.train import checkpoint
 from tests.conftest import tiny_config
 
 
@@ -80,3 +82,7 @@ def test_worker_processes_match_in_process(tiny_store, tmp_path):
 def test_default_threads_never_oversubscribe(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert [default_threads(w) for w in (1, 2, 3)] == [2, 1, 1]
+
+
+def test_run_file_names_match_the_checkpoint_module():
+    assert (execute.CONFIG, execute.STATE, execute.SUMMARY) == (checkpoint.CONFIG, checkpoint.STATE, checkpoint.SUMMARY)

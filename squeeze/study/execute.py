@@ -5,9 +5,10 @@ directory with summary.json is read back, one with state.pt is resumed, anything
 failing job never stops the others; the failures are raised together, as one SqueezeError, once all jobs are done.
 A progress line per finished job goes to stderr: `[3/12] runs/lr0.002_wd0.8_ep16: val loss 4.4120 (61 s)`.
 
-Executors are functions `(jobs, workers, threads, quiet, report) -> list[Outcome]` over `run_one`, so a cluster executor
-(Ray, say) slots in beside `_serial` and `_pool` without touching the callers. Exercised by tests/test_execute.py;
-`squeeze sweep` (squeeze/study/sweep.py) is the command that uses it.
+Worker processes are spawned (not forked) and each runs threads_per_worker torch threads, by default cores / workers,
+recorded as train.threads. Executors are functions `(jobs, workers, threads, quiet, report) -> list[Outcome]` over
+`run_one`, so a cluster executor (Ray, say) slots in beside `_serial` and `_pool` without touching the callers.
+Exercised by tests/test_execute.py; `squeeze sweep` (squeeze/study/sweep.py) is the command that uses it.
 """
 import multiprocessing
 import os
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from squeeze import config as config_mod
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
-from squeeze.train import checkpoint as ckpt
+
+# The run-directory files this module looks at: the names of squeeze.train.checkpoint, which is not imported here
+# because it imports torch (~2 s) and `squeeze --help` imports this module. tests/test_execute.py checks they agree.
+CONFIG, STATE, SUMMARY = "config.json", "state.pt", "summary.json"
 
 
 @dataclass
@@ -73,7 +75,7 @@ def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
     Sweep directory names encode only the swept values, so a second sweep with another base config into the same
     root would otherwise silently reuse runs that answer a different question. Threads are hardware, not science:
     the saved value is kept so that `train(resume=True)` sees an identical config."""
-    path = run_dir / ckpt.CONFIG
+    path = run_dir / CONFIG
     if not path.exists():
         return cfg
     saved = config_mod.load(str(path))
@@ -90,12 +92,12 @@ def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
     from squeeze.train.trainer import train
     run_dir = Path(job.run_dir)
     cfg = _adopt_saved(job.cfg, run_dir)
-    if (run_dir / ckpt.SUMMARY).exists():
-        return read_json(run_dir / ckpt.SUMMARY), True
-    if (run_dir / ckpt.STATE).exists():
+    if (run_dir / SUMMARY).exists():
+        return read_json(run_dir / SUMMARY), True
+    if (run_dir / STATE).exists():
         return train(cfg, run_dir, resume=True, quiet=quiet), False
     # config.json without state.pt: killed before its first checkpoint, so there is nothing to keep
-    force = (run_dir / ckpt.CONFIG).exists()
+    force = (run_dir / CONFIG).exists()
     return train(cfg, run_dir, force=force, quiet=quiet), False
 
 
@@ -119,6 +121,7 @@ def _with_threads(job: Job, threads: int) -> Job:
 
 
 def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
+    import torch  # here and below, not at the top: `squeeze --help` should not wait ~2 s for torch
     before = torch.get_num_threads()
     try:
         outcomes = []
@@ -131,6 +134,7 @@ def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Re
 
 
 def _init_worker(threads: int) -> None:
+    import torch
     torch.set_num_threads(threads)
 
 
@@ -138,7 +142,7 @@ def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repo
     outcomes: list[Outcome | None] = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):
-        if (Path(job.run_dir) / ckpt.SUMMARY).exists():  # reading a summary needs no worker process
+        if (Path(job.run_dir) / SUMMARY).exists():  # reading a summary needs no worker process
             outcomes[i] = run_one(job, quiet)
             report(i, job, outcomes[i])
         else:

@@ -27,6 +27,8 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict:
         "budget_tokens": cfg.data.budget_tokens, "n_layer": cfg.model.n_layer, "d_model": cfg.model.d_model,
         "seed": cfg.train.seed, "data_seed": cfg.data.seed,
     }
+    if summary.get("diverged"):  # trained and worse than anything that finished (the certificate relies on it)
+        summary = {**summary, "val_loss": float("inf"), "val_bpb": float("inf")}
     for key in ("params", "non_embedding_params", "unique_tokens", "tokens_seen", "flops", "val_loss", "val_bpb",
                 "train_seconds"):
         row[key] = summary.get(key)

@@ -176,7 +176,10 @@ def _eval(model: GPT, s: Setup, device: str, max_tokens: int) -> dict:
 
 def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool = False,
           device: str | None = None, quiet: bool = False) -> dict:
-    """Train one model into `run_dir` and return its summary (also written to summary.json)."""
+    """Train one model into `run_dir` and return its summary (also written to summary.json).
+
+    A run whose loss becomes NaN or inf stops there and returns (and writes) a summary with `diverged: True`
+    and no losses, so a sweep counts the point as trained and worse instead of retrying it forever."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with dir_lock(run_dir):
@@ -243,14 +246,21 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         with autocast(device, dtype):
             loss = loss_fn(x_BT, y_BT)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf))
+        loss_value = loss.item()
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            # Stop before the bad update touches the weights, so the last checkpoint stays good, and record the
+            # point as diverged: a sweep then counts it as trained and worse instead of retrying it forever.
+            bar.close()
+            message = (f"{run_dir}: loss became {loss_value:g} (grad norm {grad_norm:g}) at step {step}; stopped, "
+                       f"the last good checkpoint is kept (try a lower train.lr than {tc.lr:g})")
+            summary = {"diverged": True, "message": message, "val_loss": None, "val_bpb": None, "steps": step}
+            write_json(run_dir / ckpt.SUMMARY, summary)
+            say(message)
+            return summary
         for opt in optimizers:
             opt.step()
             opt.zero_grad(set_to_none=True)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise SqueezeError(f"{run_dir}: loss became {loss_value} at step {step}; stopped, the last good "
-                               f"checkpoint is kept (try a lower train.lr than {tc.lr:g})")
         step += 1
         tokens_done += y_BT.numel()
         bar.update(1)
@@ -260,7 +270,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             bar.maybe_print(step, loss_value, tokens_done / (time.perf_counter() - t0))
             log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
                       lr=optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
-                      grad_norm=float(grad_norm), time=round(now, 3))
+                      grad_norm=grad_norm, time=round(now, 3))
         epoch_end = step % spe == 0
         if step < s.total_steps and (epoch_end or (tc.eval_every and step % tc.eval_every == 0)):
             ev = _eval(model, s, device, tc.eval_tokens)
