@@ -361,6 +361,35 @@ def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[s
     return certs
 
 
+@dataclass
+class SweepResult:
+    rows: list[dict]  # every run under the root, rebuilt from run directories
+    planned: set[str]  # the run names this sweep planned (the grid and what certification added)
+    grids: dict  # (budget, n_layer, d_model) -> the group's grid, widened where certification asked
+    note: str | None  # why certification stopped early, if it did
+    failure: str | None  # one line naming the failed runs, if any
+
+
+def run_sweep(base: Config, grid: Grid, root: str | Path, *, workers: int = 1, threads: int | None = None,
+              certify_axes: tuple[str, ...] | None = None, max_runs: int = 64) -> SweepResult:
+    """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
+    (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`."""
+    n = len(grid_jobs(base, grid, root))  # builds and validates every config before anything trains
+    if n > max_runs:
+        raise SqueezeError(f"the grid has {n} runs, over --max-runs {max_runs}: raise it or shrink the grid")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with dir_lock(root):  # two sweeps into one root would race on the same run directories
+        sweep = _Sweep(base, root, workers, threads)
+        sweep.run(grid.points())
+        grids = {key: grid.group(key) for key in grid.groups()}
+        note = sweep.certify_until_done(grids, certify_axes, max_runs) if certify_axes else None
+        rows = collect(root)
+        write_csv(rows, root / "results.csv")
+    failure = failure_message([j for j, _ in sweep.done], [o for _, o in sweep.done])
+    return SweepResult(rows, sweep.planned, grids, note, failure)
+
+
 def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     """`squeeze sweep`: run the grid (skipping finished points), certify, rebuild ROOT/results.csv, print."""
     base = apply_overrides(recipes.recipe(args.recipe), [f"data.path={args.data}", *overrides])
@@ -372,25 +401,14 @@ def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
         raise SqueezeError(f"--certify-axes: unknown axis {bad[0]!r} (known: {', '.join(AXES)})")
     if args.workers < 1 or args.max_runs < 1:
         raise SqueezeError(f"--workers {args.workers}, --max-runs {args.max_runs}: both must be >= 1")
-    n = len(grid_jobs(base, grid, args.out))  # builds and validates every config before anything trains
-    if n > args.max_runs:
-        raise SqueezeError(f"the grid has {n} runs, over --max-runs {args.max_runs}: raise it or shrink the grid")
-    root = Path(args.out)
-    root.mkdir(parents=True, exist_ok=True)
-    with dir_lock(root):  # two sweeps into one root would race on the same run directories
-        sweep = _Sweep(base, root, args.workers, base.train.threads or None)
-        sweep.run(grid.points())
-        grids = {key: grid.group(key) for key in grid.groups()}
-        note = sweep.certify_until_done(grids, axes, args.max_runs) if args.certify else None
-        rows = collect(root)
-        write_csv(rows, root / "results.csv")
-    certs = print_report(rows, grids, sweep.planned, axes)
+    res = run_sweep(base, grid, args.out, workers=args.workers, threads=base.train.threads or None,
+                    certify_axes=axes if args.certify else None, max_runs=args.max_runs)
+    certs = print_report(res.rows, res.grids, res.planned, axes)
     todo = [group_name(key) for key, c in certs.items() if not c.certified]
     print(f"\n{len(certs) - len(todo)} of {len(certs)} groups certified"
-          f"{' (not certified: ' + ', '.join(todo) + ')' if todo else ''}; {len(sweep.planned)} runs; "
-          f"results in {root / 'results.csv'}")
-    if note:
-        print(note)
-    message = failure_message([j for j, _ in sweep.done], [o for _, o in sweep.done])
-    if message:
-        raise SqueezeError(message)
+          f"{' (not certified: ' + ', '.join(todo) + ')' if todo else ''}; {len(res.planned)} runs; "
+          f"results in {Path(args.out) / 'results.csv'}")
+    if res.note:
+        print(res.note)
+    if res.failure:
+        raise SqueezeError(res.failure)
