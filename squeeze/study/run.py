@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 
 from squeeze import recipes
-from squeeze.config import Config
 from squeeze.errors import SqueezeError
-from squeeze.train import checkpoint as ckpt
-from squeeze.io import read_json
+from squeeze.study.execute import Job, run_jobs
 
 
 def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
@@ -30,15 +28,6 @@ def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str =
     return store
 
 
-def train_or_skip(cfg: Config, run_dir: Path) -> dict:
-    """Train `cfg` into `run_dir` unless it already finished; resume it when a checkpoint exists."""
-    from squeeze.train.trainer import train
-    if (run_dir / ckpt.SUMMARY).exists():
-        print(f"{run_dir}: finished earlier, skipped", file=sys.stderr)
-        return read_json(run_dir / ckpt.SUMMARY)
-    return train(cfg, run_dir, resume=(run_dir / ckpt.STATE).exists())
-
-
 def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text") -> dict[str, dict]:
     out = Path(out)
     if preset_name not in recipes.PRESETS:
@@ -47,8 +36,12 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
     cfg = recipes.preset(preset_name, "regularized")
     cfg.data.path = str(store)
-    results = {"regularized": train_or_skip(cfg, out / "runs" / "regularized")}
+    plan = {"regularized": Job(cfg, out / "runs" / "regularized")}
+    results = dict(zip(plan, run_jobs(list(plan.values()), workers=1, quiet=False)))
     print(f"\n{'method':<14} {'val loss':>9} {'bits/byte':>10} {'params':>10} {'tokens seen':>12}")
     for name, s in results.items():
+        if s.get("diverged"):
+            print(f"{name:<14} diverged: {s['message']}")
+            continue
         print(f"{name:<14} {s['val_loss']:>9.4f} {s['val_bpb']:>10.4f} {s['params']:>10,} {s['tokens_seen']:>12,}")
     return results
