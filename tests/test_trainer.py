@@ -115,3 +115,22 @@ def test_vocab_mismatch_is_named(tiny_store, tmp_path):
     cfg.model.vocab_size = 999
     with pytest.raises(SqueezeError, match="vocabulary 300, but model.vocab_size=999"):
         train(cfg, tmp_path / "r", quiet=True)
+
+
+def test_compiled_training_matches_eager(tiny_store, tmp_path):
+    """torch.compile (the presets' default) must train the same model: same losses up to float reassociation."""
+    eager = train(tiny_config(tiny_store, epochs=1), tmp_path / "eager", quiet=True)
+    compiled = train(tiny_config(tiny_store, epochs=1, compile=True), tmp_path / "compiled", quiet=True)
+    assert compiled["val_loss"] == pytest.approx(eager["val_loss"], abs=2e-3)
+    rows_e, rows_c = metrics(tmp_path / "eager"), metrics(tmp_path / "compiled")
+    for a, b in zip(rows_e, rows_c):
+        if "train_loss" in a:
+            assert b["train_loss"] == pytest.approx(a["train_loss"], abs=2e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on the CPU CI machine)")
+def test_cuda_bf16_training(tiny_store, tmp_path):
+    gpu = train(tiny_config(tiny_store, epochs=1, dtype="auto"), tmp_path / "gpu", device="cuda", quiet=True)
+    cpu = train(tiny_config(tiny_store, epochs=1), tmp_path / "cpu", quiet=True)
+    assert json.loads((tmp_path / "gpu" / "run.json").read_text())["device"] == "cuda"
+    assert gpu["val_loss"] == pytest.approx(cpu["val_loss"], abs=0.05)  # bf16 vs fp32: same model, close losses

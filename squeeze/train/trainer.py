@@ -186,13 +186,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
         return _train_locked(cfg, run_dir, resume, force, device, quiet)
 
 
-def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool) -> dict:
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say) -> tuple:
+    """Start a run directory afresh or restore it from its checkpoint: (setup, model, optimizers, step, elapsed,
+    metrics log). On resume the saved config.json wins, and must equal the one asked for."""
     resuming = claim_run_dir(run_dir, resume, force)
     if resuming:
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
@@ -205,27 +201,53 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
     optimizers = build_optimizers(model, s.cfg.train)
-    step, elapsed = 0, 0.0
-    if resuming:
-        info = read_json(run_dir / ckpt.RUN)
-        if info.get("tokenizer_fingerprint") != s.store.fingerprint:
-            raise SqueezeError(f"{run_dir}: checkpoint and token store {s.cfg.data.path} come from different "
-                               "tokenizers")
-        state = ckpt.load_state(run_dir)
-        ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
-        for opt, sd in zip(optimizers, state["optimizers"]):
-            opt.load_state_dict(sd)
-        torch.set_rng_state(state["rng"])
-        step, elapsed = state["step"], state["elapsed"]
-        log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"])
-        say(f"resuming {run_dir} at step {step:,} of {s.total_steps:,}")
-    else:
+    if not resuming:
         config_mod.save(s.cfg, str(run_dir / ckpt.CONFIG))
         write_json(run_dir / ckpt.RUN, {
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
+        return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
+    if read_json(run_dir / ckpt.RUN).get("tokenizer_fingerprint") != s.store.fingerprint:
+        raise SqueezeError(f"{run_dir}: checkpoint and token store {s.cfg.data.path} come from different tokenizers")
+    state = ckpt.load_state(run_dir)
+    ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
+    for opt, sd in zip(optimizers, state["optimizers"]):
+        opt.load_state_dict(sd)
+    torch.set_rng_state(state["rng"])
+    say(f"resuming {run_dir} at step {state['step']:,} of {s.total_steps:,}")
+    return (s, model, optimizers, state["step"], state["elapsed"],
+            MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"]))
+
+
+def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float) -> dict:
+    """Record a run whose loss or gradient became NaN/inf; the weights on disk are the last good checkpoint."""
+    message = (f"{run_dir}: loss became {loss:g} (grad norm {grad_norm:g}) at step {step}; stopped, the last good "
+               f"checkpoint is kept (try a lower train.lr than {lr:g})")
+    summary = {"diverged": True, "message": message, "val_loss": None, "val_bpb": None, "steps": step}
+    write_json(run_dir / ckpt.SUMMARY, summary)
+    return summary
+
+
+def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float) -> dict:
+    counts, seen = model.param_counts(), s.loader.tokens_per_epoch * s.cfg.train.epochs
+    return {
+        "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
+        "params": counts["total"], "non_embedding_params": counts["non_embedding"],
+        "unique_tokens": s.loader.tokens_per_epoch, "epochs": s.cfg.train.epochs, "tokens_seen": seen,
+        "steps": steps, "flops": model.flops_per_token() * seen, "train_seconds": round(train_time, 2),
+        "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
+    }
+
+
+def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool) -> dict:
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    s, model, optimizers, step, elapsed, log = _open_run(cfg, run_dir, resume, force, device, say)
     say(describe(s, model, device))
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
@@ -252,11 +274,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             # Stop before the bad update touches the weights, so the last checkpoint stays good, and record the
             # point as diverged: a sweep then counts it as trained and worse instead of retrying it forever.
             bar.close()
-            message = (f"{run_dir}: loss became {loss_value:g} (grad norm {grad_norm:g}) at step {step}; stopped, "
-                       f"the last good checkpoint is kept (try a lower train.lr than {tc.lr:g})")
-            summary = {"diverged": True, "message": message, "val_loss": None, "val_bpb": None, "steps": step}
-            write_json(run_dir / ckpt.SUMMARY, summary)
-            say(message)
+            summary = _diverged(run_dir, loss_value, grad_norm, step, tc.lr)
+            say(summary["message"])
             return summary
         for opt in optimizers:
             opt.step()
@@ -284,16 +303,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     final = _eval(model, s, device, 0)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
     _checkpoint(run_dir, model, optimizers, step, log, train_time)
-    counts = model.param_counts()
-    summary = {
-        "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
-        "params": counts["total"], "non_embedding_params": counts["non_embedding"],
-        "unique_tokens": s.loader.tokens_per_epoch, "epochs": tc.epochs,
-        "tokens_seen": s.loader.tokens_per_epoch * tc.epochs, "steps": step,
-        "flops": model.flops_per_token() * s.loader.tokens_per_epoch * tc.epochs,
-        "train_seconds": round(train_time, 2),
-        "tokens_per_second": round(s.loader.tokens_per_epoch * tc.epochs / max(train_time, 1e-9), 1),
-    }
+    summary = _summary(s, model, final, step, train_time)
     write_json(run_dir / ckpt.SUMMARY, summary)
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
