@@ -54,9 +54,8 @@ def main() -> None:
         say(f"  standard {key[1]}x{key[2]} at D0: {cert.best} -> {cert.best_loss:.4f}; {cert.describe()}")
 
     say("2/4 standard recipe at 2, 4, 8 x D0: epochs certified at each budget (lr from D0)")
-    for size, lr in lr_of.items():
-        run_sweep(std, Grid(lr=[lr], weight_decay=[0.1], epochs=[4, 8, 16], sizes=[size], budgets=budgets[1:]),
-                  out / "standard", certify_axes=("epochs",), **kw)
+    run_sweep(std, [Grid(lr=[lr], weight_decay=[0.1], epochs=[4, 8, 16], sizes=[size], budgets=budgets[1:])
+                    for size, lr in lr_of.items()], out / "standard", certify_axes=("epochs",), **kw)
 
     say("3/4 regularized recipe at D0: lr x weight decay x epochs, certified")
     reg = base_config("regularized", store)

@@ -202,3 +202,15 @@ def test_sweep_refuses_bad_input_before_training(tiny_store, tmp_path):
     with pytest.raises(SqueezeError, match="train.lr must be > 0"):
         sweep(tiny_store, tmp_path / "x", "--lr", "0")
     assert not (tmp_path / "x").exists()
+
+
+def test_run_sweep_takes_one_grid_per_size(tiny_store, tmp_path):
+    """Two sizes with their own learning rates run as one sweep: each group keeps its own lr grid."""
+    from squeeze.study.sweep import run_sweep
+    base = config_mod.apply_overrides(tiny_config(tiny_store, epochs=1, threads=1), ["data.budget_tokens=4096"])
+    grids = [Grid(lr=[1e-3], weight_decay=[0.1], epochs=[1], sizes=[(1, 32)], budgets=[4096]),
+             Grid(lr=[2e-3], weight_decay=[0.1], epochs=[1], sizes=[(2, 32)], budgets=[4096])]
+    res = run_sweep(base, grids, tmp_path / "sw")
+    assert res.planned == {"b4096/L1d32/lr0.001_wd0.1_ep1_s0", "b4096/L2d32/lr0.002_wd0.1_ep1_s0"}
+    assert set(res.grids) == {(4096, 1, 32), (4096, 2, 32)} and res.failure is None
+    assert all(r["finished"] for r in res.rows) and len(res.rows) == 2

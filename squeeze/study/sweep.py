@@ -370,19 +370,24 @@ class SweepResult:
     failure: str | None  # one line naming the failed runs, if any
 
 
-def run_sweep(base: Config, grid: Grid, root: str | Path, *, workers: int = 1, threads: int | None = None,
-              certify_axes: tuple[str, ...] | None = None, max_runs: int = 64) -> SweepResult:
+def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, workers: int = 1,
+              threads: int | None = None, certify_axes: tuple[str, ...] | None = None,
+              max_runs: int = 64) -> SweepResult:
     """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
-    (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`."""
-    n = len(grid_jobs(base, grid, root))  # builds and validates every config before anything trains
+    (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`.
+
+    Several grids (say, one per model size, each with its own learning rate) run as one pool of jobs, so every
+    worker stays busy while one group's certification still trains its last long run."""
+    grids_in = grid if isinstance(grid, list) else [grid]
+    n = sum(len(grid_jobs(base, g, root)) for g in grids_in)  # builds and validates every config first
     if n > max_runs:
         raise SqueezeError(f"the grid has {n} runs, over --max-runs {max_runs}: raise it or shrink the grid")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with dir_lock(root):  # two sweeps into one root would race on the same run directories
         sweep = _Sweep(base, root, workers, threads)
-        sweep.run(grid.points())
-        grids = {key: grid.group(key) for key in grid.groups()}
+        sweep.run([p for g in grids_in for p in g.points()])
+        grids = {key: g.group(key) for g in grids_in for key in g.groups()}
         note = sweep.certify_until_done(grids, certify_axes, max_runs) if certify_axes else None
         rows = collect(root)
         write_csv(rows, root / "results.csv")
