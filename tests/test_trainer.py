@@ -134,3 +134,11 @@ def test_cuda_bf16_training(tiny_store, tmp_path):
     cpu = train(tiny_config(tiny_store, epochs=1), tmp_path / "cpu", quiet=True)
     assert json.loads((tmp_path / "gpu" / "run.json").read_text())["device"] == "cuda"
     assert gpu["val_loss"] == pytest.approx(cpu["val_loss"], abs=0.05)  # bf16 vs fp32: same model, close losses
+
+
+def test_muon_trains(tiny_store, tmp_path):
+    """Muon on hidden matrices + AdamW on the rest learns the tiny corpus as well as AdamW alone does (roughly)."""
+    adamw = train(tiny_config(tiny_store, epochs=2), tmp_path / "adamw", quiet=True)
+    muon = train(tiny_config(tiny_store, epochs=2, optimizer="muon"), tmp_path / "muon", quiet=True)
+    first = metrics(tmp_path / "muon")[0]["train_loss"]
+    assert muon["val_loss"] < first - 0.5 and abs(muon["val_loss"] - adamw["val_loss"]) < 0.5
