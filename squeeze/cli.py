@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one model into a run directory",
                        epilog="config fields (--section.field=value):\n" + config_mod.describe_fields(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--recipe", default="standard", help=f"one of: {', '.join(recipes.RECIPES)}")
+    t.add_argument("--recipe", default=None, help=f"one of: {', '.join(recipes.RECIPES)} (default: standard)")
     t.add_argument("--config", default=None, help="start from this config.json instead of a recipe")
     t.add_argument("--data", default=None, help="token store directory")
     t.add_argument("--out", required=True, help="run directory")
@@ -90,15 +90,15 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
     from squeeze.train.trainer import train
     run_dir = Path(a.out)
-    if a.resume and not a.config and (run_dir / "config.json").exists() and not overrides:
-        cfg = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir
-    else:
-        cfg = config_mod.load(a.config) if a.config else recipes.recipe(a.recipe)
-        if a.data:
-            overrides = [f"data.path={a.data}", *overrides]
-        if a.epochs is not None:
-            overrides = [*overrides, f"train.epochs={a.epochs}"]
-        cfg = config_mod.apply_overrides(cfg, overrides)
+    if a.data:
+        overrides = [f"data.path={a.data}", *overrides]
+    if a.epochs is not None:
+        overrides = [*overrides, f"train.epochs={a.epochs}"]
+    if a.resume and not (a.config or a.recipe) and (run_dir / "config.json").exists():
+        base = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir; the
+    else:  # trainer refuses any flag that would change the run
+        base = config_mod.load(a.config) if a.config else recipes.recipe(a.recipe or "standard")
+    cfg = config_mod.apply_overrides(base, overrides)
     summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
     if summary.get("diverged"):
         raise SqueezeError(summary["message"])
@@ -107,14 +107,13 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
 
 def cmd_eval(a: argparse.Namespace) -> None:
     from squeeze.evaluate import evaluate
-    from squeeze.train.checkpoint import load_run
+    from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
     cfg, model, info = load_run(a.run_dir)
     if a.data:
         cfg.data.path = a.data
     _, store = bind_to_store(cfg)
-    if info.get("tokenizer_fingerprint") not in (None, store.fingerprint):
-        raise SqueezeError(f"{a.run_dir}: checkpoint and token store {cfg.data.path} come from different tokenizers")
+    check_tokenizer(Path(a.run_dir), info, store)
     out = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
                    dtype=cfg.train.dtype)
     if a.json:
@@ -127,9 +126,10 @@ def cmd_eval(a: argparse.Namespace) -> None:
 def cmd_sample(a: argparse.Namespace) -> None:
     import torch
     from squeeze.data.store import TokenStore
-    from squeeze.train.checkpoint import load_run
-    cfg, model, _ = load_run(a.run_dir)
+    from squeeze.train.checkpoint import check_tokenizer, load_run
+    cfg, model, info = load_run(a.run_dir)
     store = TokenStore.open(cfg.data.path)
+    check_tokenizer(Path(a.run_dir), info, store)
     tok = store.tokenizer
     ids = tok.encode(a.prompt).ids if a.prompt else [store.eot_id]
     gen = torch.Generator().manual_seed(a.seed)

@@ -1,6 +1,6 @@
 """Run configuration: one dataclass per component, `--section.field=value` overrides, JSON load and save.
 
-Every field has a default that works and a help string (shown by `squeeze train --help-config`). Overrides must
+Every field has a default that works and a help string (listed by `squeeze train --help`). Overrides must
 name an existing field and pass a type check, or the command fails with a one-line error that names the field.
 Cross-field rules live in `__post_init__`. Exercised by tests/test_config.py.
 """
@@ -65,7 +65,7 @@ class TrainConfig:
     beta1: float = _f(0.9, "AdamW beta1")
     beta2: float = _f(0.95, "AdamW beta2")
     epochs: int = _f(1, "passes over the training budget; every sequence once per epoch")
-    batch_size: int = _f(16, "sequences per optimizer step (global, summed over ranks)")
+    batch_size: int = _f(16, "sequences per optimizer step and process")
     schedule: Literal["cosine", "wsd", "constant"] = _f("cosine", "learning-rate shape after warmup")
     warmup: float = _f(0.02, "warmup length as a fraction of all steps")
     decay_frac: float = _f(0.2, "wsd only: final fraction of steps spent decaying to min_lr")
@@ -93,6 +93,10 @@ class TrainConfig:
             raise SqueezeError("train.warmup must be < 1; train.decay_frac and train.min_lr_frac <= 1")
         if self.ckpt_every < 1 or self.log_every < 1 or self.eval_every < 0:
             raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
+        if self.threads < 0 or self.eval_tokens < 0:
+            raise SqueezeError("train.threads and train.eval_tokens must be >= 0")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
 
 
 @dataclass
@@ -186,6 +190,18 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             raise SqueezeError(f"{key}: unknown field (known in {section}: {', '.join(sorted(hints))})")
         d[section][name] = parse_value(text, hints[name], key)
     return from_dict(d)
+
+
+def first_difference(asked: Config, saved: Config) -> str | None:
+    """The first field where two configs differ, as `section.field: saved X, asked Y`, or None if equal."""
+    da, db = to_dict(asked), to_dict(saved)
+    for section, fields in da.items():
+        pairs = fields.items() if isinstance(fields, dict) else [(None, fields)]
+        for name, value in pairs:
+            old = db[section] if name is None else db[section][name]
+            if value != old:
+                return f"{section if name is None else f'{section}.{name}'}: saved {old!r}, asked {value!r}"
+    return None
 
 
 def save(cfg: Config, path: str) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -18,7 +19,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, mode) as f:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -66,10 +67,7 @@ def dir_lock(directory: str | os.PathLike) -> Iterator[None]:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
+            pid = _lock_owner(path)
             if pid and _alive(pid) and pid != os.getpid():
                 raise SqueezeError(f"{directory}: in use by another squeeze process (pid {pid}); "
                                    f"remove {path} if that is wrong") from None
@@ -82,6 +80,23 @@ def dir_lock(directory: str | os.PathLike) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int:
+    """The pid in a lock file; an empty file may be a lock whose owner is between creating and writing it, so
+    give it a moment before calling it stale."""
+    for _ in range(20):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return 0
+        if text:
+            try:
+                return int(text)
+            except ValueError:
+                return 0
+        time.sleep(0.05)
+    return 0
 
 
 def _alive(pid: int) -> bool:

@@ -16,3 +16,14 @@ def test_smoke_run_trains_then_skips(tmp_path, capsys):
     assert main(["run", "--preset", "smoke", "--out", str(out)]) == 0
     assert "finished earlier" in capsys.readouterr().err
     assert (out / "runs" / "regularized" / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_output_store_from_other_data_is_refused(tmp_path, capsys):
+    from squeeze.study.run import ensure_store
+    from squeeze.errors import SqueezeError
+    import pytest
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.json").write_text(json.dumps({"source": "builtin", "vocab_size": 512}))
+    assert ensure_store(None, tmp_path, 512) == tmp_path / "data"
+    with pytest.raises(SqueezeError, match="prepared from builtin with vocabulary 512, not builtin with 4096"):
+        ensure_store(None, tmp_path, 4096)

@@ -142,3 +142,14 @@ def test_muon_trains(tiny_store, tmp_path):
     muon = train(tiny_config(tiny_store, epochs=2, optimizer="muon"), tmp_path / "muon", quiet=True)
     first = metrics(tmp_path / "muon")[0]["train_loss"]
     assert muon["val_loss"] < first - 0.5 and abs(muon["val_loss"] - adamw["val_loss"]) < 0.5
+
+
+def test_kill_between_final_checkpoint_and_summary(tiny_store, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_store, epochs=1)
+    train(cfg, tmp_path / "straight", quiet=True)
+    monkeypatch.setattr(trainer, "_summary", lambda *a: (_ for _ in ()).throw(RuntimeError("kill")))
+    with pytest.raises(RuntimeError):
+        train(cfg, tmp_path / "killed", quiet=True)
+    monkeypatch.undo()
+    train(cfg, tmp_path / "killed", resume=True, quiet=True)
+    assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")  # one final eval line, not two

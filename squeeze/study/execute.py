@@ -56,19 +56,6 @@ def default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _differing_field(a: Config, b: Config) -> str | None:
-    da, db = config_mod.to_dict(a), config_mod.to_dict(b)
-    for section, fields in da.items():
-        if not isinstance(fields, dict):
-            if fields != db[section]:
-                return f"{section}: saved {db[section]!r}, asked {fields!r}"
-            continue
-        for name, value in fields.items():
-            if value != db[section][name]:
-                return f"{section}.{name}: saved {db[section][name]!r}, asked {value!r}"
-    return None
-
-
 def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
     """Check that a run directory that already holds a config holds *this* config, and return it as saved.
 
@@ -82,7 +69,7 @@ def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
     asked = cfg.copy()
     asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
     asked.train.threads = saved.train.threads
-    diff = _differing_field(asked, saved)
+    diff = config_mod.first_difference(asked, saved)
     if diff:
         raise SqueezeError(f"{run_dir}: holds a run with another config ({diff}); choose another output directory")
     return asked
@@ -176,10 +163,10 @@ def _progress(total: int) -> Report:
         sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
         if out.error:
             what = f"FAILED: {out.error}"
-        elif out.skipped:
-            what = f"val loss {out.summary['val_loss']:.4f} (finished earlier)"
+        elif out.summary.get("diverged"):
+            what = f"diverged ({out.summary.get('message', 'loss became NaN/inf')})"
         else:
-            what = f"val loss {out.summary['val_loss']:.4f} ({sec})"
+            what = f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec})"
         print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
         if out.trace:
             print(out.trace, file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from squeeze import recipes
 from squeeze.errors import SqueezeError
+from squeeze.io import read_json
 from squeeze.study.execute import Job, run_jobs
 
 
@@ -21,6 +22,10 @@ def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str =
         return Path(data)
     store = out / "data"
     if (store / "meta.json").exists():
+        meta = read_json(store / "meta.json")
+        if (meta.get("source"), meta.get("vocab_size")) != (data or "builtin", vocab_size):
+            raise SqueezeError(f"{store}: prepared from {meta.get('source')} with vocabulary {meta.get('vocab_size')}, "
+                               f"not {data or 'builtin'} with {vocab_size}; use another --out")
         return store
     print(f"preparing {'the built-in corpus' if data is None else data} -> {store}", file=sys.stderr)
     prepare_store(load_documents(data, text_field=text_field), store, vocab_size=vocab_size,

@@ -74,6 +74,12 @@ def load_state(run_dir: Path) -> dict:
         raise SqueezeError(f"{path}: corrupted checkpoint ({type(e).__name__})") from None
 
 
+def check_tokenizer(run_dir: Path, info: dict, store) -> None:
+    """A checkpoint only makes sense with the token store whose tokenizer it was trained on."""
+    if info.get("tokenizer_fingerprint") not in (None, store.fingerprint):
+        raise SqueezeError(f"{run_dir}: checkpoint and token store {store.root} come from different tokenizers")
+
+
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[config_mod.Config, GPT, dict]:
     """(config, model with its weights in eval mode, run.json) of a run directory."""
     run_dir = Path(run_dir)

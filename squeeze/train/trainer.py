@@ -138,11 +138,11 @@ class MetricsLog:
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
-        lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
         if keep_lines is not None and keep_lines != len(lines):  # drop lines logged after the checkpoint
             atomic_write(path, lambda f: f.write("".join(lines[:keep_lines])), mode="w")
         self.count = len(lines) if keep_lines is None else keep_lines
-        self.file = open(path, "a")
+        self.file = open(path, "a", encoding="utf-8")
 
     def write(self, **row) -> None:
         self.file.write(json.dumps(row) + "\n")
@@ -159,10 +159,13 @@ def lm_loss(model: GPT, x_BT: torch.Tensor, y_BT: torch.Tensor) -> torch.Tensor:
 
 
 def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float) -> None:
+    """model.safetensors for eval and export, then state.pt: one file holding everything resume needs (weights
+    included), so a kill between the two writes can never pair new weights with an old step."""
     log.sync()
     ckpt.save_weights(model, run_dir)
     ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
-                              "rng": torch.get_rng_state(),
+                              "model": model.state_dict(), "rng": torch.get_rng_state(),
+                              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                               "optimizers": [opt.state_dict() for opt in optimizers]})
 
 
@@ -194,8 +197,8 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
         asked = cfg.copy()
         asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
-        if asked != saved:
-            raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json")
+        if diff := config_mod.first_difference(asked, saved):
+            raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
     s = make_setup(cfg)
     torch.manual_seed(s.cfg.train.seed)
@@ -208,13 +211,17 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
             "python": platform.python_version(), "device": device, "host": platform.node(),
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
-    if read_json(run_dir / ckpt.RUN).get("tokenizer_fingerprint") != s.store.fingerprint:
-        raise SqueezeError(f"{run_dir}: checkpoint and token store {s.cfg.data.path} come from different tokenizers")
+    ckpt.check_tokenizer(run_dir, read_json(run_dir / ckpt.RUN), s.store)
     state = ckpt.load_state(run_dir)
-    ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
-    for opt, sd in zip(optimizers, state["optimizers"]):
-        opt.load_state_dict(sd)
+    try:
+        model.load_state_dict(state["model"])
+        for opt, sd in zip(optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(sd)
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise SqueezeError(f"{run_dir / ckpt.STATE}: does not match the config ({str(e).splitlines()[0]})") from None
     torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     say(f"resuming {run_dir} at step {state['step']:,} of {s.total_steps:,}")
     return (s, model, optimizers, state["step"], state["elapsed"],
             MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"]))
@@ -300,9 +307,11 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0)
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
+    # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
+    _checkpoint(run_dir, model, optimizers, step, log, train_time)
     final = _eval(model, s, device, 0)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
-    _checkpoint(run_dir, model, optimizers, step, log, train_time)
+    log.sync()
     summary = _summary(s, model, final, step, train_time)
     write_json(run_dir / ckpt.SUMMARY, summary)
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")

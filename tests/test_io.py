@@ -1,0 +1,39 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from squeeze.errors import SqueezeError
+from squeeze.io import atomic_write, dir_lock, read_json, write_json
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    p = tmp_path / "f.json"
+    write_json(p, {"a": 1})
+    def boom(f):
+        f.write("{half")
+        raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError):
+        atomic_write(p, boom, mode="w")
+    assert read_json(p) == {"a": 1} and [x.name for x in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_text_is_written_as_utf8(tmp_path):
+    atomic_write(tmp_path / "u.txt", lambda f: f.write("naïve ☃"), mode="w")  # whatever the locale says
+    assert (tmp_path / "u.txt").read_bytes() == "naïve ☃".encode("utf-8")
+
+
+def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".lock").write_text(str(sleeper.pid))
+        with pytest.raises(SqueezeError, match=f"in use by another squeeze process \\(pid {sleeper.pid}\\)"):
+            with dir_lock(tmp_path):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with dir_lock(tmp_path):  # the holder is gone: its lock is stale
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    assert not (tmp_path / ".lock").exists()

@@ -1,0 +1,25 @@
+import pytest
+
+from squeeze import recipes
+from squeeze.errors import SqueezeError
+
+
+def test_recipes_are_copies_with_their_overrides():
+    std, reg = recipes.recipe("standard"), recipes.recipe("regularized")
+    assert (std.train.weight_decay, std.train.epochs, std.train.optimizer) == (0.1, 4, "adamw")
+    assert (reg.train.weight_decay, reg.train.epochs, reg.recipe) == (0.8, 16, "regularized")
+    reg.train.lr = 1.0
+    assert recipes.recipe("regularized").train.lr != 1.0  # every call builds a fresh config
+
+
+def test_presets_size_the_model_and_budget():
+    c = recipes.preset("default")
+    assert (c.model.n_layer, c.model.d_model, c.model.seq_len, c.data.budget_tokens) == (4, 128, 256, 250_000)
+    assert c.train.eval_tokens == 32 * 256 * 16 and c.recipe == "regularized"
+    assert recipes.preset("smoke", "standard").train.epochs == 4  # presets size; recipes decide epochs
+
+
+@pytest.mark.parametrize("call", [lambda: recipes.recipe("magic"), lambda: recipes.preset("huge")])
+def test_unknown_names_fail_clearly(call):
+    with pytest.raises(SqueezeError, match="unknown"):
+        call()
