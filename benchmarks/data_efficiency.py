@@ -64,14 +64,21 @@ def main() -> None:
                               budgets=[d0]), out / "regularized", certify_axes=("lr", "weight_decay", "epochs"), **kw)
     cert = certify(res.rows, res.grids[(d0, *MEDIUM)], ("lr", "weight_decay", "epochs"))
     best = cert.best
+    if best is None:
+        sys.exit(f"no finished regularized run at D0 under {out / 'regularized'}: {cert.describe()}")
     say(f"  regularized {MEDIUM} at D0: {best} -> {cert.best_loss:.4f}; {cert.describe()}")
 
-    say("4/4 regularized recipe over model sizes at D0 (its parameter-scaling asymptote)")
+    say("4/4 regularized recipe over model sizes at D0 (its parameter-scaling asymptote), and the standard "
+        "recipe at the large size too, so that both recipes' best at D0 is taken over the same sizes")
     run_sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
                         sizes=[SMALL, LARGE], budgets=[d0]), out / "regularized", **kw)
+    run_sweep(std, Grid(lr=[lr_m], weight_decay=[0.1], epochs=[4, 8, 16], sizes=[LARGE], budgets=[d0]),
+              out / "standard", certify_axes=("epochs",), **kw)
 
     # The fits, the multiplier table and the plots: exactly what `squeeze fit` prints and writes.
-    main_cli(["fit", str(out / "standard"), str(out / "regularized"), "--out", str(out), "--base-budget", str(d0)])
+    if main_cli(["fit", str(out / "standard"), str(out / "regularized"), "--out", str(out),
+                 "--base-budget", str(d0)]):
+        sys.exit("squeeze fit failed (see above)")
     say(f"done in {(time.time() - t0) / 60:.1f} min; runs under {out}")
 
 
