@@ -214,3 +214,16 @@ def test_run_sweep_takes_one_grid_per_size(tiny_store, tmp_path):
     assert res.planned == {"b4096/L1d32/lr0.001_wd0.1_ep1_s0", "b4096/L2d32/lr0.002_wd0.1_ep1_s0"}
     assert set(res.grids) == {(4096, 1, 32), (4096, 2, 32)} and res.failure is None
     assert all(r["finished"] for r in res.rows) and len(res.rows) == 2
+
+
+def test_rerun_with_certify_walks_past_edges_it_already_trained(tiny_store, tmp_path, capsys):
+    """A re-run starts from the original grid; it must widen through the runs earlier rounds trained, not stop at
+    the first widening and report a point that an earlier round already beat."""
+    out = tmp_path / "cert"
+    sweep(tiny_store, out, "--lr", "1e-4,2e-4", "--certify", "--certify-axes", "lr", "--max-runs", "4")
+    first = capsys.readouterr().out
+    sweep(tiny_store, out, "--lr", "1e-4,2e-4", "--certify", "--certify-axes", "lr", "--max-runs", "4")
+    second = capsys.readouterr().out
+    best = [line for line in first.splitlines() if line.strip().startswith("best ")]
+    assert best and best == [line for line in second.splitlines() if line.strip().startswith("best ")]
+    assert "best lr0.0008_wd0.1_ep1" in second  # lr doubled twice past the grid: 4e-4, then 8e-4

@@ -320,11 +320,15 @@ class _Sweep:
         Each round adds only runs never planned before, so a failed run is not retried and the loop ends."""
         while True:
             rows, wanted = collect(self.root), {}
+            trained = {r["name"] for r in rows if r["finished"]}
             for key, grid in grids.items():
                 cert = certify(rows, grid, axes)
-                if wider := extend_grid(grid, cert):
-                    grids[key] = wider
-                    cert = certify(rows, wider, axes)
+                # Widen past the edge for as long as the new neighbours are already trained (a re-run finds the
+                # runs of earlier rounds) and still lose to nothing; stop at the first one that needs training.
+                while not cert.missing and (wider := extend_grid(grid, cert)):
+                    grids[key] = grid = wider
+                    cert = certify(rows, grid, axes)
+                    self.planned |= {point_name(p) for p in grid.points()} & trained  # they count to --max-runs
                 wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
             if not wanted:
                 return None
