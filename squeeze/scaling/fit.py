@@ -188,7 +188,8 @@ def _spread(draw, cell):
     return draw if k < 2 else cell.mean() + np.sqrt(k / (k - 1)) * (draw - cell.mean())
 
 
-def _percentiles(values, level):
+def percentile_interval(values, level: float) -> tuple[float, float]:
+    """The central `level` interval of resampled values (e.g. 0.9 -> the 5th and 95th percentiles)."""
     return tuple(float(v) for v in np.quantile(values, [(1 - level) / 2, (1 + level) / 2]))
 
 
@@ -211,7 +212,7 @@ class FitWithInterval:
         values = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=float)
         if len(values) == 0:
             raise ValueError("fn gave no finite value on any resampled fit")
-        return _percentiles(values, self.level if level is None else level)
+        return percentile_interval(values, self.level if level is None else level)
 
     def n_valid(self, fn: Callable[[PowerLawFit], float | None]) -> int:
         return sum(v is not None and bool(np.isfinite(v)) for v in (fn(f) for f in self.boot_fits))
@@ -237,7 +238,7 @@ def fit_with_uncertainty(x, y, *, groups=None, n_boot=200, seed=0, level=0.9) ->
     if not fits:
         raise ValueError("no bootstrap resample had >= 3 distinct x")
     params = np.array([[f.A, f.B, f.C] for f in fits])
-    A, B, C = (_percentiles(params[:, j], level) for j in range(3))
+    A, B, C = (percentile_interval(params[:, j], level) for j in range(3))
     return FitWithInterval(point, A, B, C, level, method, tuple(fits))
 
 
@@ -299,4 +300,4 @@ def asymptote_two_stage(table: Mapping[float, tuple], *, n_boot=200, seed=0, lev
             sample = None if fixed else _resample(rng, K, L, cells, method)
             c_n.append(_stage1(*(sample or (K, L)), point, _scale(K)).C)
         asymptotes.append(_refit(sizes, np.array(c_n), _scale(sizes), stage2).C)
-    return TwoStageAsymptote(sizes, stage1, stage2, stage2.C, _percentiles(asymptotes, level), level, n_boot)
+    return TwoStageAsymptote(sizes, stage1, stage2, stage2.C, percentile_interval(asymptotes, level), level, n_boot)

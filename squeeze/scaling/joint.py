@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from squeeze.scaling.fit import percentile_interval
 from squeeze.scaling.laws import chinchilla_law, compute_optimal_params, data_constrained_law
 
 
@@ -151,9 +152,7 @@ def chinchilla_with_uncertainty(N, D, L, *, n_boot=100, seed=0, level=0.9, delta
             fits.append(_as_fit(run, len(idx), 1))
     if not fits:
         raise ValueError("no resample had >= 5 distinct points with >= 2 distinct N and D")
-    q = [(1 - level) / 2, (1 + level) / 2]
-    iv = {k: tuple(float(v) for v in np.quantile([getattr(f, k) for f in fits], q))
-          for k in ("E", "A", "alpha", "B", "beta")}
+    iv = {k: percentile_interval([getattr(f, k) for f in fits], level) for k in ("E", "A", "alpha", "B", "beta")}
     return ChinchillaWithInterval(point, level=level, n_boot=len(fits), **iv)
 
 
