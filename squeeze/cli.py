@@ -3,6 +3,9 @@
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
   squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR RUN_DIR ... [--json]      an ensemble: mixture, product, learned weights, K curve
+  squeeze ensemble --data DIR --out ROOT --members K [--recipe NAME | --from RUN_DIR]   train K members
+  squeeze distill --data DIR --teachers RUN_DIR... --out RUN_DIR | --chain K      a distilled student / a chain
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
@@ -19,6 +22,7 @@ from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.study.fits import add_fit_parser, cmd_fit
+from squeeze.study.members import add_parsers as add_member_parsers, cmd_distill, cmd_ensemble
 from squeeze.study.sweep import add_sweep_parser, cmd_sweep
 
 CONFIG_SECTIONS = tuple(f"--{s}." for s in config_mod.SECTIONS)
@@ -52,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite an existing run")
     t.add_argument("--quiet", action="store_true", help="no progress bar or start-up lines")
 
-    e = sub.add_parser("eval", help="validation loss and bits per byte of a run")
-    e.add_argument("run_dir")
+    e = sub.add_parser("eval", help="validation loss and bits per byte of a run (several runs: their ensemble)")
+    e.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    e.add_argument("--orders", type=int, default=5, help="random member orders averaged in the K curve")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
 
@@ -72,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
     add_sweep_parser(sub)
     add_fit_parser(sub)
+    add_member_parsers(sub)
     return p
 
 
@@ -106,6 +112,12 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    if len(a.run_dirs) > 1:
+        from squeeze.ensemble import ensemble_eval, format_table
+        r = ensemble_eval(a.run_dirs, data=a.data, n_orders=a.orders)
+        print(json.dumps(r) if a.json else format_table(r))
+        return
+    a.run_dir = a.run_dirs[0]
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
@@ -166,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if unknown:
             raise SqueezeError(f"unrecognized arguments: {' '.join(unknown)}")
-        if overrides and args.command not in ("train", "sweep"):
-            raise SqueezeError(f"config overrides ({overrides[0]}) apply to `squeeze train` and `squeeze sweep` only")
+        if overrides and args.command not in ("train", "sweep", "ensemble", "distill"):
+            raise SqueezeError(f"config overrides ({overrides[0]}) apply to `squeeze train`, `sweep`, `ensemble` "
+                               "and `distill` only")
         if args.command == "train":
             cmd_train(args, overrides)
         elif args.command == "sweep":
             cmd_sweep(args, overrides)
+        elif args.command in ("ensemble", "distill"):
+            {"ensemble": cmd_ensemble, "distill": cmd_distill}[args.command](args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
              "fit": cmd_fit}[args.command](args)

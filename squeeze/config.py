@@ -49,10 +49,14 @@ class DataConfig:
     budget_tokens: int = _f(0, "unique training tokens: a prefix of the store's fixed order; 0 = all")
     seed: int = _f(0, "data-order seed (separate from the init seed)")
     doc_shuffle: bool = _f(False, "reshuffle documents every epoch, so sequence boundaries move too")
+    fitness_tokens: int = _f(0, "reserve the last N tokens of the training budget (never trained on) as the fitness "
+                                "slice that fits ensemble weights; 0 = off")
 
     def __post_init__(self) -> None:
         if self.budget_tokens < 0:
             raise SqueezeError(f"data.budget_tokens={self.budget_tokens} must be >= 0")
+        if self.fitness_tokens < 0 or (self.budget_tokens and self.fitness_tokens >= self.budget_tokens):
+            raise SqueezeError(f"data.fitness_tokens={self.fitness_tokens} must be >= 0 and below data.budget_tokens")
 
 
 @dataclass
@@ -100,17 +104,42 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    teachers: str = _f("", "comma-separated teacher run directories (one = a model, several = their mixture); "
+                           "empty = no distillation")
+    alpha: float = _f(0.5, "weight of the KD term: (1-alpha)*CE + alpha*T^2*KL (Slowrun chains used 0.45-0.7)")
+    temperature: float = _f(1.0, "softmax temperature T of teacher and student in the KD term (Slowrun: 1.0-1.2)")
+    seq_count: int = _f(0, "sequence-level KD: teacher-generated sequences (seq_len+1 tokens each); 0 = off")
+    seq_temperature: float = _f(1.0, "sampling temperature of the generated sequences")
+    seq_fraction: float = _f(0.25, "share of each batch's rows that are generated sequences (real rows unchanged)")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise SqueezeError(f"distill.alpha={self.alpha} must be in [0, 1]")
+        if self.temperature <= 0 or self.seq_temperature <= 0:
+            raise SqueezeError("distill.temperature and distill.seq_temperature must be > 0")
+        if self.seq_count < 0 or not 0.0 <= self.seq_fraction < 1.0:
+            raise SqueezeError("distill.seq_count must be >= 0 and distill.seq_fraction in [0, 1)")
+        if self.seq_count and not self.teachers:
+            raise SqueezeError("distill.seq_count needs distill.teachers (the models that generate the sequences)")
+
+    def teacher_dirs(self) -> list[str]:
+        return [t.strip() for t in self.teachers.split(",") if t.strip()]
+
+
+@dataclass
 class Config:
     recipe: str = _f("standard", "the recipe these values started from (for the record)")
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def copy(self) -> "Config":
         return from_dict(to_dict(self))
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "distill": DistillConfig}
 
 
 def to_dict(cfg: Config) -> dict:

@@ -31,6 +31,7 @@ from squeeze.io import dir_lock, read_json, write_json, atomic_write
 from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 from squeeze.train import checkpoint as ckpt
+from squeeze.train.distill import make_distiller
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -62,6 +63,8 @@ def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
 def make_setup(cfg: Config) -> Setup:
     cfg, store = bind_to_store(cfg)
     tokens = store.train_prefix(cfg.data.budget_tokens or None)
+    if cfg.data.fitness_tokens:  # the budget's last tokens are the ensemble fitness slice: never trained on
+        tokens = tokens[:len(tokens) - cfg.data.fitness_tokens]
     loader = EpochLoader(tokens, cfg.model.seq_len, cfg.train.batch_size, cfg.data.seed,
                          doc_offsets=store.train_offsets, doc_shuffle=cfg.data.doc_shuffle,
                          name=str(cfg.data.path))
@@ -158,7 +161,8 @@ def lm_loss(model: GPT, x_BT: torch.Tensor, y_BT: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(x_BT).flatten(0, 1), y_BT.flatten())
 
 
-def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float) -> None:
+def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float,
+                extra: dict | None = None) -> None:
     """model.safetensors for eval and export, then state.pt: one file holding everything resume needs (weights
     included), so a kill between the two writes can never pair new weights with an old step."""
     log.sync()
@@ -166,7 +170,7 @@ def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: Met
     ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
                               "model": model.state_dict(), "rng": torch.get_rng_state(),
                               "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                              "optimizers": [opt.state_dict() for opt in optimizers]})
+                              "optimizers": [opt.state_dict() for opt in optimizers], **(extra or {})})
 
 
 def _eval(model: GPT, s: Setup, device: str, max_tokens: int) -> dict:
@@ -259,7 +263,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
-    loss_fn = partial(lm_loss, model)
+    distiller = make_distiller(s.cfg, s.store, run_dir, device, step, say)  # None unless distill.teachers is set
+    loss_fn = partial(lm_loss, model) if distiller is None else distiller.loss_fn(model)
+    extra = (lambda: None) if distiller is None else distiller.state
     if s.cfg.train.compile:
         loss_fn = torch.compile(loss_fn)
     spe, tc = s.loader.steps_per_epoch, s.cfg.train
@@ -271,9 +277,10 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     while step < s.total_steps:
         epoch, in_epoch = divmod(step, spe)
         x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
+        args = (x_BT, y_BT) if distiller is None else distiller.inputs(x_BT, y_BT, epoch, in_epoch)
         set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
         with autocast(device, dtype):
-            loss = loss_fn(x_BT, y_BT)
+            loss = loss_fn(*args)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf))
         loss_value = loss.item()
@@ -304,15 +311,17 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0)
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, extra())
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
-    _checkpoint(run_dir, model, optimizers, step, log, train_time)
+    _checkpoint(run_dir, model, optimizers, step, log, train_time, extra())
     final = _eval(model, s, device, 0)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
     log.sync()
     summary = _summary(s, model, final, step, train_time)
+    if distiller is not None:
+        summary.update(distiller.summary())
     write_json(run_dir / ckpt.SUMMARY, summary)
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
