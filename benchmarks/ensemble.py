@@ -1,0 +1,134 @@
+"""Ensembles and distillation on the built-in corpus at the data-efficiency benchmark's D0 (50k tokens, vocab 1024,
+3 layers x d 96, ctx 128): K = 1..8 curves with their asymptote, mixture vs product vs learned weights, a distilled
+single student, a chain of 4, and each one's data-efficiency multiplier against the standard law stored in
+benchmarks/data_efficiency_fits.json (squeeze.scaling.efficiency).
+
+Base point: the certified regularized optimum of benchmarks/RESULTS.md (lr 4e-3, wd 6.4, 8 epochs). Members reserve
+the last 2,048 tokens of the 50k budget as the fitness slice of the learned weights (data.fitness_tokens), so every
+ensemble uses the same 50k-token budget as the single model. Every run is an ordinary run directory under --out;
+re-running skips finished runs.
+
+    python benchmarks/ensemble.py [--out DIR] [--workers 2] [--store DIR]        (~15-25 min on 2 busy cores)
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from squeeze import recipes
+from squeeze.ensemble import ensemble_eval, format_table
+from squeeze.scaling.efficiency import data_efficiency
+from squeeze.study.execute import Job, run_jobs
+from squeeze.study.members import chain_jobs, seeded
+from squeeze.study.run import ensure_store
+from squeeze.train.distill import retention
+
+HERE = Path(__file__).resolve().parent
+D0, FITNESS, K = 50_000, 2048, 8
+
+
+def base_config(store: Path):
+    c = recipes.regularized()
+    c.data.path, c.data.budget_tokens = str(store), D0
+    c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = 3, 96, 3, 128
+    c.train.batch_size, c.train.compile, c.train.eval_tokens = 16, False, 8192
+    c.train.lr, c.train.weight_decay, c.train.epochs = 4e-3, 6.4, 8  # certified in benchmarks/RESULTS.md
+    return c
+
+
+def multiplier(loss: float) -> str:
+    fits = json.loads((HERE / "data_efficiency_fits.json").read_text())["data_scaling"]
+    f = SimpleNamespace(**{k: fits["fit"][k] for k in "ABC"})
+    e = data_efficiency(f, loss, D0, measured_budgets=fits["x"], measured_losses=fits["best_losses"])
+    law = "beyond the standard asymptote" if e.beyond_asymptote else f"{e.multiplier:.2f}x"
+    return f"{law} (interp. {e.interp_note})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench-ensemble", help="benchmark directory (runs are kept and reused)")
+    ap.add_argument("--workers", type=int, default=2, help="parallel 1-thread training processes")
+    ap.add_argument("--store", default=None, help="an existing 1024-vocab token store of the built-in corpus")
+    a = ap.parse_args()
+    t0, out = time.time(), Path(a.out)
+    torch.set_num_threads(a.workers)
+    say = lambda m: print(f"[{(time.time() - t0) / 60:5.1f} min] {m}", file=sys.stderr, flush=True)
+    store = Path(a.store) if a.store else ensure_store(None, out, 1024)
+    base = base_config(store)
+    member = base.copy()
+    member.data.fitness_tokens = FITNESS
+    rule = recipes.ensemble_member(member)  # 16 epochs, wd 3.2: the published member rule
+
+    say("1/4 the single model, 8 members at the certified point, 8 members by the 2x-epochs 1/2-wd rule")
+    cert = [Job(seeded(member, i), out / "certified" / f"member{i}") for i in range(K)]
+    ruled = [Job(seeded(rule, i), out / "rule" / f"member{i}") for i in range(K)]
+    single = run_jobs([Job(base, out / "single"), *cert, *ruled], workers=a.workers, threads_per_worker=1)[0]
+    results = {"single": single["val_loss"], "single_params": single["params"]}
+
+    say("2/4 ensemble evaluation (one pass each)")
+    evals = {}
+    for name, jobs in (("certified", cert), ("rule", ruled)):
+        evals[name] = ensemble_eval([str(j.run_dir) for j in jobs])
+        print(f"## {name} members\n{format_table(evals[name])}\n", flush=True)
+    best = min(evals, key=lambda n: evals[n]["mixture"])
+    teachers = [str((out / best / f"member{i}").resolve()) for i in range(K)]
+
+    say(f"3/4 a student distilled from the {best} ensemble, and chain member 0")
+    student_cfg = base.copy()
+    student_cfg.distill.teachers, student_cfg.distill.alpha = ",".join(teachers), 0.5
+    chain_base = member.copy()
+    chain_base.distill.alpha = 0.5
+    chain = chain_jobs(chain_base, out / "chain", 4, [])
+    student = run_jobs([Job(student_cfg, out / "student"), chain[0]], workers=a.workers, threads_per_worker=1)[0]
+
+    say("4/4 chain members 1-3, one after another")
+    for job in chain[1:]:
+        run_jobs([job], workers=1, threads_per_worker=a.workers)
+    evals["chain"] = ensemble_eval([str(j.run_dir) for j in chain])
+    print(f"## chain of 4\n{format_table(evals['chain'])}\n", flush=True)
+
+    ens = evals[best]
+    ret = retention(single["val_loss"], student["val_loss"], ens["mixture"], student["params"], ens["params"])
+    results.update(evals=evals, best=best, student=student, retention=ret,
+                   chain_members=[json.loads((j.run_dir / "summary.json").read_text())["val_loss"] for j in chain],
+                   minutes=round((time.time() - t0) / 60, 1))
+    (out / "ensemble_results.json").write_text(json.dumps(results, indent=1))
+    print(table(results))
+    say(f"done in {(time.time() - t0) / 60:.1f} min; runs under {out}")
+
+
+def table(r: dict) -> str:
+    rows = [("single model (certified point, 50k tokens)", r["single"])]
+    for name, label in (("certified", "certified point"), ("rule", "2x epochs, 1/2 wd")):
+        e = r["evals"][name]
+        rows += [(f"mean member, {label}", e["mean_member_loss"]),
+                 (f"ensemble K=8 {label}, mixture", e["mixture"]),
+                 (f"ensemble K=8 {label}, product", e["product"])]
+        if "learned" in e:
+            rows.append((f"ensemble K=8 {label}, learned weights", e["learned"]))
+        a = e.get("asymptote") or {}
+        if "C" in a:
+            rows.append((f"K->inf asymptote {label} (mixture, fit over orders)", a["C"]))
+    rows += [(f"student distilled from the {r['best']} ensemble (alpha 0.5, T 1)", r["student"]["val_loss"])]
+    rows += [(f"chain member {i}", v) for i, v in enumerate(r["chain_members"])]
+    rows += [("chain of 4 as an ensemble, mixture", r["evals"]["chain"]["mixture"])]
+    lines = ["| what | val loss | data-efficiency multiplier (standard law; interpolation) |", "|---|---|---|"]
+    lines += [f"| {name} | {loss:.4f} | {multiplier(loss)} |" for name, loss in rows]
+    ret = r["retention"]
+    kept = "n/a" if ret["retention"] is None else f"{ret['retention']:.0%}"
+    lines.append(f"\nstudent retention {kept} of the ensemble's gain at {ret['param_ratio']:.3f}x its parameters; "
+                 f"teacher cost {r['student']['teacher_forward_flops']:.3g} forward FLOPs, "
+                 f"{r['student']['teacher_seconds']:.0f} s of {r['student']['train_seconds']:.0f} s training")
+    for name in ("certified", "rule", "chain"):
+        e = r["evals"][name]
+        lines.append(f"K curve {name} (mixture, mean over orders): "
+                     + " ".join(f"{v:.4f}" for v in e["mixture_curve_mean"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
