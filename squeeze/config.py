@@ -65,7 +65,11 @@ class TrainConfig:
     beta1: float = _f(0.9, "AdamW beta1")
     beta2: float = _f(0.95, "AdamW beta2")
     epochs: int = _f(1, "passes over the training budget; every sequence once per epoch")
-    batch_size: int = _f(16, "sequences per optimizer step and process")
+    batch_size: int = _f(16, "sequences per optimizer step, summed over all processes (the global batch)")
+    micro_batch: int = _f(0, "sequences per forward pass and process; smaller than batch_size / processes means "
+                          "gradient accumulation; 0 = off (the whole per-process batch at once)")
+    parallel: Literal["ddp", "fsdp"] = _f("ddp", "under torchrun: ddp (replicated model) or fsdp (FSDP2, sharded "
+                                          "parameters for models that do not fit one device)")
     schedule: Literal["cosine", "wsd", "constant"] = _f("cosine", "learning-rate shape after warmup")
     warmup: float = _f(0.02, "warmup length as a fraction of all steps")
     decay_frac: float = _f(0.2, "wsd only: final fraction of steps spent decaying to min_lr")
@@ -95,6 +99,8 @@ class TrainConfig:
             raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
         if self.threads < 0 or self.eval_tokens < 0:
             raise SqueezeError("train.threads and train.eval_tokens must be >= 0")
+        if self.micro_batch < 0:
+            raise SqueezeError(f"train.micro_batch={self.micro_batch} must be >= 0 (0 = no accumulation)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
 
