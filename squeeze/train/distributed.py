@@ -190,8 +190,9 @@ class Parallel:
                                                              get_optimizer_state_dict)
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0 only
         model_sd = get_model_state_dict(model, options=opts)
-        optim_sds = [optim_to_numbers(get_optimizer_state_dict(model, opt, options=opts), _param_names(model, opt))
-                     if self.main else None for opt in optimizers]
+        optim_sds = [get_optimizer_state_dict(model, opt, options=opts) for opt in optimizers]  # collective
+        optim_sds = [optim_to_numbers(sd, _param_names(model, opt)) if self.main else None
+                     for sd, opt in zip(optim_sds, optimizers)]
         return (model_sd, optim_sds) if self.main else (None, None)
 
     def plain_model(self, model: nn.Module, model_sd: dict) -> nn.Module:
