@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--budget-tokens", type=int, default=None, help="store only this many training tokens")
     q.add_argument("--seed", type=int, default=0, help="seed of the split and of the document order")
     q.add_argument("--force", action="store_true", help="overwrite an existing token store")
+    q.add_argument("--tokenizer-sample-chars", type=int, default=None, help="train the tokenizer on a seeded sample "
+                   "of about this many characters of training text (default 1e9: all of a corpus below ~1 GB)")
 
     t = sub.add_parser("train", help="train one model into a run directory",
                        epilog="config fields (--section.field=value):\n" + config_mod.describe_fields(),
@@ -76,12 +78,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
-    from squeeze.data.corpus import load_documents
+    from squeeze.data.corpus import iter_documents
     from squeeze.data.store import prepare_store
-    docs = load_documents(a.data, text_field=a.text_field)
+    if next(iter_documents(a.data, text_field=a.text_field), None) is None:
+        raise SqueezeError(f"{a.data or 'built-in corpus'}: corpus is empty (no non-blank documents)")
+    docs = lambda: iter_documents(a.data, text_field=a.text_field)  # streamed: read 3 times, never held in memory
     meta = prepare_store(docs, a.out, vocab_size=a.vocab_size, tokenizer_path=a.tokenizer,
                          val_fraction=a.val_fraction, seed=a.seed, budget_tokens=a.budget_tokens,
-                         source=a.data or "builtin", force=a.force)
+                         source=a.data or "builtin", force=a.force,
+                         **({"tokenizer_sample_chars": a.tokenizer_sample_chars} if a.tokenizer_sample_chars else {}))
     print(f"{a.out}: {meta['n_train_docs']:,} training documents ({meta['train_tokens']:,} tokens), "
           f"{meta['n_val_docs']:,} validation documents ({meta['val_tokens']:,} tokens), vocabulary "
           f"{meta['vocab_size']:,}")
