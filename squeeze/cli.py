@@ -12,6 +12,7 @@ Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/te
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
     summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
     if summary.get("diverged"):
         raise SqueezeError(summary["message"])
-    print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
