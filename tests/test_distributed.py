@@ -165,9 +165,10 @@ def test_fsdp2_two_processes_match_one_through_a_resume(tiny_store, single, tmp_
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: nccl, bf16 autocast and fused AdamW "
-                    "need a GPU (the CPU tests above cover the same code with gloo)")
-def test_cuda_ddp_bf16(tiny_store, tmp_path):
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices: nccl DDP with bf16 autocast and "
+                    "fused AdamW (no GPU on the CI/dev box; the gloo tests above run the same code on CPU)")
+def test_cuda_ddp_bf16_matches_accumulation_on_one_gpu(tiny_store, tmp_path):
     cfg = config(tiny_store, dtype="bf16")
     torchrun(tmp_path, cfg, tmp_path / "cuda")
-    assert json.loads((tmp_path / "cuda" / "summary.json").read_text())["val_loss"] < 10
+    train(config(tiny_store, dtype="bf16", micro_batch=2), tmp_path / "one", quiet=True)
+    close(metrics(tmp_path / "cuda"), metrics(tmp_path / "one"), rel=2e-2)  # bf16 rounding
