@@ -211,7 +211,7 @@ def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repo
             raise
 
 
-def _progress(total: int) -> Report:
+def _progress(total: int, on_done: Report | None = None) -> Report:
     done = [0]
 
     def report(i: int, job: Job, out: Outcome) -> None:
@@ -226,6 +226,8 @@ def _progress(total: int) -> Report:
         print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
         if out.trace:
             print(out.trace, file=sys.stderr, flush=True)
+        if on_done:
+            on_done(i, job, out)
     return report
 
 
@@ -233,14 +235,15 @@ EXECUTORS = ("local", "ray")
 
 
 def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-            quiet: bool = True, executor: str = "local", ray_address: str | None = None,
-            runs_per_gpu: int = 1) -> list[Outcome]:
-    """Run every job and return one Outcome per job, in job order; never raises for a failed job.
+            quiet: bool = True, on_done: Report | None = None, executor: str = "local",
+            ray_address: str | None = None, runs_per_gpu: int = 1) -> list[Outcome]:
+    """Run every job and return one Outcome per job, in job order; never raises for a failed job. `on_done` is
+    called after each job's progress line (the study's overall progress uses it).
 
     local: `workers` processes on this machine, or with GPUs visible, runs_per_gpu processes per GPU (`workers`
     is then ignored). ray: the jobs go to the Ray cluster at `ray_address` (None: a Ray instance started here),
-    `workers` bounding how many run at once and each asking Ray for threads_per_worker CPUs (and 1/runs_per_gpu
-    GPU when the cluster has GPUs)."""
+    each asking Ray for the threads per worker in CPUs (and 1/runs_per_gpu GPU when the cluster has GPUs); Ray
+    decides how many run at once."""
     if executor not in EXECUTORS:
         raise SqueezeError(f"--executor {executor}: must be one of {', '.join(EXECUTORS)}")
     if workers < 1 or runs_per_gpu < 1:
@@ -252,7 +255,7 @@ def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = 
     slots = slots if len(slots) > 1 else []  # one GPU, one run at a time: this process uses it directly
     threads = threads_per_worker or default_threads(len(slots) or workers)
     jobs = [_with_threads(job, threads) for job in jobs]
-    report = _progress(len(jobs))
+    report = _progress(len(jobs), on_done)
     if executor == "ray":
         from squeeze.study.ray_executor import run_on_ray
         return run_on_ray(jobs, workers, threads, quiet, report, ray_address, runs_per_gpu)
@@ -271,10 +274,10 @@ def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
 
 
 def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-             quiet: bool = True, **executor) -> list[dict]:
+             quiet: bool = True, on_done: Report | None = None, **executor) -> list[dict]:
     """Run every job (see `execute`; `executor` takes its executor, ray_address and runs_per_gpu) and return the
     summaries in job order; raise one SqueezeError at the end naming the failed run directories when any failed."""
-    outcomes = execute(jobs, workers, threads_per_worker, quiet, **executor)
+    outcomes = execute(jobs, workers, threads_per_worker, quiet, on_done, **executor)
     message = failure_message(jobs, outcomes)
     if message:
         raise SqueezeError(message)
