@@ -87,7 +87,9 @@ def run_phase(args: argparse.Namespace) -> None:
         res = prepare(out / "corpus.jsonl", out / "store", args.sample_chars)
     else:
         res = read(out / "store", args.steps)
-    res.update(phase=args.phase, seconds=round(time.perf_counter() - t, 1), peak_rss_mb=round(peak_mb(), 1))
+    use = resource.getrusage(resource.RUSAGE_SELF)  # CPU seconds: wall time on a shared machine says little
+    res.update(phase=args.phase, seconds=round(time.perf_counter() - t, 1),
+               cpu_seconds=round(use.ru_utime + use.ru_stime, 1), peak_rss_mb=round(peak_mb(), 1))
     print(json.dumps(res), flush=True)
 
 
