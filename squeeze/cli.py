@@ -7,6 +7,7 @@
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
+  squeeze export RUN_DIR --format hf --out DIR   a folder transformers loads (Llama / Qwen3)
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
     add_sweep_parser(sub)
     add_fit_parser(sub)
+
+    x = sub.add_parser("export", help="a run's model as a Hugging Face folder (transformers loads it offline)")
+    x.add_argument("run_dir")
+    x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
+    x.add_argument("--out", required=True, help="folder to write")
+    x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
     return p
 
 
@@ -137,6 +144,11 @@ def cmd_sample(a: argparse.Namespace) -> None:
     print(tok.decode(out[0].tolist(), skip_special_tokens=False).replace("<|endoftext|>", "\n\n"))
 
 
+def cmd_export(a: argparse.Namespace) -> None:
+    from squeeze.export import describe_export, export_run
+    print(describe_export(a.out, export_run(a.run_dir, a.out, a.format, force=a.force)))
+
+
 def cmd_run(a: argparse.Namespace) -> None:
     from squeeze.study.run import run_study
     run_study(a.data, a.preset, a.out, text_field=a.text_field)
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit}[args.command](args)
+             "fit": cmd_fit, "export": cmd_export}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2
