@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     t.add_argument("--force", action="store_true", help="overwrite an existing run")
     t.add_argument("--quiet", action="store_true", help="no progress bar or start-up lines")
+    t.add_argument("--init", default=None, help="shorthand for --train.init: start from a squeeze run directory or "
+                                                "a local Hugging Face Llama/Qwen3 folder")
+    t.add_argument("--log", default=None, help="shorthand for --train.log: tensorboard or wandb")
 
     e = sub.add_parser("eval", help="validation loss and bits per byte of a run")
     e.add_argument("run_dir")
@@ -101,6 +104,7 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
         overrides = [f"data.path={a.data}", *overrides]
     if a.epochs is not None:
         overrides = [*overrides, f"train.epochs={a.epochs}"]
+    overrides += [f"train.{k}={v}" for k, v in (("init", a.init), ("log", a.log)) if v is not None]
     if a.resume and not (a.config or a.recipe) and (run_dir / "config.json").exists():
         base = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir; the
     else:  # trainer refuses any flag that would change the run
