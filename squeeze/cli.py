@@ -3,6 +3,7 @@
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
   squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR --task PATH.jsonl|heldout zero-shot multiple-choice accuracy
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
+                                                "{context, choices, label}, or 'heldout' (built from the store)")
+    e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
+    e.add_argument("--task-seed", type=int, default=0, help="seed of the heldout task's examples")
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run_dir")
@@ -117,6 +122,9 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    if a.task:
+        from squeeze.eval_tasks import cmd_eval_task
+        return cmd_eval_task(a)
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
