@@ -32,6 +32,7 @@ from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import init as init_mod
+from squeeze.train.mirror import make_mirror
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -136,6 +137,7 @@ class Progress(tqdm):
 
 class MetricsLog:
     """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
+    mirror = None  # train.log: a callable that copies each row to TensorBoard / W&B (squeeze/train/mirror.py)
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
@@ -149,6 +151,8 @@ class MetricsLog:
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
         self.count += 1
+        if self.mirror:
+            self.mirror(row)
 
     def sync(self) -> None:
         os.fsync(self.file.fileno())
@@ -264,6 +268,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     s, model, optimizers, step, elapsed, log = _open_run(cfg, run_dir, resume, force, device, say)
+    log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg))
     say(describe(s, model, device))
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
@@ -323,5 +328,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     log.sync()
     summary = _summary(s, model, final, step, train_time)
     write_json(run_dir / ckpt.SUMMARY, summary)
+    if log.mirror:
+        log.mirror.close()
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
