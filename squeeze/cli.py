@@ -31,12 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("prepare", help="text -> token store")
-    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, or a .jsonl file; "
+    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, a .jsonl or .parquet file, "
+                                                 "or a `datasets` save_to_disk folder; "
                                                  "default: the built-in Shakespeare + King James Bible corpus")
     q.add_argument("--out", required=True, help="token store directory to create")
     q.add_argument("--vocab-size", type=int, default=8192, help="BPE vocabulary to train (default 8192)")
     q.add_argument("--tokenizer", default=None, help="use this tokenizer.json instead of training one")
-    q.add_argument("--text-field", default="text", help=".jsonl field holding the text (default: text)")
+    q.add_argument("--text-field", default="text", help=".jsonl field, or .parquet / datasets column, holding the "
+                                                        "text (default: text)")
     q.add_argument("--val-fraction", type=float, default=0.05, help="share of documents held out (default 0.05)")
     q.add_argument("--budget-tokens", type=int, default=None, help="store only this many training tokens")
     q.add_argument("--seed", type=int, default=0, help="seed of the split and of the document order")
