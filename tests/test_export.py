@@ -17,8 +17,9 @@ from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
 from tests.conftest import tiny_config
 
-transformers = pytest.importorskip("transformers", reason="export tests load the folder with transformers "
-                                                          "(pip install 'squeeze[hf]')")
+def need_transformers():
+    return pytest.importorskip("transformers", reason="loading the exported folder needs transformers "
+                                                      "(pip install 'squeeze[hf]')")
 
 
 def random_run(store, run_dir, seed=0, **model):
@@ -41,6 +42,7 @@ def random_run(store, run_dir, seed=0, **model):
 
 
 def hf_logits(folder, ids_BT):
+    transformers = need_transformers()
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     with torch.no_grad():
         return model, model(torch.as_tensor(ids_BT)).logits
@@ -49,6 +51,7 @@ def hf_logits(folder, ids_BT):
 @pytest.mark.parametrize("qk_norm,arch", [(False, "LlamaForCausalLM"), (True, "Qwen3ForCausalLM")])
 @pytest.mark.parametrize("tied", [True, False])
 def test_transformers_gives_squeeze_logits(tiny_store, tmp_path, monkeypatch, qk_norm, arch, tied):
+    transformers = need_transformers()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg, gpt = random_run(tiny_store, tmp_path / "run", qk_norm=qk_norm, tie_embeddings=tied, norm_eps=1e-5,
                           rope_base=500.0)
