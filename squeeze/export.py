@@ -50,7 +50,7 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "hf", force: boo
     tmp.replace(out / "model.safetensors")
     _tokenizer_files(out, store.tokenizer, EOT, cfg.model.seq_len)
     write_json(out / "generation_config.json", {"bos_token_id": store.eot_id, "eos_token_id": store.eot_id,
-                                                "pad_token_id": store.eot_id, "max_length": cfg.model.seq_len})
+                                                "pad_token_id": store.eot_id})
     write_json(out / "config.json", config)  # last: a folder with config.json is complete
     return config
 

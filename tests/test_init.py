@@ -76,8 +76,9 @@ def test_init_refuses_a_store_with_another_tokenizer(tiny_store, source_run, tmp
         train(tiny_config(tiny_store, init=str(tmp_path)), tmp_path / "r2", quiet=True)
 
 
-def make_hf(kind, store, folder, vocab_pad=0, tied=False):
-    """A tiny random HF model saved with save_pretrained, plus the store's tokenizer.json."""
+def make_hf(kind, store, folder, vocab_pad=0, tied=False, shard=""):
+    """A tiny random HF model saved with save_pretrained (in shards when `shard` is a size), plus the store's
+    tokenizer.json."""
     transformers = pytest.importorskip("transformers", reason="HF init tests build a model with transformers")
     vocab = TokenStore.open(store).vocab_size + vocab_pad
     common = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -91,14 +92,15 @@ def make_hf(kind, store, folder, vocab_pad=0, tied=False):
     with torch.no_grad():
         for name, p in model.named_parameters():  # norm gains random too, so any mapping slip changes logits
             p.copy_(1 + 0.3 * torch.randn_like(p) if "norm" in name else 0.2 * torch.randn_like(p))
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
     shutil.copy(TokenStore.open(store).root / "tokenizer.json", folder / "tokenizer.json")
     return model.eval()
 
 
-@pytest.mark.parametrize("kind,pad,tied", [("llama", 0, False), ("qwen3", 8, True)])
-def test_init_from_hf_gives_the_hf_models_logits(tiny_store, tmp_path, kind, pad, tied):
-    hf = make_hf(kind, tiny_store, tmp_path / "hf", vocab_pad=pad, tied=tied)
+@pytest.mark.parametrize("kind,pad,tied,shard", [("llama", 0, False, "40KB"), ("qwen3", 8, True, "")])
+def test_init_from_hf_gives_the_hf_models_logits(tiny_store, tmp_path, kind, pad, tied, shard):
+    hf = make_hf(kind, tiny_store, tmp_path / "hf", vocab_pad=pad, tied=tied, shard=shard)
+    assert (tmp_path / "hf" / "model.safetensors.index.json").is_file() == bool(shard)
     cfg = tiny_config(tiny_store, init=str(tmp_path / "hf"))
     got_cfg, model = open_fresh(cfg, tmp_path / "r")
     assert got_cfg.model.qk_norm == (kind == "qwen3") and got_cfg.model.norm_eps == 1e-5
