@@ -30,6 +30,7 @@ class InitSource:
     state: dict[str, torch.Tensor]
     tokenizer_fingerprint: str
     weights_sha256: str
+    tokenizer_file: str  # what `squeeze prepare --tokenizer` should be given for a matching store
     max_positions: int = 0  # the HF model's max_position_embeddings (0: a squeeze run, no limit recorded)
 
     def record(self) -> dict:
@@ -50,7 +51,7 @@ def _from_run(path: Path) -> InitSource:
     if not info.get("tokenizer_fingerprint"):
         raise SqueezeError(f"{path}: run.json records no tokenizer fingerprint; cannot check the token store")
     return InitSource(str(path), "squeeze run", cfg.model, model.state_dict(), info["tokenizer_fingerprint"],
-                      sha256_file(path / WEIGHTS))
+                      sha256_file(path / WEIGHTS), str(Path(cfg.data.path) / "tokenizer.json"))
 
 
 def _from_hf(path: Path) -> InitSource:
@@ -63,7 +64,7 @@ def _from_hf(path: Path) -> InitSource:
     positions = int(read_json(path / "config.json").get("max_position_embeddings") or 0)
     kind = "hf qwen3" if model.qk_norm else "hf llama"
     return InitSource(str(path), kind, model, state, tokenizer_fingerprint(load_tokenizer(path / "tokenizer.json")),
-                      _sha256_files(files), positions)
+                      _sha256_files(files), str(path / "tokenizer.json"), positions)
 
 
 def read_source(path: str | Path) -> InitSource:
@@ -96,10 +97,8 @@ def resolve(cfg: Config, say) -> tuple[Config, InitSource]:
     if cfg.data.path:
         store = TokenStore.open(cfg.data.path)
         if store.fingerprint != src.tokenizer_fingerprint:
-            hint = (f"`squeeze prepare --tokenizer {Path(src.path) / 'tokenizer.json'}`" if src.kind != "squeeze run"
-                    else "the source run's tokenizer (`squeeze prepare --tokenizer RUN_STORE/tokenizer.json`)")
             raise SqueezeError(f"--init {src.path}: token store {cfg.data.path} was made with a different tokenizer; "
-                               f"prepare it with {hint}")
+                               f"prepare it with `squeeze prepare --tokenizer {src.tokenizer_file}`")
         _fit_vocab(src, store.vocab_size, say)
     out = cfg.copy()
     out.model = dataclasses.replace(src.model, **{k: getattr(cfg.model, k) for k in RECIPE_FIELDS})
