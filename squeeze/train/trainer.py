@@ -32,6 +32,8 @@ from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed
+from squeeze.train import init as init_mod
+from squeeze.train.mirror import make_mirror
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -136,6 +138,7 @@ class Progress(tqdm):
 
 class MetricsLog:
     """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
+    mirror = None  # train.log: a callable that copies each row to TensorBoard / W&B (squeeze/train/mirror.py)
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
@@ -149,6 +152,8 @@ class MetricsLog:
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
         self.count += 1
+        if self.mirror:
+            self.mirror(row)
 
     def sync(self) -> None:
         os.fsync(self.file.fileno())
@@ -213,13 +218,20 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
         asked = cfg.copy()
         asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+        if asked.train.init:  # the init source fixed the architecture at step 0
+            asked = init_mod.keep_source_architecture(asked, saved)
         if diff := config_mod.first_difference(asked, saved):
             raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
+    init = None
+    if not resuming and cfg.train.init:
+        cfg, init = init_mod.resolve(cfg, say)
     s = make_setup(cfg, ranks.rank, ranks.world)
     par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
+    if init:
+        init_mod.apply(model, init)
     par.wrap(model, s.cfg.train.optimizer)
     optimizers = build_optimizers(model, s.cfg.train)
     if not resuming and not ranks.main:
@@ -229,7 +241,8 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         write_json(run_dir / ckpt.RUN, {
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
-            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"init": init.record()} if init else {})})
         return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
     ckpt.check_tokenizer(run_dir, read_json(run_dir / ckpt.RUN), s.store)
     state = ckpt.load_state(run_dir)
@@ -277,6 +290,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     s, model, optimizers, step, elapsed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
+    log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
     if not par.simple:
         say(par.describe())
@@ -341,6 +355,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     summary = _summary(s, model, final, step, train_time)
     if par.main:
         write_json(run_dir / ckpt.SUMMARY, summary)
+    if log.mirror:
+        log.mirror.close()
     par.barrier()
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
