@@ -7,6 +7,7 @@
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
+  squeeze prune --data DIR --method M --keep F --out MASK   data selection -> a keep-mask for train/sweep
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
+from squeeze.prune.cli import add_prune_parser, cmd_prune
 from squeeze.study.fits import add_fit_parser, cmd_fit
 from squeeze.study.sweep import add_sweep_parser, cmd_sweep
 
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
     add_sweep_parser(sub)
     add_fit_parser(sub)
+    add_prune_parser(sub)
     return p
 
 
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit}[args.command](args)
+             "fit": cmd_fit, "prune": cmd_prune}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def kmeans_torch(x_ND: np.ndarray, k: int, seed: int = 0, iters: int = 25) -> np
         best_N = sim_NK.argmax(1)
         new_KD = torch.zeros_like(c_KD).index_add_(0, best_N, x)
         counts = torch.bincount(best_N, minlength=k)
-        for j in torch.flatnonzero(counts == 0).tolist():  # empty cluster: take the worst-served point
+        for j in torch.nonzero(counts == 0).flatten().tolist():  # empty cluster: take the worst-served point
             far = int(sim_NK.max(1).values.argmin())
             new_KD[j] = x[far]
             sim_NK[far] = 2.0  # not picked twice
