@@ -143,6 +143,7 @@ def cmd_prune(a: argparse.Namespace) -> dict:
     keep &= ntok > 0
     cluster = info.pop("cluster", None)
     out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("") if out.suffix == ".json" else out
     summary = {"method": a.method, "keep": a.keep, "seed": a.seed, "budget_tokens": a.budget_tokens,
                "fraction_of": "tokens", "candidate_docs": int((ntok > 0).sum()), "candidate_tokens": int(ntok.sum()),
