@@ -221,3 +221,19 @@ def test_prune_cli_random_and_perplexity(tiny_store, tmp_path):
 def test_prune_cli_needs_keep(tiny_store, tmp_path, capsys):
     assert cli(["prune", "--data", str(tiny_store), "--method", "prototypes", "--out", str(tmp_path / "m")]) == 2
     assert "needs --keep" in capsys.readouterr().err
+
+
+def test_sweep_passes_the_mask_to_every_run(tiny_store, tmp_path):
+    store = TokenStore.open(tiny_store)
+    keep = np.arange(store.meta["n_train_docs"]) < 10
+    save_mask(tmp_path / "m.json", store, keep)
+    root = tmp_path / "sweep"
+    assert cli(["sweep", "--data", str(tiny_store), "--out", str(root), "--epochs", "1", "--lr", "2e-3,4e-3",
+                f"--data.keep_mask={tmp_path / 'm.json'}", "--model.n_layer=1", "--model.d_model=32",
+                "--model.n_head=2", "--model.seq_len=32", "--train.threads=1", "--train.dtype=fp32"]) == 0
+    runs = sorted(root.glob("*/*/*/summary.json"))
+    tokens, _ = kept_stream(store, keep)
+    assert len(runs) == 2
+    for s in runs:
+        assert json.loads(s.read_text())["unique_tokens"] == (len(tokens) - 1) // 32 * 32
+        assert json.loads((s.parent / "config.json").read_text())["data"]["keep_mask"] == str(tmp_path / "m.json")
