@@ -237,3 +237,21 @@ def test_sweep_passes_the_mask_to_every_run(tiny_store, tmp_path):
     for s in runs:
         assert json.loads(s.read_text())["unique_tokens"] == (len(tokens) - 1) // 32 * 32
         assert json.loads((s.parent / "config.json").read_text())["data"]["keep_mask"] == str(tmp_path / "m.json")
+
+
+def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path):
+    train(tiny_config(tiny_store, epochs=1), tmp_path / "emb", quiet=True)
+    store = TokenStore.open(tiny_store)
+    base = ["prune", "--data", str(tiny_store), "--embedder", str(tmp_path / "emb"), "--cache", str(tmp_path / "c"),
+            "--clusters", "3", "--seed", "1"]
+    for method, extra in [("prototypes", ["--keep-easy", "--balance"]), ("semdedup", []), ("d4", [])]:
+        for copy in ("a", "b"):
+            assert cli([*base, "--method", method, "--keep", "0.6", *extra,
+                        "--out", str(tmp_path / copy / f"{method}.json")]) == 0
+        a, b = (json.loads((tmp_path / c / f"{method}.json").read_text()) for c in "ab")
+        assert a == b  # deterministic for a seed
+        s = json.loads((tmp_path / "a" / f"{method}.summary.json").read_text())
+        assert sum(c["kept_docs"] for c in s["per_cluster"]) == s["kept_docs"] == a["kept_docs"]
+        assert abs(s["kept_tokens"] / s["candidate_tokens"] - 0.6) < 0.1, (method, s)
+        assert (tmp_path / "a" / f"{method}.scores.png").stat().st_size > 1000
+    assert load_mask(tmp_path / "a" / "d4.json", store).sum() > 0
