@@ -8,7 +8,7 @@ each method gets its own random subset cut at exactly the method's kept-token co
 random rows also show the run-to-run spread of random subsets). Trainings run in 2 worker processes x 1 thread via
 squeeze.study.execute; finished runs and cached embeddings are reused, so a killed benchmark continues.
 
-    python benchmarks/pruning.py [--out DIR] [--budgets 50000,100000] [--keep 0.5] [--workers 2]   (~25 min)
+    python benchmarks/pruning.py [--out DIR] [--budgets 50000,100000] [--keep 0.5] [--workers 2]   (~38 min, busy 2 cores)
 """
 import argparse
 import json
