@@ -3,11 +3,13 @@
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
   squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR --task PATH.jsonl|heldout zero-shot multiple-choice accuracy
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
   squeeze report DIR                             report.md / report.html of a `squeeze run` directory
+  squeeze export RUN_DIR --format hf --out DIR   a folder transformers loads (Llama / Qwen3)
   squeeze prune --data DIR --method M --keep F --out MASK   data selection -> a keep-mask for train/sweep
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
@@ -32,12 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("prepare", help="text -> token store")
-    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, or a .jsonl file; "
+    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, a .jsonl or .parquet file, "
+                                                 "or a `datasets` save_to_disk folder; "
                                                  "default: the built-in Shakespeare + King James Bible corpus")
     q.add_argument("--out", required=True, help="token store directory to create")
     q.add_argument("--vocab-size", type=int, default=8192, help="BPE vocabulary to train (default 8192)")
     q.add_argument("--tokenizer", default=None, help="use this tokenizer.json instead of training one")
-    q.add_argument("--text-field", default="text", help=".jsonl field holding the text (default: text)")
+    q.add_argument("--text-field", default="text", help=".jsonl field, or .parquet / datasets column, holding the "
+                                                        "text (default: text)")
     q.add_argument("--val-fraction", type=float, default=0.05, help="share of documents held out (default 0.05)")
     q.add_argument("--budget-tokens", type=int, default=None, help="store only this many training tokens")
     q.add_argument("--seed", type=int, default=0, help="seed of the split and of the document order")
@@ -54,11 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     t.add_argument("--force", action="store_true", help="overwrite an existing run")
     t.add_argument("--quiet", action="store_true", help="no progress bar or start-up lines")
+    t.add_argument("--init", default=None, help="shorthand for --train.init: start from a squeeze run directory or "
+                                                "a local Hugging Face Llama/Qwen3 folder")
+    t.add_argument("--log", default=None, help="shorthand for --train.log: tensorboard or wandb")
 
     e = sub.add_parser("eval", help="validation loss and bits per byte of a run")
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
+                                                "{context, choices, label}, or 'heldout' (built from the store)")
+    e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
+    e.add_argument("--task-seed", type=int, default=0, help="seed of the heldout task's examples")
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run_dir")
@@ -80,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", help="the --out directory of `squeeze run`")
     add_sweep_parser(sub)
     add_fit_parser(sub)
+
+    x = sub.add_parser("export", help="a run's model as a Hugging Face folder (transformers loads it offline)")
+    x.add_argument("run_dir")
+    x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
+    x.add_argument("--out", required=True, help="folder to write")
+    x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
     add_prune_parser(sub)
     return p
 
@@ -103,6 +120,7 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
         overrides = [f"data.path={a.data}", *overrides]
     if a.epochs is not None:
         overrides = [*overrides, f"train.epochs={a.epochs}"]
+    overrides += [f"train.{k}={v}" for k, v in (("init", a.init), ("log", a.log)) if v is not None]
     if a.resume and not (a.config or a.recipe) and (run_dir / "config.json").exists():
         base = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir; the
     else:  # trainer refuses any flag that would change the run
@@ -115,6 +133,9 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    if a.task:
+        from squeeze.eval_tasks import cmd_eval_task
+        return cmd_eval_task(a)
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
@@ -144,6 +165,11 @@ def cmd_sample(a: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(a.seed)
     out = model.generate(torch.tensor([ids]), a.tokens, temperature=a.temperature, top_k=a.top_k, generator=gen)
     print(tok.decode(out[0].tolist(), skip_special_tokens=False).replace("<|endoftext|>", "\n\n"))
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from squeeze.export import describe_export, export_run
+    print(describe_export(a.out, export_run(a.run_dir, a.out, a.format, force=a.force)))
 
 
 def cmd_run(a: argparse.Namespace) -> None:
@@ -190,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit, "report": cmd_report, "prune": cmd_prune}[args.command](args)
+             "fit": cmd_fit, "report": cmd_report, "export": cmd_export, "prune": cmd_prune}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ class ModelConfig:
     qk_norm: bool = _f(True, "RMS-normalize queries and keys (stabler at high learning rates)")
     dropout: float = _f(0.0, "dropout on attention probabilities and residual branches")
     rope_base: float = _f(10000.0, "RoPE base frequency")
+    norm_eps: float = _f(1e-6, "RMSNorm epsilon (imported Hugging Face checkpoints bring their own, often 1e-5)")
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -38,6 +39,8 @@ class ModelConfig:
             raise SqueezeError("model.d_model / model.n_head must be even (RoPE rotates pairs of dimensions)")
         if not 0.0 <= self.dropout < 1.0:
             raise SqueezeError(f"model.dropout={self.dropout} must be in [0, 1)")
+        if not self.norm_eps > 0:
+            raise SqueezeError(f"model.norm_eps={self.norm_eps} must be > 0")
         for name in ("n_layer", "d_model", "n_head", "seq_len"):
             if getattr(self, name) < 1:
                 raise SqueezeError(f"model.{name} must be >= 1")
@@ -84,6 +87,10 @@ class TrainConfig:
                                    "whose numbers mean nothing, caps it)")
     ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")
     log_every: int = _f(10, "append train loss to metrics.jsonl every N steps")
+    init: str = _f("", "start from these weights: a squeeze run directory or a local Hugging Face Llama/Qwen3 "
+                   "folder; its architecture replaces the model section (applies at step 0 only)")
+    log: Literal["none", "tensorboard", "wandb"] = _f("none", "mirror metrics.jsonl to TensorBoard (RUN_DIR/tb) or "
+                                                      "Weights & Biases (offline unless WANDB_MODE=online)")
 
     def __post_init__(self) -> None:
         for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):

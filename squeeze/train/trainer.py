@@ -31,6 +31,8 @@ from squeeze.io import dir_lock, read_json, write_json, atomic_write
 from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 from squeeze.train import checkpoint as ckpt
+from squeeze.train import init as init_mod
+from squeeze.train.mirror import make_mirror
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -140,6 +142,7 @@ class Progress(tqdm):
 
 class MetricsLog:
     """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
+    mirror = None  # train.log: a callable that copies each row to TensorBoard / W&B (squeeze/train/mirror.py)
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
@@ -153,6 +156,8 @@ class MetricsLog:
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
         self.count += 1
+        if self.mirror:
+            self.mirror(row)
 
     def sync(self) -> None:
         os.fsync(self.file.fileno())
@@ -202,19 +207,27 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
         asked = cfg.copy()
         asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+        if asked.train.init:  # the init source fixed the architecture at step 0
+            asked = init_mod.keep_source_architecture(asked, saved)
         if diff := config_mod.first_difference(asked, saved):
             raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
+    init = None
+    if not resuming and cfg.train.init:
+        cfg, init = init_mod.resolve(cfg, say)
     s = make_setup(cfg)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
+    if init:
+        init_mod.apply(model, init)
     optimizers = build_optimizers(model, s.cfg.train)
     if not resuming:
         config_mod.save(s.cfg, str(run_dir / ckpt.CONFIG))
         write_json(run_dir / ckpt.RUN, {
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
-            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"init": init.record()} if init else {})})
         return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
     ckpt.check_tokenizer(run_dir, read_json(run_dir / ckpt.RUN), s.store)
     state = ckpt.load_state(run_dir)
@@ -260,6 +273,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     s, model, optimizers, step, elapsed, log = _open_run(cfg, run_dir, resume, force, device, say)
+    log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg))
     say(describe(s, model, device))
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
@@ -319,5 +333,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     log.sync()
     summary = _summary(s, model, final, step, train_time)
     write_json(run_dir / ckpt.SUMMARY, summary)
+    if log.mirror:
+        log.mirror.close()
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
