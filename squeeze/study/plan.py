@@ -47,13 +47,14 @@ STUDIES = {
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
                        ensemble_sizes=((1, 32), (2, 32)), max_runs=20, certify=False),
     # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
-    # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed
+    # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
+    # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`)
     "default": StudySpec(d0=20_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
-                         main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(4, 8, 16), reg_wds=(3.2, 6.4),
+                         main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
                          reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 32), (2, 64))),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
     "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
-                     main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
+                     main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
                      reg_epochs=(4, 8, 16), ensemble_k=8, ensemble_sizes=((8, 512), (12, 768))),
 }
 
@@ -104,6 +105,7 @@ class Study:
     out: Path
     workers: int
     progress: StudyProgress | None = None
+    executor: dict | None = None  # execute()'s executor, ray_address, runs_per_gpu (None: local)
 
     def base(self, recipe: str) -> Config:
         c = recipes.preset(self.preset, recipe)
@@ -116,7 +118,7 @@ class Study:
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
                         certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
-                        on_done=self.progress)
+                        on_done=self.progress, executor=self.executor)
         if res.note:
             print(f"{step}: {res.note}", file=sys.stderr)
         if res.failure:

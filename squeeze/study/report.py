@@ -103,7 +103,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     out = Path(out)
     runs = out / "runs"
     rows, _ = fits_mod.load_rows([str(runs)])
-    rep = fits_mod.fit_all(rows, "standard", None, n_boot=n_boot)
+    rep = fits_mod.fit_all(rows, "standard", None, n_boot=n_boot, joint=False)  # `squeeze fit` has the joint law
     if rep.standard is None:
         raise SqueezeError(f"{runs}: no standard-recipe data scaling law ({rep.skipped.get('data scaling')})")
     std, d0 = rep.standard, rep.standard.x[0]

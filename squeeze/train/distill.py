@@ -158,13 +158,16 @@ class Distiller:
     def loss_fn(self, model):
         return partial(kd_objective, model, self.cfg.distill.alpha, self.cfg.distill.temperature)
 
-    def inputs(self, x_BT: torch.Tensor, y_BT: torch.Tensor, epoch: int, step: int) -> tuple:
-        """(x, y, teacher log-probs) of a step, generated rows appended after the real ones."""
+    def extend(self, x_BT: torch.Tensor, y_BT: torch.Tensor, epoch: int, step: int) -> tuple:
+        """The step's batch with its generated rows appended after the real ones (unchanged without seq KD)."""
         if self.synthetic is not None and self.m:
             pick = synthetic_pick(self.cfg.data.seed, epoch, step, self.m, len(self.synthetic))
             rows_BT = self.synthetic[torch.from_numpy(pick)].to(x_BT.device)
             x_BT, y_BT = torch.cat([x_BT, rows_BT[:, :-1]]), torch.cat([y_BT, rows_BT[:, 1:]])
-        return x_BT, y_BT, self.teacher.logp(x_BT, self.cfg.distill.temperature)
+        return x_BT, y_BT
+
+    def teacher_logp(self, x_BT: torch.Tensor) -> torch.Tensor:
+        return self.teacher.logp(x_BT, self.cfg.distill.temperature)
 
     def state(self) -> dict:
         return {"distill": {"teacher_seconds": self.teacher.seconds, "teacher_tokens": self.teacher.tokens}}
