@@ -150,15 +150,17 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    if a.task:
-        from squeeze.eval_tasks import cmd_eval_task
-        return cmd_eval_task(a)
     if len(a.run_dirs) > 1:
+        if a.task:
+            raise SqueezeError("--task scores one run; give one RUN_DIR")
         from squeeze.ensemble import ensemble_eval, format_table
         r = ensemble_eval(a.run_dirs, data=a.data, n_orders=a.orders)
         print(json.dumps(r) if a.json else format_table(r))
         return
     a.run_dir = a.run_dirs[0]
+    if a.task:
+        from squeeze.eval_tasks import cmd_eval_task
+        return cmd_eval_task(a)
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
