@@ -2,7 +2,7 @@
 
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
-  squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR [--json] [--weights W]     validation loss (nats/token) and bits per byte
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--weights", choices=("raw", "ema", "avg"), default="raw",
+                   help="raw = model.safetensors; ema / avg = the averaged weights (train.ema_decay, "
+                        "train.avg_last_epochs)")
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run_dir")
@@ -109,7 +112,8 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
-    cfg, model, info = load_run(a.run_dir)
+    weights = {"raw": "model.safetensors", "ema": "model_ema.safetensors", "avg": "model_avg.safetensors"}[a.weights]
+    cfg, model, info = load_run(a.run_dir, weights=weights)
     if a.data:
         cfg.data.path = a.data
     _, store = bind_to_store(cfg)
@@ -117,9 +121,9 @@ def cmd_eval(a: argparse.Namespace) -> None:
     out = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
                    dtype=cfg.train.dtype)
     if a.json:
-        print(json.dumps(out))
+        print(json.dumps({**out, "weights": weights}))
     else:
-        print(f"{a.run_dir}: val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
+        print(f"{a.run_dir} ({weights}): val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
               f"({out['tokens']:,} tokens, {out['bytes']:,} bytes)")
 
 
