@@ -4,9 +4,8 @@ import torch
 from squeeze.config import Config, ModelConfig, TrainConfig
 from squeeze.errors import SqueezeError
 from squeeze.model import GPT
-from squeeze.train.optim import build_optimizers, set_lr
-from squeeze.train.regularize import (WD_MAX_FACTOR, augment_tokens, mean_depth, repeats_at, set_weight_decay,
-                                      training_flops, wd_factor)
+from squeeze.train.optim import WD_MAX_FACTOR, build_optimizers, set_lr, set_weight_decay, wd_factor
+from squeeze.train.regularize import augment_tokens, mean_depth, repeats_at, training_flops
 
 
 def looped_config(loop_from: float, repeats: int = 2) -> Config:

@@ -157,8 +157,9 @@ def test_kill_between_final_checkpoint_and_summary(tiny_store, tmp_path, monkeyp
 
 def issue5_config(store, **train_kw):
     """Every issue-5 option on: looping switches on at 60% of the steps, with EMA, averaging, augmentation."""
-    cfg = tiny_config(store, epochs=3, loop_from=0.6, wd_schedule="inverse", ema_decay=0.9, ema_start=0.3,
-                      avg_last_epochs=2, aug_mask_rate=0.05, aug_replace_rate=0.05, **train_kw)
+    kw = dict(epochs=3, loop_from=0.6, wd_schedule="inverse", ema_decay=0.9, ema_start=0.3, avg_last_epochs=2,
+              aug_mask_rate=0.05, aug_replace_rate=0.05)
+    cfg = tiny_config(store, **{**kw, **train_kw})
     cfg.model.loop_start, cfg.model.loop_end, cfg.model.loop_repeats, cfg.model.loop_inject = 1, 2, 2, True
     cfg.model.drop_path, cfg.model.attn_dropout, cfg.model.resid_dropout = 0.1, 0.1, 0.0
     return cfg
@@ -198,7 +199,7 @@ def test_looping_switched_on_mid_run_resumes_bit_identical(tiny_store, tmp_path,
 
 def test_summary_flops_count_looping_only_where_it_ran(tiny_store, tmp_path):
     from squeeze.model import GPT
-    cfg = issue5_config(tiny_store, epochs=1)
+    cfg = issue5_config(tiny_store, epochs=1, avg_last_epochs=1)
     s = train(cfg, tmp_path / "r", quiet=True)
     setup = trainer.make_setup(cfg)
     model = GPT(setup.cfg.model)

@@ -1,5 +1,6 @@
 """Per-step schedules of the data-efficiency options (issue 5): when the looped block switches on, the weight
-decay anti-correlated with the learning rate, token-level input augmentation, and the FLOPs those choices cost.
+decay anti-correlated with the learning rate (math in squeeze/train/optim.py), token-level input augmentation, and
+the FLOPs those choices cost.
 
 Everything here is a pure function of (step, config) or of a batch and (seed, step), so a resumed run repeats
 exactly what an uninterrupted one did. The trainer calls `before_step` and `augment_inputs` once per step.
@@ -10,10 +11,7 @@ import torch
 
 from squeeze.config import Config, ModelConfig, TrainConfig
 from squeeze.errors import SqueezeError
-
-# The inverse schedule divides wd by the lr multiplier; capping the factor at 10 (= 1 / the default min_lr_frac
-# of 0.1) keeps wd finite when the lr multiplier nears 0 (early warmup, a schedule decaying to 0).
-WD_MAX_FACTOR = 10.0
+from squeeze.train.optim import set_weight_decay
 
 
 def loop_start_step(total_steps: int, tc: TrainConfig) -> int:
@@ -24,26 +22,6 @@ def loop_start_step(total_steps: int, tc: TrainConfig) -> int:
 def repeats_at(step: int, total_steps: int, mc: ModelConfig, tc: TrainConfig) -> int:
     """Extra passes of the looped block at `step`: none before train.loop_from, model.loop_repeats after."""
     return mc.loop_repeats if step >= loop_start_step(total_steps, tc) else 0
-
-
-def wd_factor(lr_mult: float, schedule: str) -> float:
-    """Weight decay at this step / its configured value.
-
-    `inverse` returns 1 / lr_mult (capped at WD_MAX_FACTOR). PyTorch's AdamW and Muon shrink the weights by
-    lr_t·wd_t per step, so this keeps the shrink at its peak value lr·wd while the learning rate decays: the
-    weights stay an EMA of the updates with a constant timescale 1/(lr·wd) (Wang & Aitchison 2024, "How to set
-    AdamW's weight decay"), instead of decay fading out with the cosine as with a constant wd."""
-    if schedule == "constant":
-        return 1.0
-    return min(1.0 / max(lr_mult, 1e-12), WD_MAX_FACTOR)
-
-
-def set_weight_decay(optimizers: list[torch.optim.Optimizer], schedule: str) -> None:
-    """Set every group's weight_decay from its base value and its current lr multiplier (lr / base_lr)."""
-    for opt in optimizers:
-        for group in opt.param_groups:
-            base = group.setdefault("base_wd", group["weight_decay"])
-            group["weight_decay"] = base * wd_factor(group["lr"] / group["base_lr"], schedule)
 
 
 def before_step(model, optimizers: list, step: int, total_steps: int, cfg: Config) -> None:
