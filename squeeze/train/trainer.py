@@ -323,9 +323,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
     _checkpoint(run_dir, model, optimizers, step, log, train_time, avg.state())
     model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
-    final = _eval(model, s, device, 0)
+    final = _eval(model, s, device, tc.final_eval_tokens)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
-    averaged = avg.finish(model, lambda m: _eval(m, s, device, 0)) if avg.active else {}
+    averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
     if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
         log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
