@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from squeeze import recipes
-from squeeze.study.execute import Job, execute
+from squeeze.io import read_json
+from squeeze.study.execute import Job, Outcome, execute
 from squeeze.study.run import ensure_store
 
 ADAMW_LR, ADAMW_WD, EPOCHS, MUON_LR = 4e-3, 6.4, 8, 0.02
@@ -65,7 +66,8 @@ def jobs_for(base, out: Path, seeds: int) -> list[tuple[str, int, Job]]:
 
 def table(losses: dict[str, dict[int, float]]) -> list[dict]:
     """Per option: mean and SD over seeds, and the paired change against the baseline of the same seed (mean, SD).
-    `helps` = the mean change is negative by more than the larger of the two seed SDs."""
+    `helps` = the mean change is negative by more than the largest of: the option's seed SD, the baseline's seed SD
+    and the SD of the paired changes."""
     base = losses["baseline"]
     rows = []
     for name, by_seed in losses.items():
@@ -77,9 +79,10 @@ def table(losses: dict[str, dict[int, float]]) -> list[dict]:
         sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         sd_base = statistics.stdev([base[s] for s in seeds]) if len(seeds) > 1 else float("nan")
         mean_d = statistics.fmean(deltas)
+        sd_d = statistics.stdev(deltas) if len(deltas) > 1 else float("nan")
         rows.append({"option": name, "seeds": len(seeds), "mean": statistics.fmean(vals), "sd": sd,
-                     "delta": mean_d, "delta_sd": statistics.stdev(deltas) if len(deltas) > 1 else float("nan"),
-                     "helps": name != "baseline" and len(seeds) > 1 and mean_d < -max(sd, sd_base)})
+                     "delta": mean_d, "delta_sd": sd_d,
+                     "helps": name != "baseline" and len(seeds) > 1 and mean_d < -max(sd, sd_base, sd_d)})
     return rows
 
 
@@ -113,12 +116,17 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="parallel 1-thread training processes")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--vocab", type=int, default=1024)
+    ap.add_argument("--report-only", action="store_true", help="tabulate the finished runs under --out, train none")
     a = ap.parse_args()
     t0, out = time.time(), Path(a.out)
     store = ensure_store(None, out, a.vocab)
     jobs = jobs_for(base_config(store, a.d0), out, a.seeds)
     print(f"{len(jobs)} runs: {len(OPTIONS)} configurations x {a.seeds} seeds", file=sys.stderr, flush=True)
-    outcomes = execute([j for _, _, j in jobs], workers=a.workers, threads_per_worker=1)
+    if a.report_only:
+        outcomes = [Outcome(summary=read_json(j.run_dir / "summary.json")) if (j.run_dir / "summary.json").exists()
+                    else Outcome(error="not finished") for _, _, j in jobs]
+    else:
+        outcomes = execute([j for _, _, j in jobs], workers=a.workers, threads_per_worker=1)
     rows = table(collect(jobs, outcomes))
     text = markdown(rows)
     print(text)
