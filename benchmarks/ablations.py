@@ -40,6 +40,12 @@ OPTIONS: dict[str, list[str]] = {
     "aug replace 0.05": ["train.aug_replace_rate=0.05"],
     **{f"muon wd {wd:g}": ["train.optimizer=muon", f"train.muon_lr={MUON_LR}", f"train.weight_decay={wd}"]
        for wd in (MUON_WD, MUON_WD * 2)},
+    # follow-ups after the first table: the inverse schedule from a lower base wd (at 6.4 it over-decays: 10x by
+    # the end), and the options that helped there, together, with the averaging read off the same runs
+    "wd inverse, wd 1.6": ["train.wd_schedule=inverse", "train.weight_decay=1.6"],
+    "best (combined)": ["model.loop_start=1", "model.loop_end=2", "model.loop_repeats=2", "train.loop_from=0.5",
+                        "model.loop_inject=true", "data.doc_shuffle=true", "train.aug_replace_rate=0.05",
+                        "train.ema_decay=0.95", "train.ema_start=0.5", "train.avg_last_epochs=2"],
 }
 
 
@@ -94,9 +100,10 @@ def collect(jobs, outcomes) -> dict[str, dict[int, float]]:
             print(f"{name} seed {seed}: {out.error or 'diverged'}", file=sys.stderr)
             continue
         losses.setdefault(name, {})[seed] = s["val_loss"]
-        if name == "baseline":  # the averaged weights of the same runs
-            losses.setdefault("EMA 0.95 (from 50%)", {})[seed] = s["val_loss_ema"]
-            losses.setdefault("avg last 2 epochs", {})[seed] = s["val_loss_avg"]
+        if name in ("baseline", "best (combined)"):  # the averaged weights of the same runs
+            tag = "" if name == "baseline" else f"{name} + "
+            losses.setdefault(f"{tag}EMA 0.95 (from 50%)", {})[seed] = s["val_loss_ema"]
+            losses.setdefault(f"{tag}avg last 2 epochs", {})[seed] = s["val_loss_avg"]
     return losses
 
 
