@@ -39,6 +39,7 @@ class ModelConfig:
     loop_repeats: int = _f(0, "extra passes through blocks [loop_start, loop_end) with shared weights; 0 = plain")
     loop_inject: bool = _f(False, "input injection: every block sees l_res*x + l_x0*x0 with learned scalars "
                            "(start at 1 and 0, so it starts as the plain model)")
+    norm_eps: float = _f(1e-6, "RMSNorm epsilon (imported Hugging Face checkpoints bring their own, often 1e-5)")
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -47,6 +48,8 @@ class ModelConfig:
             raise SqueezeError("model.d_model / model.n_head must be even (RoPE rotates pairs of dimensions)")
         if not 0.0 <= self.dropout < 1.0:
             raise SqueezeError(f"model.dropout={self.dropout} must be in [0, 1)")
+        if not self.norm_eps > 0:
+            raise SqueezeError(f"model.norm_eps={self.norm_eps} must be > 0")
         for name in ("n_layer", "d_model", "n_head", "seq_len"):
             if getattr(self, name) < 1:
                 raise SqueezeError(f"model.{name} must be >= 1")
@@ -87,7 +90,11 @@ class TrainConfig:
     beta1: float = _f(0.9, "AdamW beta1")
     beta2: float = _f(0.95, "AdamW beta2")
     epochs: int = _f(1, "passes over the training budget; every sequence once per epoch")
-    batch_size: int = _f(16, "sequences per optimizer step and process")
+    batch_size: int = _f(16, "sequences per optimizer step, summed over all processes (the global batch)")
+    micro_batch: int = _f(0, "sequences per forward pass and process; smaller than batch_size / processes means "
+                          "gradient accumulation; 0 = off (the whole per-process batch at once)")
+    parallel: Literal["ddp", "fsdp"] = _f("ddp", "under torchrun: ddp (replicated model) or fsdp (FSDP2, sharded "
+                                          "parameters for models that do not fit one device)")
     schedule: Literal["cosine", "wsd", "constant"] = _f("cosine", "learning-rate shape after warmup")
     warmup: float = _f(0.02, "warmup length as a fraction of all steps")
     decay_frac: float = _f(0.2, "wsd only: final fraction of steps spent decaying to min_lr")
@@ -116,6 +123,10 @@ class TrainConfig:
     aug_mask_rate: float = _f(0.0, "fraction of input tokens replaced by train.aug_mask_id (targets untouched)")
     aug_replace_rate: float = _f(0.0, "fraction of input tokens replaced by uniform random tokens")
     aug_mask_id: int = _f(0, "token id masked inputs become (0 = <|endoftext|> in squeeze's tokenizer)")
+    init: str = _f("", "start from these weights: a squeeze run directory or a local Hugging Face Llama/Qwen3 "
+                   "folder; its architecture replaces the model section (applies at step 0 only)")
+    log: Literal["none", "tensorboard", "wandb"] = _f("none", "mirror metrics.jsonl to TensorBoard (RUN_DIR/tb) or "
+                                                      "Weights & Biases (offline unless WANDB_MODE=online)")
 
     def __post_init__(self) -> None:
         for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):
@@ -131,6 +142,8 @@ class TrainConfig:
             raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
         if self.threads < 0 or self.eval_tokens < 0 or self.final_eval_tokens < 0:
             raise SqueezeError("train.threads, train.eval_tokens and train.final_eval_tokens must be >= 0")
+        if self.micro_batch < 0:
+            raise SqueezeError(f"train.micro_batch={self.micro_batch} must be >= 0 (0 = no accumulation)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
         self._check_averaging_and_aug()

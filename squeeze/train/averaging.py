@@ -57,10 +57,10 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
 class Averager:
     """The EMA and the epoch-end snapshots of one run."""
 
-    def __init__(self, tc: TrainConfig, total_steps: int, steps_per_epoch: int, run_dir: Path):
+    def __init__(self, tc: TrainConfig, total_steps: int, steps_per_epoch: int, run_dir: Path, write: bool = True):
         self.decay, self.k, self.epochs = tc.ema_decay, tc.avg_last_epochs, tc.epochs
         self.ema_from = round(tc.ema_start * total_steps)  # steps done when the EMA starts
-        self.spe, self.run_dir = steps_per_epoch, Path(run_dir)
+        self.spe, self.run_dir, self.write = steps_per_epoch, Path(run_dir), write  # write: rank 0 under torchrun
         self.ema: dict[str, torch.Tensor] | None = None
 
     @property
@@ -78,7 +78,7 @@ class Averager:
             else:
                 ema_update_(self.ema, unique_params(model), self.decay)
         epoch, in_epoch = divmod(step, self.spe)
-        if self.k and in_epoch == 0 and epoch > self.epochs - self.k:
+        if self.k and self.write and in_epoch == 0 and epoch > self.epochs - self.k:
             weights = {n: t.contiguous().cpu() for n, t in unique_params(model).items()}
             _atomic(self.snapshot_path(epoch), lambda tmp: save_file(weights, tmp))
 
@@ -98,7 +98,8 @@ class Averager:
                 continue
             m = with_weights(model, weights)
             ev = evaluate(m)
-            _atomic(self.run_dir / fname, lambda tmp: save_model(m, tmp))
+            if self.write:
+                _atomic(self.run_dir / fname, lambda tmp: save_model(m, tmp))
             out.update({f"val_loss_{tag}": ev["loss"], f"val_bpb_{tag}": ev["bpb"], f"weights_{tag}": fname})
         return out
 
