@@ -40,7 +40,9 @@ def best(base: Config | None = None) -> Config:
     """The regularized recipe plus the issue-5 options whose mean gain in benchmarks/ablations.py (3 seeds, 2x64
     model, 50k tokens, against lr 4e-3, wd 6.4, 8 epochs) exceeded the seed spread (benchmarks/RESULTS.md):
     document shuffling (-0.022 nats), 5% random-token input replacement (-0.020) and the looped second half with
-    input injection, 2 extra passes in the last 50% of steps (-0.016, ~1.5x the blocks' FLOPs; borderline)."""
+    input injection, 2 extra passes in the last 50% of steps (-0.016, ~1.5x the blocks' FLOPs; borderline).
+    The looped block is placed for the base's depth (presets re-place it); with `--model.n_layer=N` on the command
+    line pass `--model.loop_start=N//2 --model.loop_end=N` too (the config check names them otherwise)."""
     c = regularized(base)
     c.recipe = "best"
     c.data.doc_shuffle = True
