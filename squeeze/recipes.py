@@ -43,7 +43,12 @@ def best(base: Config | None = None) -> Config:
     input injection, 2 extra passes in the last 50% of steps (-0.016, ~1.5x the blocks' FLOPs; borderline).
     The looped block is placed for the base's depth (presets re-place it); with `--model.n_layer=N` on the command
     line pass `--model.loop_start=N//2 --model.loop_end=N` too (the config check names them otherwise)."""
-    c = regularized(base)
+    return best_options(regularized(base))
+
+
+def best_options(base: Config) -> Config:
+    """Only the options of `best`, on any config (the study adds them to its certified regularized point)."""
+    c = base.copy()
     c.recipe = "best"
     c.data.doc_shuffle = True
     c.train.aug_replace_rate = 0.05

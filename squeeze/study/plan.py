@@ -61,6 +61,7 @@ STUDIES = {
 
 STEPS = ("standard recipe: data scaling at D0 x 1, 2, 4, 8",
          "regularized recipe: certified at D0, then over sizes",
+         "the best recipe: the certified point plus the options that helped in the ablations",
          "data selection: half of a 2 x D0 pool by each method, against random")
 
 
@@ -189,8 +190,9 @@ def planned_cost(st: Study) -> float:
     reg = len(s.reg_wds) * sum(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
     reg += sum(max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.reg_sizes)
     ens = sum(s.ensemble_k * 2 * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
-    select = len(SELECTION) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
-    return std + reg + ens + select
+    # the best-options run (~1.5x a plain run's FLOPs with its looped half) and one run per selection method
+    rest = (1.5 + len(SELECTION)) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
+    return std + reg + ens + rest
 
 
 def _cost_per_token(cfg: Config, size: Size) -> float:
@@ -198,6 +200,11 @@ def _cost_per_token(cfg: Config, size: Size) -> float:
     c.model.n_layer, c.model.d_model = size
     c.train.epochs = 1
     return estimated_cost(c, 1)
+
+
+def options_step(st: Study, best: Config) -> None:
+    """The certified regularized point with the options that helped in benchmarks/ablations.py (recipes.best)."""
+    st.run([Job(recipes.best_options(best), st.runs("best") / "options")])
 
 
 # Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
