@@ -34,6 +34,8 @@ from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed
 from squeeze.train import init as init_mod
 from squeeze.train.mirror import make_mirror
+from squeeze.train import regularize
+from squeeze.train.averaging import Averager
 from squeeze.train.distill import make_distiller
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
@@ -284,7 +286,11 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float) -
         "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
         "params": counts["total"], "non_embedding_params": counts["non_embedding"],
         "unique_tokens": s.loader.tokens_per_epoch, "epochs": s.cfg.train.epochs, "tokens_seen": seen,
-        "steps": steps, "flops": model.flops_per_token() * seen, "train_seconds": round(train_time, 2),
+        "steps": steps, "train_seconds": round(train_time, 2),
+        # the looped block's extra passes count only for the steps that ran them (train.loop_from)
+        "flops": regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg),
+        "effective_depth": model.effective_depth(s.cfg.model.loop_repeats),
+        "mean_depth": regularize.mean_depth(s.total_steps, s.cfg),
         "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
     }
 
@@ -302,6 +308,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     s, model, optimizers, step, elapsed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
     log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
+    avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
+    if step and avg.decay:
+        avg.load(ckpt.load_state(run_dir))
     if not par.simple:
         say(par.describe())
 
@@ -324,6 +333,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         if distiller is not None:  # sequence-level KD: generated rows join the real ones
             x_BT, y_BT = distiller.extend(x_BT, y_BT, epoch, in_epoch)
         set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
+        regularize.before_step(model, optimizers, step, s.total_steps, s.cfg)
+        x_BT = regularize.augment_inputs(x_BT, step, s.cfg)
         n_rows = par.global_rows(s.loader, in_epoch)
         for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
             args = (x_mb, y_mb) if distiller is None else (x_mb, y_mb, distiller.teacher_logp(x_mb))
@@ -343,6 +354,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             opt.step()
             opt.zero_grad(set_to_none=True)
         step += 1
+        avg.after_step(model, step)
         tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
@@ -359,15 +371,19 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par, extra())
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par, {**avg.state(), **(extra() or {})})
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
-    _checkpoint(run_dir, model, optimizers, step, log, train_time, par, extra())
+    _checkpoint(run_dir, model, optimizers, step, log, train_time, par, {**avg.state(), **(extra() or {})})
+    model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
     final = _eval(model, s, device, tc.final_eval_tokens)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
+    averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
+    if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
+        log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
-    summary = _summary(s, model, final, step, train_time)
+    summary = {**_summary(s, model, final, step, train_time), **averaged}
     if distiller is not None:
         summary.update(distiller.summary())
     if par.main:
