@@ -33,7 +33,7 @@ def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
     assert reg == set(spec.reg_sizes)
     for name in ("report.md", "report.html", "summary.json"):
         assert (out / name).stat().st_size > 0
-    for name in ("data_scaling.png", "param_scaling.png", "training_curves.png"):
+    for name in ("data_scaling.png", "param_scaling.png", "training_curves.png", "ensemble_k.png"):
         assert (out / name).read_bytes()[:8] == PNG
     report_md = (out / "report.md").read_text()
     assert "data_scaling.png" in report_md and "| method |" in report_md
@@ -41,8 +41,16 @@ def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
     saved = json.loads((out / "summary.json").read_text())
     assert json.loads(json.dumps(summarize(out))) == saved  # rebuilt from the run directories alone
     for m in saved["methods"]:
-        if m["single_model"]:  # each row's loss is its run's own summary.json
-            assert json.loads((Path(m["path"]) / "summary.json").read_text())["val_loss"] == m["val_loss"]
+        if m["single_model"]:  # each row's loss is its run's own summary.json, or the mean over its seeds' runs
+            run = next(r for r in rows if r["path"] == m["path"])
+            same = [r["val_loss"] for r in rows if all(r[k] == run[k] for k in (
+                "recipe", "budget_tokens", "n_layer", "d_model", "lr", "weight_decay", "epochs"))]
+            assert len(same) == m["seeds"] and sum(same) / len(same) == pytest.approx(m["val_loss"], abs=1e-12)
+    ens = saved["ensembles"]
+    assert [e["k"] for e in ens] == [spec.ensemble_k] * len(spec.ensemble_sizes)
+    assert any(m["method"] == "distilled student" and "ensemble's gain" in m["note"] for m in saved["methods"])
+    assert {m["method"] for m in saved["methods"]} >= {"best recipe (regularized + options that helped)",
+                                                       "data selection: random"}
     assert saved["best_model"]["val_loss"] == min(m["val_loss"] for m in saved["methods"] if m["single_model"])
 
 

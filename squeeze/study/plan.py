@@ -36,7 +36,7 @@ class StudySpec:
     reg_wds: tuple[float, ...]
     reg_epochs: tuple[int, ...]
     ensemble_k: int  # members per ensemble
-    ensemble_sizes: tuple[Size, ...]  # sizes with an ensemble (>= 2 for the two-stage asymptote)
+    ensemble_sizes: tuple[Size, ...]  # sizes with an ensemble, among reg_sizes (>= 3 for the two-stage asymptote)
     max_runs: int = 120  # per step, certification included
     certify: bool = True  # train missing grid neighbours until the best point is certified (or max_runs)
 
@@ -45,22 +45,23 @@ STUDIES = {
     # every code path in about a minute; the numbers mean nothing
     "smoke": StudySpec(d0=2048, std_sizes=((2, 32),), reg_sizes=((1, 32), (2, 32), (2, 64)), main=(2, 32),
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
-                       ensemble_sizes=((1, 32), (2, 32)), max_runs=20, certify=False),
+                       ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False),
     # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
     # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
     # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`)
     "default": StudySpec(d0=20_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
-                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 32), (2, 64))),
+                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64))),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
     "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
                      main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
-                     reg_epochs=(4, 8, 16), ensemble_k=8, ensemble_sizes=((8, 512), (12, 768))),
+                     reg_epochs=(4, 8, 16), ensemble_k=8, ensemble_sizes=((6, 384), (8, 512), (12, 768))),
 }
 
 
 STEPS = ("standard recipe: data scaling at D0 x 1, 2, 4, 8",
          "regularized recipe: certified at D0, then over sizes",
+         "ensembles of the certified point over sizes, and a student distilled from one",
          "the best recipe: the certified point plus the options that helped in the ablations",
          "data selection: half of a 2 x D0 pool by each method, against random")
 
@@ -189,7 +190,8 @@ def planned_cost(st: Study) -> float:
     std += sum(sum(s.std_epochs) * s.d0 * k * _cost_per_token(cfg, size) for size in s.std_sizes for k in (2, 4, 8))
     reg = len(s.reg_wds) * sum(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
     reg += sum(max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.reg_sizes)
-    ens = sum(s.ensemble_k * 2 * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
+    ens = sum((s.ensemble_k - 1) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
+    ens += (1 + s.ensemble_k / 3) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)  # student + teachers
     # the best-options run (~1.5x a plain run's FLOPs with its looped half) and one run per selection method
     rest = (1.5 + len(SELECTION)) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
     return std + reg + ens + rest
@@ -200,6 +202,50 @@ def _cost_per_token(cfg: Config, size: Size) -> float:
     c.model.n_layer, c.model.d_model = size
     c.train.epochs = 1
     return estimated_cost(c, 1)
+
+
+def resized(cfg: Config, size: Size) -> Config:
+    """cfg at another (n_layer, d_model), the head dim kept (as sweeps do)."""
+    c = cfg.copy()
+    head_dim = cfg.model.d_model // cfg.model.n_head
+    c.model.n_layer, c.model.d_model, c.model.n_head = size[0], size[1], size[1] // head_dim
+    return c
+
+
+def ensemble_step(st: Study, best: Config) -> Path:
+    """K members at each ensemble size: the certified point with init and data-order seeds 0..K-1 (seed 0 is the
+    regularized step's own run, reused). The published member rule (2x epochs, 1/2 weight decay) is what
+    `squeeze ensemble` defaults to; at the CPU presets' few tokens per parameter a single run with it overfit badly
+    (benchmarks/RESULTS.md), so the study ensembles its certified point. Then ONE evaluation pass per ensemble
+    (mixture, product, the K curve and its asymptote), stored as ensemble.json beside its members, and a student
+    of the main size distilled from the main size's ensemble (recipe `distill`). Returns the student's run dir."""
+    from squeeze.io import write_json
+    from squeeze.study.members import seeded
+    from squeeze.study.sweep import point_name
+    s = st.spec
+    groups, jobs = {}, []
+    for size in s.ensemble_sizes:
+        c = resized(best, size)
+        first = st.runs("regularized") / point_name({"budget_tokens": s.d0, "n_layer": size[0], "d_model": size[1],
+                                                     "lr": c.train.lr, "weight_decay": c.train.weight_decay,
+                                                     "epochs": c.train.epochs, "seed": 0})
+        root = st.runs("ensemble") / f"L{size[0]}d{size[1]}"
+        members = [Job(seeded(c, i), root / f"member{i}") for i in range(1, s.ensemble_k)]
+        groups[size] = (root, [first, *(j.run_dir for j in members)])
+        jobs += [Job(c, first), *members]  # the first is finished already: skipped
+    summaries = dict(zip([j.run_dir for j in jobs], st.run(jobs)))
+    from squeeze.ensemble import ensemble_eval
+    for size, (root, dirs) in groups.items():
+        if not (root / "ensemble.json").exists():
+            r = ensemble_eval([str(d) for d in dirs], n_orders=3)
+            write_json(root / "ensemble.json", {"members": [str(d) for d in dirs], "eval": r,
+                                                "member_summaries": [summaries[d] for d in dirs],
+                                                "member_recipe": "certified regularized point, seeds 0..K-1"})
+    student = best.copy()
+    student.recipe = "distill"
+    student.distill.teachers = ",".join(str(d) for d in groups[s.main][1])
+    st.run([Job(student, st.runs("distill") / "student")])
+    return st.runs("distill") / "student"
 
 
 def options_step(st: Study, best: Config) -> None:

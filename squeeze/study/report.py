@@ -41,6 +41,7 @@ class Method:
     path: str  # run directory (ensembles: the folder of members)
     note: str = ""
     single_model: bool = True
+    seeds: int = 1  # runs behind val_loss: the mean over init/data seeds of one configuration
 
 
 CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs")}
@@ -67,7 +68,7 @@ def _standard_method(std: fits_mod.Curve, d0: float, rows: list[dict]) -> Method
     r = b.run
     return Method(METHOD_NAMES["standard"], b.loss, r.get("val_bpb"), 1.0, None, "1x (reference)",
                   int(r["params"]), float(r["flops"] or 0), r["path"],
-                  f"the baseline every multiplier divides by; {certificate_note(rows, r)}")
+                  f"the baseline every multiplier divides by; {certificate_note(rows, r)}", seeds=len(b.seed_losses))
 
 
 def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method | None:
@@ -75,11 +76,12 @@ def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method 
         return None
     r, e = row.best.run, row.efficiency
     mult = None if e is None or e.beyond_asymptote else e.multiplier
-    notes = [row.note, "beats the standard asymptote" if e is not None and e.beyond_asymptote else "",
-             certificate_note(rows, r)]
+    n = len(row.best.seed_losses)
+    notes = [f"mean of {n} seeds (bits/byte: seed 0's run)" if n > 1 else "", row.note,
+             "beats the standard asymptote" if e is not None and e.beyond_asymptote else "", certificate_note(rows, r)]
     note = "; ".join(n for n in notes if n)
     return Method(METHOD_NAMES.get(row.recipe, row.recipe), row.best.loss, r.get("val_bpb"), mult, row.interval,
-                  e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note)
+                  e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note, seeds=n)
 
 
 def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None, budget: float, params: int,
@@ -94,8 +96,42 @@ def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None,
 
 
 def ensemble_results(runs: Path) -> list[dict]:
-    """Every stored ensemble evaluation under runs/, sorted by path."""
-    return [{**read_json(p), "path": str(p.parent)} for p in sorted(runs.rglob(ENSEMBLE_FILE))]
+    """Every stored ensemble evaluation under runs/ (written by the study or `squeeze ensemble`), flattened:
+    size, K, mixture and product loss, bits per byte, params, member FLOPs, the K curve (mean over member orders)
+    and its fit; smallest model first."""
+    from squeeze import config as config_mod
+    out = []
+    for p in runs.rglob(ENSEMBLE_FILE):
+        saved = read_json(p)
+        e, first = saved["eval"], config_mod.load(str(Path(saved["members"][0]) / "config.json"))
+        fit = e.get("asymptote") or {}
+        out.append({"path": str(p.parent), "size": f"{first.model.n_layer}x{first.model.d_model}",
+                    "k": len(saved["members"]), "loss": e["mixture"], "bpb": e.get("mixture_bpb"),
+                    "product": e.get("product"), "mean_member_loss": e["mean_member_loss"], "params": e["params"],
+                    "member_params": e["params"] // len(saved["members"]),
+                    "flops": sum(float(m.get("flops") or 0) for m in saved.get("member_summaries", [])),
+                    "k_curve": e["mixture_curve_mean"],
+                    "k_fit": {k: fit[k] for k in ("A", "B", "C", "degenerate", "reason")} if "C" in fit else None,
+                    "asymptote_text": (f"{fit['C']:.4f} [{fit['C_interval'][0]:.4f}, {fit['C_interval'][1]:.4f}]"
+                                       + (" (degenerate)" if fit["degenerate"] else "")) if "C" in fit else
+                    "not fitted (needs K >= 3)"})
+    return sorted(out, key=lambda r: (r["member_params"], r["path"]))
+
+
+def two_stage(ensembles: list[dict], n_boot: int) -> dict | None:
+    """The two-stage asymptote (DESIGN.md section 2): K -> inf per model size from its K curve, then N -> inf over
+    sizes; None with fewer than 3 sizes."""
+    from squeeze.scaling.fit import asymptote_two_stage
+    table = {float(e["member_params"]): (list(range(1, len(e["k_curve"]) + 1)), e["k_curve"]) for e in ensembles}
+    if len(table) < 3:
+        return None
+    try:
+        r = asymptote_two_stage(table, n_boot=n_boot)
+    except ValueError as err:
+        return {"error": str(err)}
+    f = r.stage2
+    return {"C": f.C, "C_interval": list(r.interval), "degenerate": bool(f.degenerate), "reason": f.reason,
+            "sizes": sorted(table), "C_N": [float(c) for c in r.C_N]}
 
 
 def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
@@ -112,11 +148,15 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     for row in sorted(rep.table, key=lambda r: (order.index(r.recipe) if r.recipe in order else 99, r.recipe)):
         if (m := _efficiency_method(row, rows)) is not None:
             methods.append(m)
-    for ens in ensemble_results(runs):
+    ensembles = ensemble_results(runs)
+    for ens in ensembles:
         k = ens["k"]
-        methods.append(_loss_method(std, f"ensemble of {k} ({ens['combine']}, {ens['size']})", ens["loss"],
-                                    ens.get("bpb"), d0, ens["params"], ens["flops"], ens["path"],
-                                    f"{k} members; K->inf asymptote {ens['asymptote_text']}", False))
+        product = f"; product of experts {ens['product']:.4f}" if ens.get("product") is not None else ""
+        methods.append(_loss_method(std, f"ensemble of {k} x {ens['size']} (mixture)", ens["loss"], ens.get("bpb"),
+                                    d0, ens["params"], ens["flops"], ens["path"],
+                                    f"mean member {ens['mean_member_loss']:.4f}{product}; K->inf asymptote "
+                                    f"{ens['asymptote_text']}", False))
+    _add_retention(methods, rows, ensembles)
     for r in sorted((r for r in rows if r["recipe"].startswith("select-")), key=lambda r: r["val_loss"]):
         pool = budget_of(r)
         methods.append(_loss_method(std, f"data selection: {r['recipe'][7:]}", r["val_loss"], r["val_bpb"],
@@ -126,9 +166,33 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     singles = [m for m in methods if m.single_model]
     best = min(singles, key=lambda m: m.val_loss)
     return {"d0": d0, "fits": fits_mod.report_json(rep), "methods": [asdict(m) for m in methods],
+            "ensembles": ensembles, "two_stage": two_stage(ensembles, n_boot),
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
             "runs": len(rows)}
+
+
+def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict]) -> None:
+    """Note on the distilled student's row: the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at
+    1/8 of the parameters), with the teachers' mean member loss as the single model."""
+    from squeeze import config as config_mod
+    from squeeze.train.distill import retention
+    for m in methods:
+        if m.method != METHOD_NAMES["distill"]:
+            continue
+        teachers = config_mod.load(str(Path(m.path) / "config.json")).distill.teacher_dirs()
+        ens = next((e for e in ensembles if [str(Path(t)) for t in teachers] == _members_of(e)), None)
+        if ens is None:
+            continue
+        r = retention(ens["mean_member_loss"], m.val_loss, ens["loss"], m.params, ens["params"])
+        kept = "n/a (the ensemble is no better)" if r["retention"] is None else f"{r['retention']:.0%}"
+        summary = read_json(Path(m.path) / "summary.json")
+        m.note = (f"keeps {kept} of the {ens['k']}-member ensemble's gain at {r['param_ratio']:.3g}x its parameters; "
+                  f"teacher forward {summary.get('teacher_forward_flops', 0):.3g} FLOPs on top; " + m.note).strip("; ")
+
+
+def _members_of(ens: dict) -> list[str]:
+    return [str(Path(d)) for d in read_json(Path(ens["path"]) / ENSEMBLE_FILE)["members"]]
 
 
 def _mult_text(m: dict) -> str:
@@ -282,9 +346,9 @@ def write_report(out: str | Path, summary: dict) -> list[Path]:
                    _PowerLaw(**{k: c["fit"][k] for k in ("A", "B", "C", "degenerate", "reason")}), c["fit"]["C_interval"])
                   for name, c in fits["param_scaling"].items()]
         pngs.append(plots.plot_param_scaling(curves, out / "param_scaling.png"))
-    ensembles = ensemble_results(out / "runs")
+    ensembles = summary["ensembles"]
     if ensembles:
-        curves = [(f"{e['size']} ({e['combine']})", list(range(1, len(e["k_curve"]) + 1)), e["k_curve"],
+        curves = [(f"{e['size']} x K (mixture)", list(range(1, len(e["k_curve"]) + 1)), e["k_curve"],
                    _PowerLaw(**e["k_fit"]) if e.get("k_fit") else None) for e in ensembles]
         pngs.append(plots.plot_ensemble_curves(curves, out / "ensemble_k.png"))
     if (hm := _heatmap(rows, summary, out)) is not None:
@@ -351,12 +415,20 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
         blocks += [("h", 2, "Parameter scaling at D0")]
         blocks += [("p", f"{name}: {_fit_text(c, 'N')}") for name, c in fits["param_scaling"].items()]
         blocks += img("param_scaling.png", "best loss against parameters, with the fitted asymptotes")
-    ens = ensemble_results(out / "runs")
+    ens = summary["ensembles"]
     if ens:
         blocks += [("h", 2, "Ensembles")]
         blocks += [("p", f"{e['size']}: K = 1..{len(e['k_curve'])} losses "
-                         f"{', '.join(f'{x:.4f}' for x in e['k_curve'])} (mean over member orders); "
-                         f"K->inf asymptote {e['asymptote_text']}") for e in ens]
+                         f"{', '.join(f'{x:.4f}' for x in e['k_curve'])} (mixture of member probabilities, mean "
+                         f"over member orders); product of experts at K = {e['k']}: "
+                         f"{e['product']:.4f}; K->inf asymptote {e['asymptote_text']}") for e in ens]
+        ts = summary.get("two_stage")
+        if ts and "C" in ts:
+            blocks += [("p", f"Two-stage asymptote (K -> inf per size, then N -> inf over {len(ts['sizes'])} sizes): "
+                             f"{ts['C']:.4f} [{ts['C_interval'][0]:.4f}, {ts['C_interval'][1]:.4f}]"
+                             + (f", degenerate: {ts['reason']}" if ts["degenerate"] else ""))]
+        elif ts:
+            blocks += [("p", f"Two-stage asymptote: not fitted ({ts['error']})")]
         blocks += img("ensemble_k.png", "ensemble loss against the number of members")
     blocks += img("wd_epochs.png", "regularized recipe: validation loss over weight decay x epochs (best boxed)")
     blocks += img("training_curves.png", "validation loss during training of each method's best run")

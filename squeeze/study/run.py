@@ -50,6 +50,8 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     st.progress.next_step()
     best, best_dir = plan.regularized_step(st, lr_of.get(st.spec.main, lr_of[st.spec.std_sizes[-1]]))
     st.progress.next_step()
+    plan.ensemble_step(st, best)
+    st.progress.next_step()
     plan.options_step(st, best)
     st.progress.next_step()
     plan.selection_step(st, best, best_dir)
