@@ -10,7 +10,7 @@ from pathlib import Path
 
 from squeeze import recipes
 from squeeze.errors import SqueezeError
-from squeeze.io import read_json
+from squeeze.io import dir_lock, read_json
 from squeeze.study.execute import Job, run_jobs
 
 
@@ -38,11 +38,12 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     if preset_name not in recipes.PRESETS:
         raise SqueezeError(f"--preset {preset_name}: unknown preset (known: {', '.join(recipes.PRESETS)})")
     out.mkdir(parents=True, exist_ok=True)
-    store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
-    cfg = recipes.preset(preset_name, "regularized")
-    cfg.data.path = str(store)
-    plan = {"regularized": Job(cfg, out / "runs" / "regularized")}
-    results = dict(zip(plan, run_jobs(list(plan.values()), workers=1, quiet=False)))
+    with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
+        store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
+        cfg = recipes.preset(preset_name, "regularized")
+        cfg.data.path = str(store)
+        plan = {"regularized": Job(cfg, out / "runs" / "regularized")}
+        results = dict(zip(plan, run_jobs(list(plan.values()), workers=1, quiet=False)))
     print(f"\n{'method':<14} {'val loss':>9} {'bits/byte':>10} {'params':>10} {'tokens seen':>12}")
     for name, s in results.items():
         if s.get("diverged"):
