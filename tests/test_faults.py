@@ -43,8 +43,9 @@ def _one_error_line(capsys) -> str:
 
 
 def _config_file(tmp_path, store, **train_kw) -> Path:
-    cfg = tiny_config(store, **train_kw)
-    cfg.train.threads = 1
+    """The tiny config on its first 6,000 tokens for 1 epoch: 23 steps, checkpoints every 5."""
+    cfg = tiny_config(store, epochs=1, **train_kw)
+    cfg.data.budget_tokens, cfg.train.threads = 6000, 1
     path = tmp_path / "cfg.json"
     from squeeze import config as config_mod
     config_mod.save(cfg, str(path))
@@ -155,13 +156,20 @@ def _fail_fsync_after(monkeypatch, n: int, err: int = errno.ENOSPC):
     monkeypatch.setattr(os, "fsync", fsync)
 
 
-@pytest.mark.parametrize("ok_fsyncs", [0, 1, 2, 3, 5])
-def test_full_disk_during_training_loses_nothing(tiny_store, tmp_path, capsys, monkeypatch, ok_fsyncs):
-    """A run checkpointed at step 10, then resumed on a disk that fills up after `ok_fsyncs` more durable writes:
-    one error line, every file still parses, and a resume on a good disk ends identical to a straight run."""
+@pytest.fixture(scope="module")
+def straight_run(tiny_store, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("straight")
+    assert main(["train", "--config", str(_config_file(tmp, tiny_store)), "--out", str(tmp / "r"), "--quiet"]) == 0
+    return tmp / "r"
+
+
+@pytest.mark.parametrize("ok_fsyncs", [0, 1, 2, 3])
+def test_full_disk_during_training_loses_nothing(tiny_store, straight_run, tmp_path, capsys, monkeypatch, ok_fsyncs):
+    """A run checkpointed at step 10, then resumed on a disk that fills up after `ok_fsyncs` more durable writes
+    (0: the metrics fsync, 1: the weights file, 2: the directory after the weights' rename, 3: state.pt): one error
+    line, the older checkpoint intact, and a resume on a good disk ends identical to a straight run."""
     cfg_path = _config_file(tmp_path, tiny_store)
-    straight, run = tmp_path / "straight", tmp_path / "r"
-    assert main(["train", "--config", str(cfg_path), "--out", str(straight), "--quiet"]) == 0
+    straight, run = straight_run, tmp_path / "r"
     real_tokens_at = trainer.tokens_at
     monkeypatch.setattr(trainer, "tokens_at", lambda loader, step: real_tokens_at(loader, step) if step <= 11
                         else (_ for _ in ()).throw(KeyboardInterrupt()))  # stop after the step-10 checkpoint

@@ -1,0 +1,146 @@
+"""Kills: `squeeze train` and `squeeze run --preset smoke` are SIGKILLed at seeded random points, started again
+(`--resume`, or a plain re-run for `squeeze run`), and must end exactly where an uninterrupted run ends: the same
+metrics.jsonl (wall-clock times aside), summary numbers and weights, bit for bit on CPU. After every kill the run
+directory must hold no half-written file: every JSON file parses, a checkpoint that exists loads and passes its
+checksum, and only hidden `.NAME.tmp*` files may be partial (the next command's lock removes them).
+
+Kill points are chosen by numpy's default_rng(seed): after the child has logged k metric lines (k random), or
+after a random short time (which lands anywhere from interpreter start-up to the final eval).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from squeeze import config as config_mod
+from squeeze.cli import main
+from squeeze.study.run import run_study
+from squeeze.train import checkpoint as ckpt
+from squeeze.train.trainer import train
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = ("time", "train_seconds", "tokens_per_second")  # wall-clock fields: the only ones allowed to differ
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "squeeze.cli", *argv], env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _kill_when(proc: subprocess.Popen, metrics: Path, lines: int | None, seconds: float | None,
+               timeout: float = 180.0) -> bool:
+    """SIGKILL `proc` once `metrics` has `lines` lines or `seconds` have passed; False if it finished first."""
+    t0 = time.monotonic()
+    while proc.poll() is None:
+        now = time.monotonic() - t0
+        if (lines is not None and _lines(metrics) >= lines) or (seconds is not None and now >= seconds):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        assert now < timeout, "child hung"
+        time.sleep(0.01)
+    return False
+
+
+def check_not_half_written(run: Path) -> None:
+    """Every final-named file of a run directory is whole: JSON parses, checkpoints load and pass checksums."""
+    for p in run.glob("*.json"):
+        json.loads(p.read_text())
+    if (run / "metrics.jsonl").exists():
+        for line in (run / "metrics.jsonl").read_text().splitlines():
+            json.loads(line)  # whole lines only: the log is appended one flushed line at a time
+    if (run / ckpt.STATE).exists():
+        assert isinstance(ckpt.load_state(run)["step"], int)
+    if (run / ckpt.WEIGHTS).exists():
+        ckpt.verify_weights(run / ckpt.WEIGHTS)
+    stray = [p.name for p in run.iterdir() if ".tmp" in p.name and not p.name.startswith(".")]
+    assert not stray, stray
+
+
+def _rows(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(x).items() if k not in TIMING}
+            for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    assert _rows(a) == _rows(b)
+    sa, sb = (json.loads((r / "summary.json").read_text()) for r in (a, b))
+    assert {k: v for k, v in sa.items() if k not in TIMING} == {k: v for k, v in sb.items() if k not in TIMING}
+    wa, wb = load_file(a / ckpt.WEIGHTS), load_file(b / ckpt.WEIGHTS)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not [p.name for p in b.iterdir() if ".tmp" in p.name]  # the last command's lock swept leftovers
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_sigkilled_train_resumes_to_the_same_run(tiny_store, tmp_path, capsys, seed):
+    cfg = tiny_config(tiny_store, epochs=2, ckpt_every=3, log_every=1, threads=1)
+    cfg.data.budget_tokens = 8000  # 31 steps per epoch: 62 steps, 20 checkpoints, ~70 metric lines
+    cfg.model.dropout = 0.1  # the RNG state must survive the kills too
+    cfg_path = tmp_path / "cfg.json"
+    config_mod.save(cfg, str(cfg_path))
+    straight = tmp_path / "straight"
+    train(config_mod.load(str(cfg_path)), straight, quiet=True)
+    total = _lines(straight / "metrics.jsonl")
+
+    rng = np.random.default_rng(seed)
+    run, log = tmp_path / "killed", tmp_path / "child.log"
+    plan = [("lines", int(k)) for k in sorted(rng.integers(1, total, size=3))] + [("seconds", rng.uniform(0.2, 4))]
+    kills = 0
+    for i, (how, at) in enumerate([*plan, ("finish", None)]):
+        if (run / "summary.json").exists():
+            break
+        flag = ["--resume"] if (run / ckpt.STATE).exists() else ["--force"] if run.exists() else []
+        proc = _spawn(["train", "--config", str(cfg_path), "--out", str(run), "--quiet", *flag], log)
+        if i == 0:  # while it runs, a second writer of the same directory is refused by the lock
+            while _lines(run / "metrics.jsonl") < 1 and proc.poll() is None:
+                time.sleep(0.01)
+            if proc.poll() is None:
+                assert main(["train", "--config", str(cfg_path), "--out", str(run), "--resume", "--quiet"]) == 2
+                assert f"in use by another squeeze process (pid {proc.pid})" in capsys.readouterr().err
+        if how == "finish":
+            assert proc.wait(timeout=300) == 0, log.read_text()
+            break
+        kills += _kill_when(proc, run / "metrics.jsonl", at if how == "lines" else None,
+                            at if how == "seconds" else None)
+        check_not_half_written(run)
+    assert kills >= 3, f"only {kills} kills landed: {log.read_text()[-2000:]}"
+    assert_same_run(straight, run)
+
+
+def test_sigkilled_squeeze_run_smoke_reruns_to_the_same_result(tiny_store, tmp_path):
+    """`squeeze run --preset smoke` on the tiny store (its 78 steps checkpoint only at the end, so a kill mostly
+    means a clean restart, and a late kill a resume into the final eval)."""
+    straight = tmp_path / "straight"
+    run_study(str(tiny_store), "smoke", straight)
+    rng = np.random.default_rng(1)
+    out, log = tmp_path / "killed", tmp_path / "child.log"
+    run_dir = out / "runs" / "regularized"
+    argv = ["run", "--data", str(tiny_store), "--preset", "smoke", "--out", str(out)]
+    kills = 0
+    for lines in [int(rng.integers(1, 8)), int(rng.integers(8, 11)), None]:
+        proc = _spawn(argv, log)
+        if lines is None:
+            assert proc.wait(timeout=300) == 0, log.read_text()
+            break
+        kills += _kill_when(proc, run_dir / "metrics.jsonl", lines, None)
+        if run_dir.exists():
+            check_not_half_written(run_dir)
+    assert kills >= 1, log.read_text()[-2000:]
+    assert_same_run(straight / "runs" / "regularized", run_dir)
