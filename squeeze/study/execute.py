@@ -53,7 +53,10 @@ Report = Callable[[int, Job, Outcome], None]
 def default_threads(workers: int) -> int:
     """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
     1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):  # `taskset`, cgroups cpusets: the cores this process may actually use
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores // workers)
 
 
 def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
