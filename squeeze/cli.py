@@ -7,6 +7,7 @@
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
+  squeeze report DIR                             report.md / report.html of a `squeeze run` directory
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
@@ -78,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default="default", help=f"one of: {', '.join(recipes.PRESETS)}")
     r.add_argument("--out", default="squeeze-out", help="output directory (default: squeeze-out)")
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
+    r.add_argument("--workers", type=int, default=None, help="parallel 1-thread training processes (default: "
+                                                             "min(2, cores))")
+
+    rp = sub.add_parser("report", help="report.md, report.html and plots of a study directory")
+    rp.add_argument("dir", help="the --out directory of `squeeze run`")
     add_sweep_parser(sub)
     add_fit_parser(sub)
     return p
@@ -147,7 +153,14 @@ def cmd_sample(a: argparse.Namespace) -> None:
 
 def cmd_run(a: argparse.Namespace) -> None:
     from squeeze.study.run import run_study
-    run_study(a.data, a.preset, a.out, text_field=a.text_field)
+    if a.workers is not None and a.workers < 1:
+        raise SqueezeError(f"--workers {a.workers}: must be >= 1")
+    run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers)
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from squeeze.study.report import cmd_report as report
+    report(a)
 
 
 def _join_spaced_overrides(rest: list[str]) -> list[str]:
@@ -186,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit}[args.command](args)
+             "fit": cmd_fit, "report": cmd_report}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

@@ -78,7 +78,9 @@ class TrainConfig:
     compile: bool = _f(False, "torch.compile the model (~20 s up front; pays off for runs over a minute)")
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
-    eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all (the final eval always uses all)")
+    eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all")
+    final_eval_tokens: int = _f(0, "cap on validation tokens for the final eval; 0 = all (only the smoke preset, "
+                                   "whose numbers mean nothing, caps it)")
     ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")
     log_every: int = _f(10, "append train loss to metrics.jsonl every N steps")
 
@@ -94,8 +96,8 @@ class TrainConfig:
             raise SqueezeError("train.warmup must be < 1; train.decay_frac and train.min_lr_frac <= 1")
         if self.ckpt_every < 1 or self.log_every < 1 or self.eval_every < 0:
             raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
-        if self.threads < 0 or self.eval_tokens < 0:
-            raise SqueezeError("train.threads and train.eval_tokens must be >= 0")
+        if self.threads < 0 or self.eval_tokens < 0 or self.final_eval_tokens < 0:
+            raise SqueezeError("train.threads, train.eval_tokens and train.final_eval_tokens must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
 

@@ -41,7 +41,8 @@ def recipe(name: str, base: Config | None = None) -> Config:
 
 @dataclass(frozen=True)
 class Preset:
-    """How big a study is: the model shape, vocabulary and the base budget D0 for one kind of machine."""
+    """How big a study is: the model shape, vocabulary and the base budget D0 for one kind of machine (the grids
+    of the full study are in squeeze/study/plan.py)."""
     name: str
     vocab_size: int
     n_layer: int
@@ -52,13 +53,15 @@ class Preset:
     budget_tokens: int  # D0: unique training tokens of the base budget
     epochs: int
     compile: bool
+    final_eval_tokens: int = 0  # 0 = every validation token
 
 
 PRESETS = {
-    # seconds on a laptop core: exercises every code path, numbers mean nothing
-    "smoke": Preset("smoke", 512, 2, 64, 2, 64, 8, 20_000, 2, False),
-    # a 2-core CPU: 4 layers x d 128 trains ~15-20k tokens/s in bf16 (DESIGN.md section 5)
-    "default": Preset("default", 4096, 4, 128, 4, 256, 16, 250_000, 16, True),
+    # seconds per run: exercises every code path, numbers mean nothing (the final eval sees 16k tokens)
+    "smoke": Preset("smoke", 512, 2, 64, 2, 64, 8, 2048, 2, False, final_eval_tokens=16_384),
+    # a 2-core CPU: tiny models (head dim 32) on a 20k-token D0, so the whole study fits in 15 minutes; runs of
+    # ~10-60 s do not repay torch.compile's ~20 s start
+    "default": Preset("default", 1024, 2, 64, 2, 128, 16, 20_000, 8, False),
     # one modern GPU: a 12 x 768 model (~110M params incl. embeddings) on tens of millions of tokens
     "gpu": Preset("gpu", 8192, 12, 768, 12, 1024, 64, 20_000_000, 8, True),
 }
@@ -73,7 +76,8 @@ def preset(name: str, recipe_name: str = "regularized") -> Config:
     c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = p.n_layer, p.d_model, p.n_head, p.seq_len
     c.train.batch_size, c.train.compile = p.batch_size, p.compile
     c.data.budget_tokens = p.budget_tokens
-    c.train.eval_tokens = 32 * p.seq_len * p.batch_size  # epoch-end evals on a slice; the final one sees all
+    c.train.eval_tokens = 32 * p.seq_len * p.batch_size  # epoch-end evals on a slice
+    c.train.final_eval_tokens = p.final_eval_tokens
     if recipe_name == "regularized":
         c.train.epochs = p.epochs
     return c

@@ -114,6 +114,27 @@ def test_joint_fit_recovers_a_chinchilla_law():
         fits.joint_fit(rows[:4])
 
 
+def test_constrained_fit_recovers_the_decay_constant_of_repeated_data():
+    c = laws.CHINCHILLA
+    sizes = [(2, 64, 1e6), (4, 128, 3e6), (8, 256, 1e7)]  # below N_opt(U): single epochs follow Chinchilla exactly
+    rows = []
+    for s in sizes:
+        for U in (10**9, 10**10, 10**11):
+            for ep in (1, 4, 16, 64):
+                loss = float(laws.data_constrained_law(s[2], U * ep, U, E=c["E"], A=c["A"], alpha=c["alpha"],
+                                                       B=c["B"], beta=c["beta"], R_D_star=15.4, R_N_star=5.3))
+                rows.append(row("standard", U, loss, s, epochs=ep))
+    cf = fits.constrained_fit(rows)
+    assert (cf.n_single, cf.n_points) == (9, 36)
+    np.testing.assert_allclose([cf.base.alpha, cf.base.beta], [c["alpha"], c["beta"]], rtol=2e-2)
+    assert cf.fit.R_D_star == pytest.approx(15.4, rel=0.05)
+    assert "R_N* undetermined" in cf.fit.note  # no run has more parameters than its unique data can use
+    with pytest.raises(SqueezeError, match="needs >= 5 single-epoch runs"):
+        fits.constrained_fit([r for r in rows if r["epochs"] > 1])
+    with pytest.raises(SqueezeError, match="epochs > 1"):
+        fits.constrained_fit([r for r in rows if r["epochs"] == 1])
+
+
 def write_run(root, r):
     """A run directory as the trainer leaves it, reduced to what collect() reads: config.json (+ summary.json)."""
     cfg = Config(recipe=r["recipe"])

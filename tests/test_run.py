@@ -1,27 +1,73 @@
-"""`squeeze run --preset smoke` end to end on the built-in corpus: prepares, trains, skips when re-run."""
+"""`squeeze run --preset smoke` end to end on the built-in corpus: every planned run finishes, the report and its
+plots exist, the printed and saved numbers equal those recomputed from the run directories, a re-run trains
+nothing."""
 import json
+from pathlib import Path
+
+import pytest
 
 from squeeze.cli import main
+from squeeze.errors import SqueezeError
+from squeeze.study.results import collect
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_smoke_run_trains_then_skips(tmp_path, capsys):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "out"
+    return out, main(["run", "--preset", "smoke", "--out", str(out)])
+
+
+def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
+    from squeeze.study.plan import STUDIES
+    from squeeze.study.report import summarize
+    out, code = smoke_study
+    assert code == 0
+    rows = collect(out / "runs")
+    assert rows and all(r["finished"] for r in rows)
+    spec = STUDIES["smoke"]
+    std = {(r["budget_tokens"], r["n_layer"], r["d_model"]) for r in rows if r["recipe"] == "standard"}
+    assert {(spec.d0 * k, *spec.std_sizes[0]) for k in (1, 2, 4, 8)} <= std  # the four budgets of the law
+    reg = {(r["n_layer"], r["d_model"]) for r in rows if r["recipe"] == "regularized"}
+    assert reg == set(spec.reg_sizes)
+    for name in ("report.md", "report.html", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    for name in ("data_scaling.png", "param_scaling.png", "training_curves.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+    report_md = (out / "report.md").read_text()
+    assert "data_scaling.png" in report_md and "| method |" in report_md
+
+    saved = json.loads((out / "summary.json").read_text())
+    assert json.loads(json.dumps(summarize(out))) == saved  # rebuilt from the run directories alone
+    for m in saved["methods"]:
+        if m["single_model"]:  # each row's loss is its run's own summary.json
+            assert json.loads((Path(m["path"]) / "summary.json").read_text())["val_loss"] == m["val_loss"]
+    assert saved["best_model"]["val_loss"] == min(m["val_loss"] for m in saved["methods"] if m["single_model"])
+
+
+def test_smoke_study_rerun_trains_nothing_and_prints_the_same_table(smoke_study, capsys):
+    out, _ = smoke_study
+    capsys.readouterr()
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")}
     assert main(["run", "--preset", "smoke", "--out", str(out)]) == 0
-    first = capsys.readouterr()
-    summary = json.loads((out / "runs" / "regularized" / "summary.json").read_text())
-    assert f"{summary['val_loss']:.4f}" in first.out and f"{summary['val_bpb']:.4f}" in first.out
-    meta = json.loads((out / "data" / "meta.json").read_text())
-    assert meta["source"] == "builtin" and meta["vocab_size"] == 512
-    mtime = (out / "runs" / "regularized" / "model.safetensors").stat().st_mtime_ns
-    assert main(["run", "--preset", "smoke", "--out", str(out)]) == 0
-    assert "finished earlier" in capsys.readouterr().err
-    assert (out / "runs" / "regularized" / "model.safetensors").stat().st_mtime_ns == mtime
+    captured = capsys.readouterr()
+    assert "finished earlier" in captured.err
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")} == mtimes
+    saved = json.loads((out / "summary.json").read_text())
+    for m in saved["methods"]:
+        assert f"{m['val_loss']:.4f}" in captured.out and m["method"] in captured.out
+    assert main(["report", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text()) == saved
 
 
-def test_output_store_from_other_data_is_refused(tmp_path, capsys):
+def test_report_of_a_directory_without_runs_fails_clearly(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a study directory" in capsys.readouterr().err
+
+
+def test_output_store_from_other_data_is_refused(tmp_path):
     from squeeze.study.run import ensure_store
-    from squeeze.errors import SqueezeError
-    import pytest
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "meta.json").write_text(json.dumps({"source": "builtin", "vocab_size": 512}))
     assert ensure_store(None, tmp_path, 512) == tmp_path / "data"

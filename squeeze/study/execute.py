@@ -158,7 +158,7 @@ def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repo
     return outcomes
 
 
-def _progress(total: int) -> Report:
+def _progress(total: int, on_done: Report | None = None) -> Report:
     done = [0]
 
     def report(i: int, job: Job, out: Outcome) -> None:
@@ -173,19 +173,22 @@ def _progress(total: int) -> Report:
         print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
         if out.trace:
             print(out.trace, file=sys.stderr, flush=True)
+        if on_done:
+            on_done(i, job, out)
     return report
 
 
 def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-            quiet: bool = True) -> list[Outcome]:
-    """Run every job and return one Outcome per job, in job order; never raises for a failed job."""
+            quiet: bool = True, on_done: Report | None = None) -> list[Outcome]:
+    """Run every job and return one Outcome per job, in job order; never raises for a failed job. `on_done` is
+    called after each job's progress line (the study's overall progress uses it)."""
     if workers < 1:
         raise SqueezeError(f"--workers {workers}: must be >= 1")
     if threads_per_worker is not None and threads_per_worker < 1:
         raise SqueezeError(f"threads per worker {threads_per_worker}: must be >= 1")
     threads = threads_per_worker or default_threads(workers)
     jobs = [_with_threads(job, threads) for job in jobs]
-    report = _progress(len(jobs))
+    report = _progress(len(jobs), on_done)
     if workers == 1 or len(jobs) <= 1:
         return _serial(jobs, 1, threads, quiet, report)
     return _pool(jobs, workers, threads, quiet, report)
@@ -201,10 +204,10 @@ def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
 
 
 def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-             quiet: bool = True) -> list[dict]:
+             quiet: bool = True, on_done: Report | None = None) -> list[dict]:
     """Run every job (see `execute`) and return the summaries in job order; raise one SqueezeError at the end
     naming the failed run directories when any failed."""
-    outcomes = execute(jobs, workers, threads_per_worker, quiet)
+    outcomes = execute(jobs, workers, threads_per_worker, quiet, on_done)
     message = failure_message(jobs, outcomes)
     if message:
         raise SqueezeError(message)

@@ -149,6 +149,38 @@ def joint_fit(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOO
 
 
 @dataclass(frozen=True)
+class ConstrainedFit:
+    """The data-constrained law (Muennighoff et al. 2023): the Chinchilla constants from the single-epoch runs,
+    then the decay constants R_D* (value of repeated data) and R_N* (of excess parameters) from every run."""
+
+    base: object  # squeeze.scaling.joint.ChinchillaFit on the single-epoch points
+    fit: object  # squeeze.scaling.joint.DataConstrainedFit
+    recipe: str
+    n_single: int
+    n_points: int
+
+
+def constrained_fit(rows: list[dict], recipe: str = "standard") -> ConstrainedFit:
+    """The two-stage fit of the data-constrained law over (N = params, D = tokens seen, U = unique tokens). Needs
+    >= 5 single-epoch points over >= 2 sizes and >= 2 budgets (the base law) and some runs with repeats."""
+    from squeeze.scaling.joint import fit_chinchilla, fit_data_constrained
+    mine = [r for r in rows if is_finished(r) and r.get("recipe") == recipe]
+    single = best_runs([r for r in mine if r["epochs"] == 1], recipe,
+                       by=lambda r: (float(r["params"]), float(r["tokens_seen"])))
+    sizes, budgets = {n for n, _ in single}, {d for _, d in single}
+    if len(single) < 5 or len(sizes) < 2 or len(budgets) < 2:
+        raise SqueezeError(f"the data-constrained law of recipe {recipe!r} needs >= 5 single-epoch runs over >= 2 "
+                           f"sizes and >= 2 budgets for its base law; found {len(single)} over {len(sizes)} sizes "
+                           f"and {len(budgets)} budgets")
+    if not any(r["epochs"] > 1 for r in mine):
+        raise SqueezeError(f"the data-constrained law of recipe {recipe!r} needs runs that repeat data (epochs > 1)")
+    base = fit_chinchilla(*zip(*[(n, d, b.loss) for (n, d), b in single.items()]))
+    every = best_runs(mine, recipe, by=lambda r: (float(r["params"]), float(r["tokens_seen"]), budget_of(r)))
+    points = [(n, d, min(u, d), b.loss) for (n, d, u), b in every.items()]
+    return ConstrainedFit(base, fit_data_constrained(*zip(*points), base=base), recipe, len(single), len(points))
+
+
+@dataclass(frozen=True)
 class EfficiencyRow:
     """One recipe's best loss at the base budget as a multiple of the standard recipe's data."""
 
@@ -246,13 +278,15 @@ class FitReport:
     standard: Curve | None
     params: dict[str, tuple[float, Curve]]  # recipe -> (budget, L(N) at that budget), for >= 3 sizes
     joint: JointFit | None
+    constrained: ConstrainedFit | None
     table: list[EfficiencyRow]
     skipped: dict[str, str]  # section -> why it was not fitted
 
 
 def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | None = None, *,
-            n_boot: int = N_BOOT) -> FitReport:
-    """Every fit the finished rows allow; a fit they do not allow is skipped with its reason."""
+            n_boot: int = N_BOOT, joint: bool = True) -> FitReport:
+    """Every fit the finished rows allow; a fit they do not allow is skipped with its reason. The joint law is the
+    slow one (a grid of L-BFGS starts per resample): `joint=False` leaves it out."""
     rows, skipped = [r for r in rows if is_finished(r)], {}
 
     def attempt(section, fn, *a, **kw):
@@ -268,11 +302,12 @@ def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | Non
     if not params:
         most = max((n for _, n in widest.values()), default=0)
         skipped["parameter scaling"] = f"needs >= 3 model sizes at one budget of a recipe; found at most {most}"
-    joint = attempt("joint law", joint_fit, rows, recipe, n_boot=n_boot)
+    joint = attempt("joint law", joint_fit, rows, recipe, n_boot=n_boot) if joint else None
+    constrained = attempt("data-constrained law", constrained_fit, rows, recipe) if joint else None
     table = efficiency_table(rows, recipe, base_budget, standard=standard) if standard else []
     if standard is None:
         skipped["data efficiency"] = f"needs the data-scaling fit of recipe {recipe!r}"
-    return FitReport(recipe, standard, params, joint, table, skipped)
+    return FitReport(recipe, standard, params, joint, constrained, table, skipped)
 
 
 def _iv(value: float, interval) -> str:
@@ -302,6 +337,15 @@ def _describe_joint(j: JointFit) -> list[str]:
             f"  A = {_iv(f.A, w.A)}  alpha = {_iv(f.alpha, w.alpha)}  B = {_iv(f.B, w.B)}  beta = {_iv(f.beta, w.beta)}"]
 
 
+def _describe_constrained(c: ConstrainedFit) -> list[str]:
+    b, f = c.base, c.fit
+    lines = [f"data-constrained law, recipe {c.recipe!r}: base law from {c.n_single} single-epoch runs: E = {b.E:.4g}, "
+             f"A = {b.A:.4g}, alpha = {b.alpha:.4g}, B = {b.B:.4g}, beta = {b.beta:.4g}",
+             f"  decay constants from {c.n_points} runs: R_D* = {f.R_D_star:.4g} (repeated data keeps its value for "
+             f"~R_D* epochs), R_N* = {f.R_N_star:.4g} (published: 15.4 and 5.3); point fit, no interval"]
+    return lines + ([f"  {f.note}"] if f.note else [])
+
+
 def _describe_table(rep: FitReport) -> list[str]:
     lines = [f"data efficiency against recipe {rep.recipe!r} (its law fitted above; interpolation over its "
              f"measured points)", f"  {'recipe':<16} {'budget':>10} {'loss':>8}  {'multiplier [90%]':<28} interp."]
@@ -326,6 +370,8 @@ def describe(rep: FitReport) -> str:
         parts.append(_describe_curve(f"parameter scaling, recipe {name!r} at budget {budget:g}", "N", c))
     if rep.joint:
         parts.append(_describe_joint(rep.joint))
+    if rep.constrained:
+        parts.append(_describe_constrained(rep.constrained))
     if rep.standard:
         parts.append(_describe_table(rep))
     parts.append([f"skipped {k}: {v}" for k, v in rep.skipped.items()])
@@ -369,6 +415,11 @@ def report_json(rep: FitReport, **meta) -> dict:
             "data_scaling": rep.standard and _curve_json(rep.standard),
             "param_scaling": {k: {"budget": b, **_curve_json(c)} for k, (b, c) in rep.params.items()},
             "joint": rep.joint and _joint_json(rep.joint),
+            "data_constrained": rep.constrained and {
+                "recipe": rep.constrained.recipe, "n_single_epoch": rep.constrained.n_single,
+                "n_points": rep.constrained.n_points, "R_D_star": rep.constrained.fit.R_D_star,
+                "R_N_star": rep.constrained.fit.R_N_star, "note": rep.constrained.fit.note,
+                **{k: getattr(rep.constrained.base, k) for k in ("E", "A", "alpha", "B", "beta")}},
             "efficiency": [_row_json(r) for r in rep.table], "skipped": rep.skipped}
 
 

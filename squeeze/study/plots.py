@@ -1,6 +1,7 @@
 """The plots of `squeeze fit`: data_scaling.png (the standard recipe's L(D), its asymptote, and every other recipe
 drawn as an arrow from its own budget to the budget the standard recipe needs for the same loss: the picture of
-the multiplier) and param_scaling.png (L(N) per recipe with its asymptote).
+the multiplier) and param_scaling.png (L(N) per recipe with its asymptote); and for `squeeze report` the ensemble
+K curves, the weight-decay x epochs heat map and the training curves.
 
 Functions take plain arrays and fits (anything with predict(x) and C) and an output path, write a PNG atomically
 and return the path. Matplotlib's object API on the Agg canvas: no pyplot, no global backend switch, no display.
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from squeeze.io import atomic_write
 
@@ -105,4 +107,56 @@ def plot_param_scaling(curves, path) -> Path:
             _asymptote(ax, fit, interval, color, label)
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title("parameter scaling: L(N) = A/N^B + C", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_ensemble_curves(curves, path) -> Path:
+    """curves: (label, K values, mean loss over member orders, fit or None) per ensemble; loss against K with the
+    fitted L(K) = A/K^B + C and its asymptote."""
+    fig, ax = _new_axes("ensemble size K (members)")
+    ax.set_xscale("linear")
+    for i, (label, ks, losses, fit) in enumerate(curves):
+        color = COLORS[i % len(COLORS)]
+        ax.plot(ks, losses, "o-", color=color, markersize=6, label=f"{label}: measured")
+        if fit is not None and not getattr(fit, "degenerate", False):
+            xs = np.linspace(1, max(ks) * 2, 100)
+            ax.plot(xs, fit.predict(xs), color=color, linewidth=1, linestyle=":")
+            _asymptote(ax, fit, None, color, f"{label} K->inf")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("ensembles: loss against the number of members", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_heatmap(wds, epochs, loss_grid, path, title: str) -> Path:
+    """Validation loss over weight decay (rows) x epochs (columns); missing points are blank, the best is boxed."""
+    grid = np.asarray(loss_grid, dtype=float)
+    fig = Figure(figsize=(1.6 + 1.1 * len(epochs), 1.4 + 0.6 * len(wds)), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    finite = grid[np.isfinite(grid)]
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", aspect="auto",
+                   vmin=finite.min() if finite.size else None, vmax=finite.max() if finite.size else None)
+    ax.set_xticks(range(len(epochs)), [str(e) for e in epochs])
+    ax.set_yticks(range(len(wds)), [f"{w:g}" for w in wds])
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("weight decay")
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
+                    color="white" if finite.size and v > np.median(finite) else "black")
+    if finite.size:
+        i, j = np.unravel_index(np.nanargmin(np.where(np.isfinite(grid), grid, np.nan)), grid.shape)
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    fig.colorbar(im, ax=ax, label="val loss")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_training_curves(curves, path) -> Path:
+    """curves: (label, tokens seen, validation loss) per run: the epoch-end evaluations of each method's best run."""
+    fig, ax = _new_axes("training tokens seen")
+    for i, (label, tokens, losses) in enumerate(curves):
+        ax.plot(tokens, losses, "o-", color=COLORS[i % len(COLORS)], markersize=3, linewidth=1.2, label=label)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("validation loss during training (epoch ends; the last point is the final eval)", fontsize=10)
     return _save(fig, path)

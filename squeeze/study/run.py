@@ -1,17 +1,14 @@
-"""`squeeze run`: the main job. Prepares the corpus once, then trains the preset's runs, skipping finished ones
-and resuming killed ones, and prints the results table.
-
-Today the plan is one run: the regularized recipe at the preset's budget D0. The measurement, ensemble,
-architecture and data-selection steps of the full study plug in here as they land.
+"""`squeeze run`: the main job. Prepares the corpus once, runs the study of squeeze/study/plan.py step by step
+(finished runs skipped, killed runs resumed), writes the report and prints the headline table.
 Run it with `squeeze run --preset smoke --out /tmp/s`; exercised by tests/test_run.py.
 """
+import os
 import sys
 from pathlib import Path
 
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock, read_json
-from squeeze.study.execute import Job, run_jobs
 
 
 def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
@@ -33,21 +30,30 @@ def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str =
     return store
 
 
-def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text") -> dict[str, dict]:
+def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text",
+              workers: int | None = None) -> dict:
+    """Run every step of the preset's study into `out` (skipping what is finished), then write the report and
+    print the headline table. Returns the summary (squeeze.study.report.summarize)."""
+    from squeeze.study import plan, report
     out = Path(out)
     if preset_name not in recipes.PRESETS:
         raise SqueezeError(f"--preset {preset_name}: unknown preset (known: {', '.join(recipes.PRESETS)})")
     out.mkdir(parents=True, exist_ok=True)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
-        cfg = recipes.preset(preset_name, "regularized")
-        cfg.data.path = str(store)
-        plan = {"regularized": Job(cfg, out / "runs" / "regularized")}
-        results = dict(zip(plan, run_jobs(list(plan.values()), workers=1, quiet=False)))
-    print(f"\n{'method':<14} {'val loss':>9} {'bits/byte':>10} {'params':>10} {'tokens seen':>12}")
-    for name, s in results.items():
-        if s.get("diverged"):
-            print(f"{name:<14} diverged: {s['message']}")
-            continue
-        print(f"{name:<14} {s['val_loss']:>9.4f} {s['val_bpb']:>10.4f} {s['params']:>10,} {s['tokens_seen']:>12,}")
-    return results
+        workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
+        st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers)
+        st.progress = plan.StudyProgress(plan.planned_cost(st))
+        steps = [("standard recipe: data scaling at D0 x 1, 2, 4, 8", lambda ctx: plan.standard_step(st)),
+                 ("regularized recipe: certified at D0, then over sizes",
+                  lambda ctx: plan.regularized_step(st, ctx[0][st.spec.main] if st.spec.main in ctx[0]
+                                                    else ctx[0][st.spec.std_sizes[-1]]))]
+        results: list = []
+        for i, (name, fn) in enumerate(steps, 1):
+            st.progress.start(i, len(steps), name)
+            results.append(fn(results))
+    summary = report.summarize(out)
+    paths = report.write_report(out, summary)
+    report.print_summary(summary)
+    print(f"\nreport: {paths[0]} and {paths[1]}")
+    return summary

@@ -304,15 +304,15 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 class _Sweep:
     """The runs one `squeeze sweep` command plans (by name), and every outcome so far."""
 
-    def __init__(self, base: Config, root: Path, workers: int, threads: int | None):
-        self.base, self.root, self.workers, self.threads = base, root, workers, threads
+    def __init__(self, base: Config, root: Path, workers: int, threads: int | None, on_done=None):
+        self.base, self.root, self.workers, self.threads, self.on_done = base, root, workers, threads, on_done
         self.planned: set[str] = set()
         self.done: list[tuple[Job, Outcome]] = []
 
     def run(self, points: list[dict]) -> None:
         jobs = [Job(point_config(self.base, p), inside(self.root, point_name(p))) for p in points]
         self.planned |= {point_name(p) for p in points}
-        self.done += zip(jobs, execute(jobs, self.workers, self.threads))
+        self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done))
 
     def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int) -> str | None:
         """Train what the certificates lack, one round at a time; a note when --max-runs stopped it early.
@@ -376,7 +376,7 @@ class SweepResult:
 
 def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, workers: int = 1,
               threads: int | None = None, certify_axes: tuple[str, ...] | None = None,
-              max_runs: int = 64) -> SweepResult:
+              max_runs: int = 64, on_done=None) -> SweepResult:
     """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
     (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`.
 
@@ -389,7 +389,7 @@ def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, worker
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with dir_lock(root):  # two sweeps into one root would race on the same run directories
-        sweep = _Sweep(base, root, workers, threads)
+        sweep = _Sweep(base, root, workers, threads, on_done)
         sweep.run([p for g in grids_in for p in g.points()])
         grids = {key: g.group(key) for g in grids_in for key in g.groups()}
         note = sweep.certify_until_done(grids, certify_axes, max_runs) if certify_axes else None

@@ -315,7 +315,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
     _checkpoint(run_dir, model, optimizers, step, log, train_time)
-    final = _eval(model, s, device, 0)
+    final = _eval(model, s, device, tc.final_eval_tokens)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
     log.sync()
     summary = _summary(s, model, final, step, train_time)

@@ -1,0 +1,187 @@
+"""The data-efficiency study behind `squeeze run`: which runs, in which order, sized per preset.
+
+Each step is a set of ordinary run directories under OUT/runs/<step>/, trained through the sweep machinery, so a
+re-run skips finished runs and resumes killed ones:
+  1. standard   the standard recipe (wd 0.1) at D0 x {1, 2, 4, 8}: lr x epochs certified at D0 per size, epochs
+                certified again at every larger budget (DESIGN.md section 2: the baseline gets the same tuning)
+  2. regularized  lr x weight decay x epochs certified at D0 on the main size, then the best point over sizes
+                (its parameter-scaling asymptote)
+Later steps (ensembles, distillation, the best recipe's options, data selection) are added by squeeze/study/run.py
+from the results of these. Exercised by tests/test_run.py through `squeeze run --preset smoke`.
+"""
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from squeeze import recipes
+from squeeze.config import Config
+from squeeze.errors import SqueezeError
+from squeeze.study.execute import Job, Outcome
+from squeeze.study.sweep import Grid, SweepResult, certify, run_sweep
+
+Size = tuple[int, int]  # (n_layer, d_model)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """How much of each step a preset runs. Grids are starting points: certification widens them where the best
+    point sits on an edge, up to `max_runs` per step."""
+    d0: int  # base budget in unique training tokens
+    std_sizes: tuple[Size, ...]  # sizes of the standard data-scaling law (best over these at each budget)
+    reg_sizes: tuple[Size, ...]  # sizes of the regularized parameter-scaling law at D0 (>= 3 for an asymptote)
+    main: Size  # the size whose hyperparameters are tuned at D0
+    lrs: tuple[float, ...]
+    std_epochs: tuple[int, ...]
+    reg_wds: tuple[float, ...]
+    reg_epochs: tuple[int, ...]
+    ensemble_k: int  # members per ensemble
+    ensemble_sizes: tuple[Size, ...]  # sizes with an ensemble (>= 2 for the two-stage asymptote)
+    max_runs: int = 120  # per step, certification included
+    certify: bool = True  # train missing grid neighbours until the best point is certified (or max_runs)
+
+
+STUDIES = {
+    # every code path in about a minute; the numbers mean nothing
+    "smoke": StudySpec(d0=2048, std_sizes=((2, 32),), reg_sizes=((1, 32), (2, 32), (2, 64)), main=(2, 32),
+                       lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
+                       ensemble_sizes=((1, 32), (2, 32)), max_runs=20, certify=False),
+    # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
+    # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
+    # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`)
+    "default": StudySpec(d0=20_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
+                         main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
+                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 32), (2, 64))),
+    # one modern GPU: 12 x 768-class models on tens of millions of tokens
+    "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
+                     main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
+                     reg_epochs=(4, 8, 16), ensemble_k=8, ensemble_sizes=((8, 512), (12, 768))),
+}
+
+
+def estimated_cost(cfg: Config, budget: int | None = None) -> float:
+    """Relative compute of a run, for time estimates only: matmul params x tokens seen (~6x that in FLOPs)."""
+    m = cfg.model
+    params = 12 * m.n_layer * m.d_model ** 2 + (m.vocab_size or 1024) * m.d_model
+    return float(params * (budget or cfg.data.budget_tokens) * cfg.train.epochs)
+
+
+@dataclass
+class StudyProgress:
+    """One line per finished run: the step, the run count, the share of the planned compute done and the time
+    left at the rate measured so far (runs finished in an earlier invocation count as done but not to the rate)."""
+    planned: float  # estimated compute of the whole plan; grows when certification adds runs
+    step: str = ""
+    n_steps: int = 0
+    index: int = 0
+    done: float = 0.0
+    done_here: float = 0.0
+    runs: int = 0
+    began: float = field(default_factory=time.perf_counter)
+
+    def start(self, index: int, n_steps: int, step: str) -> None:
+        self.index, self.n_steps, self.step = index, n_steps, step
+        print(f"\n== study step {index}/{n_steps}: {step} ==", file=sys.stderr, flush=True)
+
+    def __call__(self, i: int, job: Job, out: Outcome) -> None:
+        cost = estimated_cost(job.cfg)
+        self.runs += 1
+        self.done += cost
+        if not out.skipped:
+            self.done_here += cost
+        self.planned = max(self.planned, self.done * 1.05)
+        rate = self.done_here / max(time.perf_counter() - self.began, 1e-9)
+        left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if rate > 0 else "time left: measuring"
+        print(f"study [{self.index}/{self.n_steps} {self.step}] {self.runs} runs done, "
+              f"{self.done / self.planned:.0%} of the planned compute, {left}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Study:
+    """What every step needs: the preset's base config, the study grids, where runs go and how many workers."""
+    spec: StudySpec
+    preset: str
+    store: Path
+    out: Path
+    workers: int
+    progress: StudyProgress | None = None
+
+    def base(self, recipe: str) -> Config:
+        c = recipes.preset(self.preset, recipe)
+        c.data.path = str(self.store)
+        return c
+
+    def runs(self, step: str) -> Path:
+        return self.out / "runs" / step
+
+    def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
+        res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
+                        certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
+                        on_done=self.progress)
+        if res.note:
+            print(f"{step}: {res.note}", file=sys.stderr)
+        if res.failure:
+            raise SqueezeError(res.failure)
+        return res
+
+
+def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], what: str) -> dict:
+    cert = certify(res.rows, res.grids[key], axes)
+    if cert.best is None:
+        raise SqueezeError(f"{what}: no finished run in group {key} ({cert.describe()})")
+    print(f"  {what} {key[1]}x{key[2]} at {key[0]:,} tokens: {cert.best} -> {cert.best_loss:.4f}; {cert.describe()}",
+          file=sys.stderr)
+    return cert.best
+
+
+def standard_step(st: Study) -> dict[Size, float]:
+    """The standard recipe's data scaling; returns the certified learning rate of each size at D0."""
+    s, std = st.spec, st.base("standard")
+    res = st.sweep(std, Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=list(s.std_sizes),
+                             budgets=[s.d0]), "standard", ("lr", "epochs"))
+    lr_of = {size: best_of(res, (s.d0, *size), ("lr", "epochs"), "standard")["lr"] for size in s.std_sizes}
+    budgets = [s.d0 * k for k in (2, 4, 8)]
+    grids = [Grid(lr=[lr], weight_decay=[0.1], epochs=list(s.std_epochs), sizes=[size], budgets=budgets)
+             for size, lr in lr_of.items()]
+    # The regularized sizes outside the standard law still get a standard run at D0, so that both recipes'
+    # best at D0 is taken over the same sizes.
+    main_lr = lr_of.get(s.main) or lr_of[s.std_sizes[-1]]
+    extra = [size for size in s.reg_sizes if size not in lr_of]
+    if extra:
+        grids.append(Grid(lr=[main_lr], weight_decay=[0.1], epochs=list(s.std_epochs), sizes=extra, budgets=[s.d0]))
+    st.sweep(std, grids, "standard", ("epochs",))
+    return lr_of
+
+
+def regularized_step(st: Study, lr: float) -> Config:
+    """lr x weight decay x epochs certified at D0 on the main size, then that point over all sizes; returns the
+    best config (the one later steps start from)."""
+    s, reg = st.spec, st.base("regularized")
+    axes = ("lr", "weight_decay", "epochs")
+    res = st.sweep(reg, Grid(lr=[lr], weight_decay=list(s.reg_wds), epochs=list(s.reg_epochs), sizes=[s.main],
+                             budgets=[s.d0]), "regularized", axes)
+    best = best_of(res, (s.d0, *s.main), axes, "regularized")
+    others = [size for size in s.reg_sizes if size != s.main]
+    if others:
+        st.sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
+                           sizes=others, budgets=[s.d0]), "regularized", None)
+    from squeeze.study.sweep import point_config
+    return point_config(reg, {**best, "seed": 0})
+
+
+def planned_cost(st: Study) -> float:
+    """A first estimate of the whole plan's compute (grids as given, no certification), for the time estimate."""
+    s, cfg = st.spec, st.base("standard")
+    std = sum(len(s.lrs) * sum(s.std_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.std_sizes)
+    std += sum(sum(s.std_epochs) * s.d0 * k * _cost_per_token(cfg, size) for size in s.std_sizes for k in (2, 4, 8))
+    reg = len(s.reg_wds) * sum(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
+    reg += sum(max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.reg_sizes)
+    ens = sum(s.ensemble_k * 2 * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
+    return std + reg + ens
+
+
+def _cost_per_token(cfg: Config, size: Size) -> float:
+    c = cfg.copy()
+    c.model.n_layer, c.model.d_model = size
+    c.train.epochs = 1
+    return estimated_cost(c, 1)
