@@ -156,3 +156,46 @@ def test_sigkilled_squeeze_run_smoke_reruns_to_the_same_result(tiny_store, tmp_p
             check_not_half_written(run_dir)
     assert kills >= 1, log.read_text()[-2000:]
     assert_same_run(straight / "runs" / "regularized", run_dir)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the multiprocessing workers whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_sigkilled_sweep_leaves_no_orphan_worker(tiny_store, tmp_path):
+    """SIGKILL of a `squeeze sweep --workers 2` parent takes its training workers with it (PR_SET_PDEATHSIG), so
+    the re-run finds no run directory locked by an orphan and finishes every point."""
+    root, log = tmp_path / "root", tmp_path / "child.log"
+    argv = ["sweep", "--data", str(tiny_store), "--out", str(root), "--lr", "1e-3,2e-3", "--epochs", "2",
+            "--workers", "2", "--model.n_layer=1", "--model.d_model=32", "--model.n_head=2", "--model.seq_len=32",
+            "--train.batch_size=8", "--train.dtype=fp32", "--train.log_every=1"]
+    proc = _spawn(argv, log)
+    t0 = time.monotonic()
+    while not any(_lines(m) >= 2 for m in root.glob("**/metrics.jsonl")):
+        assert proc.poll() is None and time.monotonic() - t0 < 180, log.read_text()[-2000:]
+        time.sleep(0.02)
+    workers = _children(proc.pid)
+    assert workers, "no worker processes found"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    t0 = time.monotonic()
+    while [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()
+           .rsplit(")", 1)[1].split()[0]]:
+        assert time.monotonic() - t0 < 10, f"orphan workers still running: {workers}"
+        time.sleep(0.05)
+    for m in root.glob("**/metrics.jsonl"):
+        check_not_half_written(m.parent)
+    again = _spawn(argv, log)
+    assert again.wait(timeout=300) == 0, log.read_text()[-3000:]
+    runs = [m.parent for m in root.glob("**/summary.json")]
+    assert len(runs) == 2 and all(not json.loads((r / "summary.json").read_text()).get("diverged") for r in runs)

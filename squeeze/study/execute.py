@@ -123,7 +123,25 @@ def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Re
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
 
 
-def _init_worker(threads: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the `squeeze` process that spawned it dies, even by SIGKILL.
+    Otherwise an orphan worker trains on, holding its run directory's lock, and the re-run that follows the kill
+    finds that run "in use" (tests/test_kill.py)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     import torch
     torch.set_num_threads(threads)
 
@@ -142,7 +160,7 @@ def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repo
     # spawn, not fork: forking a process that has started torch's thread pools can deadlock the child
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, os.getpid())) as pool:
         futures = {pool.submit(run_one, jobs[i], quiet): i for i in todo}
         try:
             for fut in as_completed(futures):
