@@ -22,7 +22,6 @@ from safetensors.torch import load_file
 
 from squeeze import config as config_mod
 from squeeze.cli import main
-from squeeze.study.run import run_study
 from squeeze.train import checkpoint as ckpt
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config
@@ -129,33 +128,45 @@ def test_sigkilled_train_resumes_to_the_same_run(tiny_store, tmp_path, capsys, s
     assert_same_run(straight, run)
 
 
-def test_sigkilled_squeeze_run_smoke_reruns_to_the_same_result(tiny_store, tmp_path, monkeypatch):
-    """`squeeze run --preset smoke` on the tiny store (its 78 steps checkpoint only at the end, so a kill mostly
-    means a clean restart, and a late kill a resume into the final eval). Every process is pinned to one core, so
-    `squeeze run` picks 1 torch thread in each (the same thread count is what makes the runs bit-identical)."""
-    straight = tmp_path / "straight"
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, _one_core())
-    try:
-        run_study(str(tiny_store), "smoke", straight)
-    finally:
-        os.sched_setaffinity(0, before)
-    assert json.loads((straight / "runs/regularized/config.json").read_text())["train"]["threads"] == 1
+def _study_state(out: Path) -> dict[Path, str]:
+    """Each run directory of a study: 'finished', 'checkpointed' (state.pt, no summary) or 'started'."""
+    return {c.parent: "finished" if (c.parent / "summary.json").exists() else
+            "checkpointed" if (c.parent / ckpt.STATE).exists() else "started" for c in out.glob("runs/**/config.json")}
+
+
+def test_sigkilled_squeeze_run_smoke_reruns_to_the_same_result(tiny_store, tmp_path):
+    """`squeeze run --preset smoke --workers 1` (a study of ~10 tiny runs) SIGKILLed twice at seeded random points,
+    then re-run to the end. Runs finished before a kill are skipped by the re-run; every run a kill interrupted is
+    compared, bit for bit, with the same config trained straight through in this process. Every process is pinned
+    to one core, so each picks 1 torch thread (the same thread count is what makes runs bit-identical)."""
     rng = np.random.default_rng(1)
     out, log = tmp_path / "killed", tmp_path / "child.log"
-    run_dir = out / "runs" / "regularized"
-    argv = ["run", "--data", str(tiny_store), "--preset", "smoke", "--out", str(out)]
-    kills = 0
-    for lines in [int(rng.integers(1, 4)), int(rng.integers(4, 11)), None]:
+    argv = ["run", "--data", str(tiny_store), "--preset", "smoke", "--out", str(out), "--workers", "1"]
+    interrupted: set[Path] = set()
+    for i in range(2):
         proc = _spawn(argv, log, _one_core())
-        if lines is None:
-            assert proc.wait(timeout=300) == 0, log.read_text()
-            break
-        kills += _kill_when(proc, run_dir / "metrics.jsonl", lines, None)
-        if run_dir.exists():
-            check_not_half_written(run_dir)
-    assert kills >= 1, log.read_text()[-2000:]
-    assert_same_run(straight / "runs" / "regularized", run_dir)
+        target = int(rng.integers(1, 4)) * (i + 1)  # metric lines written in total (every run logs ~10)
+        t0 = time.monotonic()
+        while proc.poll() is None and sum(_lines(m) for m in out.glob("runs/**/metrics.jsonl")) < target:
+            assert time.monotonic() - t0 < 300, "child hung"
+            time.sleep(0.01)
+        assert proc.poll() is None, log.read_text()[-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        interrupted |= {d for d, st in _study_state(out).items() if st != "finished"}
+        for d in _study_state(out):
+            check_not_half_written(d)
+    assert interrupted, "no kill interrupted a run"
+    proc = _spawn(argv, log, _one_core())
+    assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+    assert set(_study_state(out).values()) == {"finished"}
+    json.loads((out / "summary.json").read_text())
+    for run in sorted(interrupted):
+        cfg = config_mod.load(str(run / "config.json"))
+        assert cfg.train.threads == 1
+        straight = tmp_path / "straight" / run.relative_to(out)
+        train(cfg, straight, quiet=True)
+        assert_same_run(straight, run)
 
 
 def _children(pid: int) -> list[int]:
