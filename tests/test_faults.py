@@ -82,6 +82,16 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tmp
     assert np.isfinite(json.loads(capsys.readouterr().out)["loss"])
 
 
+def test_nonfinite_loss_before_the_first_checkpoint_says_so(tiny_store, tmp_path, capsys, monkeypatch):
+    real = trainer.lm_loss
+    monkeypatch.setattr(trainer, "lm_loss", lambda model, x, y: real(model, x, y) * float("nan"))
+    run = tmp_path / "r"
+    assert main(["train", "--config", str(_config_file(tmp_path, tiny_store)), "--out", str(run), "--quiet"]) == 2
+    assert "loss became nan (grad norm nan) at step 0; stopped, no checkpoint had been saved yet" in \
+        _one_error_line(capsys)
+    assert not (run / "state.pt").exists() and not (run / "model.safetensors").exists()
+
+
 # ---- corrupted checkpoints: every flipped byte is refused or harmless ----------------------------------------------
 
 @pytest.fixture(scope="module")

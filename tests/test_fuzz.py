@@ -22,7 +22,9 @@ from squeeze.errors import SqueezeError
 FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    # no subnormals: the trainer sets torch.set_flush_denormal(True) process-wide, and hypothesis refuses to
+    # draw floats it cannot represent once an earlier test in this process has trained
+    st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12)
 

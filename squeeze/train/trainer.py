@@ -235,8 +235,10 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
 
 def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float) -> dict:
     """Record a run whose loss or gradient became NaN/inf; the weights on disk are the last good checkpoint."""
-    message = (f"{run_dir}: loss became {loss:g} (grad norm {grad_norm:g}) at step {step}; stopped, the last good "
-               f"checkpoint is kept (try a lower train.lr than {lr:g})")
+    kept = (run_dir / ckpt.STATE).exists()  # checkpoints are only ever written from finite steps
+    message = (f"{run_dir}: loss became {loss:g} (grad norm {grad_norm:g}) at step {step}; stopped, "
+               f"{'the last good checkpoint is kept' if kept else 'no checkpoint had been saved yet'} "
+               f"(try a lower train.lr than {lr:g})")
     summary = {"diverged": True, "message": message, "val_loss": None, "val_bpb": None, "steps": step}
     write_json(run_dir / ckpt.SUMMARY, summary)
     return summary
