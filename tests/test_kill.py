@@ -188,6 +188,7 @@ def test_sigkilled_sweep_leaves_no_orphan_worker(tiny_store, tmp_path):
     the re-run finds no run directory locked by an orphan and finishes every point."""
     root, log = tmp_path / "root", tmp_path / "child.log"
     argv = ["sweep", "--data", str(tiny_store), "--out", str(root), "--lr", "1e-3,2e-3", "--epochs", "2",
+            "--budgets", "8000",
             "--workers", "2", "--model.n_layer=1", "--model.d_model=32", "--model.n_head=2", "--model.seq_len=32",
             "--train.batch_size=8", "--train.dtype=fp32", "--train.log_every=1"]
     proc = _spawn(argv, log)
