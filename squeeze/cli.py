@@ -3,16 +3,19 @@
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
   squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR --task PATH.jsonl|heldout zero-shot multiple-choice accuracy
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
   squeeze sweep --data DIR --out ROOT [--lr a,b] [--weight-decay a,b] [--epochs a,b] [--certify]
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
   squeeze report DIR                             report.md / report.html of a `squeeze run` directory
+  squeeze export RUN_DIR --format hf --out DIR   a folder transformers loads (Llama / Qwen3)
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,16 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("prepare", help="text -> token store")
-    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, or a .jsonl file; "
+    q.add_argument("--data", default=None, help="a .txt file, a folder of .txt files, a .jsonl or .parquet file, "
+                                                 "or a `datasets` save_to_disk folder; "
                                                  "default: the built-in Shakespeare + King James Bible corpus")
     q.add_argument("--out", required=True, help="token store directory to create")
     q.add_argument("--vocab-size", type=int, default=8192, help="BPE vocabulary to train (default 8192)")
     q.add_argument("--tokenizer", default=None, help="use this tokenizer.json instead of training one")
-    q.add_argument("--text-field", default="text", help=".jsonl field holding the text (default: text)")
+    q.add_argument("--text-field", default="text", help=".jsonl field, or .parquet / datasets column, holding the "
+                                                        "text (default: text)")
     q.add_argument("--val-fraction", type=float, default=0.05, help="share of documents held out (default 0.05)")
     q.add_argument("--budget-tokens", type=int, default=None, help="store only this many training tokens")
     q.add_argument("--seed", type=int, default=0, help="seed of the split and of the document order")
     q.add_argument("--force", action="store_true", help="overwrite an existing token store")
+    q.add_argument("--tokenizer-sample-chars", type=int, default=None, help="train the tokenizer on a seeded sample "
+                   "of about this many characters of training text (default 1e9: all of a corpus below ~1 GB)")
 
     t = sub.add_parser("train", help="train one model into a run directory",
                        epilog="config fields (--section.field=value):\n" + config_mod.describe_fields(),
@@ -60,11 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     t.add_argument("--force", action="store_true", help="overwrite an existing run")
     t.add_argument("--quiet", action="store_true", help="no progress bar or start-up lines")
+    t.add_argument("--init", default=None, help="shorthand for --train.init: start from a squeeze run directory or "
+                                                "a local Hugging Face Llama/Qwen3 folder")
+    t.add_argument("--log", default=None, help="shorthand for --train.log: tensorboard or wandb")
 
     e = sub.add_parser("eval", help="validation loss and bits per byte of a run")
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
+                                                "{context, choices, label}, or 'heldout' (built from the store)")
+    e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
+    e.add_argument("--task-seed", type=int, default=0, help="seed of the heldout task's examples")
 
     s = sub.add_parser("sample", help="generate text from a run")
     s.add_argument("run_dir")
@@ -81,21 +95,34 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
     r.add_argument("--workers", type=int, default=None, help="parallel 1-thread training processes (default: "
                                                              "min(2, cores))")
+    r.add_argument("--executor", default="local", choices=("local", "ray"), help="where the runs train: local "
+                   "processes (one per GPU when GPUs are visible) or a Ray cluster (see `squeeze sweep --help`)")
+    r.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local Ray instance)")
+    r.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
 
     rp = sub.add_parser("report", help="report.md, report.html and plots of a study directory")
     rp.add_argument("dir", help="the --out directory of `squeeze run`")
     add_sweep_parser(sub)
     add_fit_parser(sub)
+
+    x = sub.add_parser("export", help="a run's model as a Hugging Face folder (transformers loads it offline)")
+    x.add_argument("run_dir")
+    x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
+    x.add_argument("--out", required=True, help="folder to write")
+    x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
     return p
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
-    from squeeze.data.corpus import load_documents
+    from squeeze.data.corpus import iter_documents
     from squeeze.data.store import prepare_store
-    docs = load_documents(a.data, text_field=a.text_field)
+    if next(iter_documents(a.data, text_field=a.text_field), None) is None:
+        raise SqueezeError(f"{a.data or 'built-in corpus'}: corpus is empty (no non-blank documents)")
+    docs = lambda: iter_documents(a.data, text_field=a.text_field)  # streamed: read 3 times, never held in memory
     meta = prepare_store(docs, a.out, vocab_size=a.vocab_size, tokenizer_path=a.tokenizer,
                          val_fraction=a.val_fraction, seed=a.seed, budget_tokens=a.budget_tokens,
-                         source=a.data or "builtin", force=a.force)
+                         source=a.data or "builtin", force=a.force,
+                         **({"tokenizer_sample_chars": a.tokenizer_sample_chars} if a.tokenizer_sample_chars else {}))
     print(f"{a.out}: {meta['n_train_docs']:,} training documents ({meta['train_tokens']:,} tokens), "
           f"{meta['n_val_docs']:,} validation documents ({meta['val_tokens']:,} tokens), vocabulary "
           f"{meta['vocab_size']:,}")
@@ -108,6 +135,7 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
         overrides = [f"data.path={a.data}", *overrides]
     if a.epochs is not None:
         overrides = [*overrides, f"train.epochs={a.epochs}"]
+    overrides += [f"train.{k}={v}" for k, v in (("init", a.init), ("log", a.log)) if v is not None]
     if a.resume and not (a.config or a.recipe) and (run_dir / "config.json").exists():
         base = config_mod.load(str(run_dir / "config.json"))  # resume needs no flags beyond the run dir; the
     else:  # trainer refuses any flag that would change the run
@@ -116,10 +144,14 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
     summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
     if summary.get("diverged"):
         raise SqueezeError(summary["message"])
-    print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        print(f"val loss {summary['val_loss']:.4f} nats/token, {summary['val_bpb']:.4f} bits/byte")
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    if a.task:
+        from squeeze.eval_tasks import cmd_eval_task
+        return cmd_eval_task(a)
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
@@ -151,11 +183,17 @@ def cmd_sample(a: argparse.Namespace) -> None:
     print(tok.decode(out[0].tolist(), skip_special_tokens=False).replace("<|endoftext|>", "\n\n"))
 
 
+def cmd_export(a: argparse.Namespace) -> None:
+    from squeeze.export import describe_export, export_run
+    print(describe_export(a.out, export_run(a.run_dir, a.out, a.format, force=a.force)))
+
+
 def cmd_run(a: argparse.Namespace) -> None:
     from squeeze.study.run import run_study
     if a.workers is not None and a.workers < 1:
         raise SqueezeError(f"--workers {a.workers}: must be >= 1")
-    run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers)
+    run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers,
+              executor={"executor": a.executor, "ray_address": a.ray_address, "runs_per_gpu": a.runs_per_gpu})
 
 
 def cmd_report(a: argparse.Namespace) -> None:
@@ -199,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit, "report": cmd_report}[args.command](args)
+             "fit": cmd_fit, "report": cmd_report, "export": cmd_export}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

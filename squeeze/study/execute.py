@@ -7,16 +7,20 @@ A progress line per finished job goes to stderr: `[3/12] runs/lr0.002_wd0.8_ep16
 
 Worker processes are spawned (not forked) and each runs threads_per_worker torch threads, by default cores / workers,
 recorded as train.threads. Executors are functions `(jobs, workers, threads, quiet, report) -> list[Outcome]` over
-`run_one`, so a cluster executor (Ray, say) slots in beside `_serial` and `_pool` without touching the callers.
-Exercised by tests/test_execute.py; `squeeze sweep` (squeeze/study/sweep.py) is the command that uses it.
+`run_one`: `_serial` (in this process), `_pool` (the local executor: worker processes packed onto the cores, or
+onto GPUs: with G visible GPUs and runs_per_gpu k, G*k workers each pinned to one GPU via CUDA_VISIBLE_DEVICES),
+and the Ray executor (squeeze/study/ray_executor.py, `pip install 'squeeze[ray]'`), which sends the same `run_one`
+calls to a Ray cluster. A job may name earlier jobs in `after` (chain stages): it starts once they have finished
+and fails without running if one of them failed. Run directories are the same whichever executor ran them.
+Exercised by tests/test_execute.py; `squeeze sweep --executor local|ray` (squeeze/study/sweep.py) uses it.
 """
 import multiprocessing
 import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,9 +36,10 @@ CONFIG, STATE, SUMMARY = "config.json", "state.pt", "summary.json"
 
 @dataclass
 class Job:
-    """One training run: what to train and where."""
+    """One training run: what to train and where; `after` lists indices of earlier jobs it must wait for."""
     cfg: Config
     run_dir: Path
+    after: tuple[int, ...] = field(default=())
 
 
 @dataclass
@@ -107,17 +112,35 @@ def run_one(job: Job, quiet: bool = True) -> Outcome:
 def _with_threads(job: Job, threads: int) -> Job:
     cfg = job.cfg.copy()
     cfg.train.threads = threads  # recorded in config.json; the trainer applies it with torch.set_num_threads
-    return Job(cfg, Path(job.run_dir))
+    return Job(cfg, Path(job.run_dir), tuple(job.after))
+
+
+def check_order(jobs: list[Job]) -> None:
+    """A job may only wait for earlier jobs, so job order is always a valid serial order (no cycles)."""
+    for i, job in enumerate(jobs):
+        if any(not 0 <= k < i for k in job.after):
+            raise SqueezeError(f"{job.run_dir}: waits for job(s) {list(job.after)}; a job may only wait for "
+                               f"earlier jobs (0..{i - 1})")
+
+
+def _blocked(job: Job, outcomes: list) -> Outcome | None:
+    """The failure of a job whose chain predecessor failed, or None when it may run."""
+    bad = [k for k in job.after if outcomes[k] is not None and outcomes[k].error]
+    return Outcome(error=f"not run: {jobs_word(len(bad))} it waits for failed") if bad else None
+
+
+def jobs_word(n: int) -> str:
+    return "a job" if n == 1 else f"{n} jobs"
 
 
 def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
     import torch  # here and below, not at the top: `squeeze --help` should not wait ~2 s for torch
     before = torch.get_num_threads()
     try:
-        outcomes = []
+        outcomes: list[Outcome | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
-            outcomes.append(run_one(job, quiet))
-            report(i, job, outcomes[-1])
+            outcomes[i] = _blocked(job, outcomes) or run_one(job, quiet)
+            report(i, job, outcomes[i])
         return outcomes
     finally:
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
@@ -139,41 +162,74 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(threads: int, parent: int | None = None) -> None:
+def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool) -> list[Outcome]:
+    """Run jobs through a backend as their chain predecessors finish: `submit(i, job) -> handle` starts one,
+    `wait_one(handles) -> (handle, Outcome)` waits for any. Finished runs are read back here, without a worker."""
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    running: dict = {}  # handle -> job index
+    waiting = list(range(len(jobs)))
+    while waiting or running:
+        for i in list(waiting):
+            if any(outcomes[k] is None for k in jobs[i].after):
+                continue  # a predecessor is still running
+            waiting.remove(i)
+            outcomes[i] = _blocked(jobs[i], outcomes)
+            if outcomes[i] is None and (Path(jobs[i].run_dir) / SUMMARY).exists():
+                outcomes[i] = run_one(jobs[i], quiet)  # reading a summary needs no worker process
+            if outcomes[i] is None:
+                running[submit(i, jobs[i])] = i
+            else:
+                report(i, jobs[i], outcomes[i])
+        if running:
+            handle, outcome = wait_one(list(running))
+            i = running.pop(handle)
+            outcomes[i] = outcome
+            report(i, jobs[i], outcome)
+    return outcomes
+
+
+def gpu_slots(n_gpus: int, runs_per_gpu: int) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each local worker: runs_per_gpu workers share each GPU (small models)."""
+    return [str(g) for g in range(n_gpus) for _ in range(runs_per_gpu)]
+
+
+def visible_gpus() -> int:
+    """GPUs a local executor may pack runs onto (0 without CUDA); asked without initializing CUDA here."""
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
     if parent is not None:
         _die_with_parent(parent)
+    if slots is not None:  # before torch touches CUDA in this process: pin it to one GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
     import torch
     torch.set_num_threads(threads)
 
 
-def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
-    outcomes: list[Outcome | None] = [None] * len(jobs)
-    todo = []
-    for i, job in enumerate(jobs):
-        if (Path(job.run_dir) / SUMMARY).exists():  # reading a summary needs no worker process
-            outcomes[i] = run_one(job, quiet)
-            report(i, job, outcomes[i])
-        else:
-            todo.append(i)
-    if not todo:
-        return outcomes
+def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report,
+          slots: list[str] | None = None) -> list[Outcome]:
     # spawn, not fork: forking a process that has started torch's thread pools can deadlock the child
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads, os.getpid())) as pool:
-        futures = {pool.submit(run_one, jobs[i], quiet): i for i in todo}
+    queue = None
+    if slots:
+        workers, queue = len(slots), ctx.Queue()
+        for slot in slots:
+            queue.put(slot)
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx,
+                             initializer=_init_worker, initargs=(threads, queue, os.getpid())) as pool:
+        def wait_one(futures):
+            fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
+            try:
+                return fut, fut.result()
+            except Exception as e:  # the worker process itself died (killed, out of memory)
+                return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
         try:
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    outcomes[i] = fut.result()
-                except Exception as e:  # the worker process itself died (killed, out of memory)
-                    outcomes[i] = Outcome(error=f"worker process died ({type(e).__name__}: {e})")
-                report(i, jobs[i], outcomes[i])
+            return schedule(jobs, lambda i, job: pool.submit(run_one, job, quiet), wait_one, report, quiet)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return outcomes
 
 
 def _progress(total: int, on_done: Report | None = None) -> Report:
@@ -196,20 +252,37 @@ def _progress(total: int, on_done: Report | None = None) -> Report:
     return report
 
 
+EXECUTORS = ("local", "ray")
+
+
 def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-            quiet: bool = True, on_done: Report | None = None) -> list[Outcome]:
+            quiet: bool = True, on_done: Report | None = None, executor: str = "local",
+            ray_address: str | None = None, runs_per_gpu: int = 1) -> list[Outcome]:
     """Run every job and return one Outcome per job, in job order; never raises for a failed job. `on_done` is
-    called after each job's progress line (the study's overall progress uses it)."""
-    if workers < 1:
-        raise SqueezeError(f"--workers {workers}: must be >= 1")
+    called after each job's progress line (the study's overall progress uses it).
+
+    local: `workers` processes on this machine, or with GPUs visible, runs_per_gpu processes per GPU (`workers`
+    is then ignored). ray: the jobs go to the Ray cluster at `ray_address` (None: a Ray instance started here),
+    each asking Ray for the threads per worker in CPUs (and 1/runs_per_gpu GPU when the cluster has GPUs); Ray
+    decides how many run at once."""
+    if executor not in EXECUTORS:
+        raise SqueezeError(f"--executor {executor}: must be one of {', '.join(EXECUTORS)}")
+    if workers < 1 or runs_per_gpu < 1:
+        raise SqueezeError(f"--workers {workers}, --runs-per-gpu {runs_per_gpu}: both must be >= 1")
     if threads_per_worker is not None and threads_per_worker < 1:
         raise SqueezeError(f"threads per worker {threads_per_worker}: must be >= 1")
-    threads = threads_per_worker or default_threads(workers)
+    check_order(jobs)
+    slots = gpu_slots(visible_gpus(), runs_per_gpu) if executor == "local" and jobs else []
+    slots = slots if len(slots) > 1 else []  # one GPU, one run at a time: this process uses it directly
+    threads = threads_per_worker or default_threads(len(slots) or workers)
     jobs = [_with_threads(job, threads) for job in jobs]
     report = _progress(len(jobs), on_done)
-    if workers == 1 or len(jobs) <= 1:
+    if executor == "ray":
+        from squeeze.study.ray_executor import run_on_ray
+        return run_on_ray(jobs, workers, threads, quiet, report, ray_address, runs_per_gpu)
+    if not slots and (workers == 1 or len(jobs) <= 1):
         return _serial(jobs, 1, threads, quiet, report)
-    return _pool(jobs, workers, threads, quiet, report)
+    return _pool(jobs, workers, threads, quiet, report, slots)
 
 
 def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
@@ -222,10 +295,10 @@ def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
 
 
 def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
-             quiet: bool = True, on_done: Report | None = None) -> list[dict]:
-    """Run every job (see `execute`) and return the summaries in job order; raise one SqueezeError at the end
-    naming the failed run directories when any failed."""
-    outcomes = execute(jobs, workers, threads_per_worker, quiet, on_done)
+             quiet: bool = True, on_done: Report | None = None, **executor) -> list[dict]:
+    """Run every job (see `execute`; `executor` takes its executor, ray_address and runs_per_gpu) and return the
+    summaries in job order; raise one SqueezeError at the end naming the failed run directories when any failed."""
+    outcomes = execute(jobs, workers, threads_per_worker, quiet, on_done, **executor)
     message = failure_message(jobs, outcomes)
     if message:
         raise SqueezeError(message)

@@ -105,6 +105,7 @@ class Study:
     out: Path
     workers: int
     progress: StudyProgress | None = None
+    executor: dict | None = None  # execute()'s executor, ray_address, runs_per_gpu (None: local)
 
     def base(self, recipe: str) -> Config:
         c = recipes.preset(self.preset, recipe)
@@ -117,7 +118,7 @@ class Study:
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
                         certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
-                        on_done=self.progress)
+                        on_done=self.progress, executor=self.executor)
         if res.note:
             print(f"{step}: {res.note}", file=sys.stderr)
         if res.failure:

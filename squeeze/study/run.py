@@ -13,7 +13,7 @@ from squeeze.io import dir_lock, read_json
 
 def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
     """A token store for `data`: used as is when it already is one, else prepared once into out/data."""
-    from squeeze.data.corpus import load_documents
+    from squeeze.data.corpus import iter_documents, load_documents
     from squeeze.data.store import prepare_store
     if data and (Path(data) / "meta.json").exists():
         return Path(data)
@@ -25,13 +25,15 @@ def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str =
                                f"not {data or 'builtin'} with {vocab_size}; use another --out")
         return store
     print(f"preparing {'the built-in corpus' if data is None else data} -> {store}", file=sys.stderr)
-    prepare_store(load_documents(data, text_field=text_field), store, vocab_size=vocab_size,
+    if next(iter_documents(data, text_field=text_field), None) is None:
+        load_documents(data, text_field=text_field)  # raises its "corpus is empty" error
+    prepare_store(lambda: iter_documents(data, text_field=text_field), store, vocab_size=vocab_size,  # streamed
                   source=data or "builtin")
     return store
 
 
 def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text",
-              workers: int | None = None) -> dict:
+              workers: int | None = None, executor: dict | None = None) -> dict:
     """Run every step of the preset's study into `out` (skipping what is finished), then write the report and
     print the headline table. Returns the summary (squeeze.study.report.summarize)."""
     from squeeze.study import plan, report
@@ -42,7 +44,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
-        st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers)
+        st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers, executor=executor)
         st.progress = plan.StudyProgress(plan.planned_cost(st))
         steps = [("standard recipe: data scaling at D0 x 1, 2, 4, 8", lambda ctx: plan.standard_step(st)),
                  ("regularized recipe: certified at D0, then over sizes",

@@ -292,6 +292,12 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--seeds", help="init seeds (train.seed), e.g. 0,1; certificates average over them")
     s.add_argument("--workers", type=int, default=1, help="parallel training processes (default 1); torch "
                    "threads per worker default to cores / workers, or --train.threads")
+    s.add_argument("--executor", default="local", choices=("local", "ray"), help="local: worker processes on "
+                   "this machine (one per GPU, or --runs-per-gpu per GPU, when GPUs are visible); ray: tasks on a "
+                   "Ray cluster (pip install 'squeeze[ray]'; --out must be on storage every node sees)")
+    s.add_argument("--ray-address", default=None, help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto "
+                   "(default: start a Ray instance on this machine)")
+    s.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
     s.add_argument("--certify", action="store_true", help="train missing neighbours and widen edges until "
                    "every group's best is certified or --max-runs is reached")
     s.add_argument("--certify-axes", default=",".join(AXES), help=f"axes a certificate steps along (default "
@@ -304,15 +310,17 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 class _Sweep:
     """The runs one `squeeze sweep` command plans (by name), and every outcome so far."""
 
-    def __init__(self, base: Config, root: Path, workers: int, threads: int | None, on_done=None):
+    def __init__(self, base: Config, root: Path, workers: int, threads: int | None, on_done=None,
+                 executor: dict | None = None):
         self.base, self.root, self.workers, self.threads, self.on_done = base, root, workers, threads, on_done
+        self.executor = executor or {}  # execute()'s executor, ray_address, runs_per_gpu
         self.planned: set[str] = set()
         self.done: list[tuple[Job, Outcome]] = []
 
     def run(self, points: list[dict]) -> None:
         jobs = [Job(point_config(self.base, p), inside(self.root, point_name(p))) for p in points]
         self.planned |= {point_name(p) for p in points}
-        self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done))
+        self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done, **self.executor))
 
     def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int) -> str | None:
         """Train what the certificates lack, one round at a time; a note when --max-runs stopped it early.
@@ -376,7 +384,7 @@ class SweepResult:
 
 def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, workers: int = 1,
               threads: int | None = None, certify_axes: tuple[str, ...] | None = None,
-              max_runs: int = 64, on_done=None) -> SweepResult:
+              max_runs: int = 64, on_done=None, executor: dict | None = None) -> SweepResult:
     """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
     (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`.
 
@@ -389,7 +397,7 @@ def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, worker
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with dir_lock(root):  # two sweeps into one root would race on the same run directories
-        sweep = _Sweep(base, root, workers, threads, on_done)
+        sweep = _Sweep(base, root, workers, threads, on_done, executor)
         sweep.run([p for g in grids_in for p in g.points()])
         grids = {key: g.group(key) for g in grids_in for key in g.groups()}
         note = sweep.certify_until_done(grids, certify_axes, max_runs) if certify_axes else None
@@ -411,7 +419,9 @@ def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.workers < 1 or args.max_runs < 1:
         raise SqueezeError(f"--workers {args.workers}, --max-runs {args.max_runs}: both must be >= 1")
     res = run_sweep(base, grid, args.out, workers=args.workers, threads=base.train.threads or None,
-                    certify_axes=axes if args.certify else None, max_runs=args.max_runs)
+                    certify_axes=axes if args.certify else None, max_runs=args.max_runs,
+                    executor={"executor": args.executor, "ray_address": args.ray_address,
+                              "runs_per_gpu": args.runs_per_gpu})
     certs = print_report(res.rows, res.grids, res.planned, axes)
     todo = [group_name(key) for key, c in certs.items() if not c.certified]
     print(f"\n{len(certs) - len(todo)} of {len(certs)} groups certified"

@@ -31,6 +31,9 @@ from squeeze.io import dir_lock, disk_error, read_json, write_json, atomic_write
 from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 from squeeze.train import checkpoint as ckpt
+from squeeze.train import distributed
+from squeeze.train import init as init_mod
+from squeeze.train.mirror import make_mirror
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -59,12 +62,12 @@ def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
     return cfg, store
 
 
-def make_setup(cfg: Config) -> Setup:
+def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     cfg, store = bind_to_store(cfg)
     tokens = store.train_prefix(cfg.data.budget_tokens or None)
-    loader = EpochLoader(tokens, cfg.model.seq_len, cfg.train.batch_size, cfg.data.seed,
-                         doc_offsets=store.train_offsets, doc_shuffle=cfg.data.doc_shuffle,
-                         name=str(cfg.data.path))
+    loader = EpochLoader(tokens, cfg.model.seq_len, distributed.per_rank_batch(cfg.train.batch_size, world),
+                         cfg.data.seed, doc_offsets=store.train_offsets, doc_shuffle=cfg.data.doc_shuffle,
+                         rank=rank, world=world, name=str(cfg.data.path))
     return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch)
 
 
@@ -105,7 +108,7 @@ def describe(s: Setup, model: GPT, device: str) -> str:
 def tokens_at(loader: EpochLoader, step: int) -> int:
     """Training tokens consumed after `step` optimizer steps (the last batch of an epoch may be short)."""
     epochs, in_epoch = divmod(step, loader.steps_per_epoch)
-    seqs = min(in_epoch * loader.batch_size, loader.n_sequences)
+    seqs = min(in_epoch * loader.global_batch, loader.n_sequences)
     return epochs * loader.tokens_per_epoch + seqs * loader.seq_len
 
 
@@ -135,6 +138,7 @@ class Progress(tqdm):
 
 class MetricsLog:
     """metrics.jsonl, appended one JSON line at a time; its line count goes into every checkpoint."""
+    mirror = None  # train.log: a callable that copies each row to TensorBoard / W&B (squeeze/train/mirror.py)
 
     def __init__(self, path: Path, keep_lines: int | None):
         self.path = path
@@ -151,6 +155,8 @@ class MetricsLog:
         except OSError as e:  # disk full: the lines up to the last checkpoint are kept, resume rewinds to them
             raise disk_error(e, self.path) from e
         self.count += 1
+        if self.mirror:
+            self.mirror(row)
 
     def sync(self) -> None:
         try:
@@ -164,15 +170,20 @@ def lm_loss(model: GPT, x_BT: torch.Tensor, y_BT: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(x_BT).flatten(0, 1), y_BT.flatten())
 
 
-def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float) -> None:
+def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float,
+                par: distributed.Parallel) -> None:
     """model.safetensors for eval and export, then state.pt: one file holding everything resume needs (weights
-    included), so a kill between the two writes can never pair new weights with an old step."""
-    log.sync()
-    ckpt.save_weights(model, run_dir)
-    ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
-                              "model": model.state_dict(), "rng": torch.get_rng_state(),
-                              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                              "optimizers": [opt.state_dict() for opt in optimizers]})
+    included), so a kill between the two writes can never pair new weights with an old step. Under torchrun every
+    rank joins the gather of the full state and rank 0 alone writes it."""
+    model_sd, optim_sds = par.full_state(model, optimizers)
+    if par.main:
+        log.sync()
+        ckpt.save_weights(par.plain_model(model, model_sd), run_dir)
+        ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
+                                  "model": model_sd, "rng": torch.get_rng_state(),
+                                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                                  "optimizers": optim_sds})
+    par.barrier()
 
 
 def _eval(model: GPT, s: Setup, device: str, max_tokens: int) -> dict:
@@ -190,57 +201,78 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
     A run whose loss becomes NaN or inf stops there and returns (and writes) a summary with `diverged: True`
     and no losses, so a sweep counts the point as trained and worse instead of retrying it forever."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with dir_lock(run_dir):
-        return _train_locked(cfg, run_dir, resume, force, device, quiet)
+    ranks = distributed.ranks_from_env()
+    created = distributed.init_process_group(ranks)
+    try:
+        if ranks.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with dir_lock(run_dir):  # rank 0 holds the lock and writes; the others wait at barriers
+                return _train_locked(cfg, run_dir, resume, force, device, quiet, ranks)
+        return _train_locked(cfg, run_dir, resume, force, device, True, ranks)
+    finally:
+        distributed.shutdown(created)
 
 
-def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say) -> tuple:
+def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say,
+              ranks: distributed.Ranks) -> tuple:
     """Start a run directory afresh or restore it from its checkpoint: (setup, model, optimizers, step, elapsed,
-    metrics log). On resume the saved config.json wins, and must equal the one asked for."""
-    resuming = claim_run_dir(run_dir, resume, force)
+    metrics log, parallel). On resume the saved config.json wins, and must equal the one asked for."""
+    resuming = claim_run_dir(run_dir, resume, force) if ranks.main else resume and not force
+    if ranks.world > 1:
+        distributed.dist.barrier()  # rank 0 has claimed (or cleared) the run directory
     if resuming:
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
         asked = cfg.copy()
         asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+        if asked.train.init:  # the init source fixed the architecture at step 0
+            asked = init_mod.keep_source_architecture(asked, saved)
         if diff := config_mod.first_difference(asked, saved):
             raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
-    s = make_setup(cfg)
+    init = None
+    if not resuming and cfg.train.init:
+        cfg, init = init_mod.resolve(cfg, say)
+    s = make_setup(cfg, ranks.rank, ranks.world)
+    par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
+    if init:
+        init_mod.apply(model, init)
+    par.wrap(model, s.cfg.train.optimizer)
     optimizers = build_optimizers(model, s.cfg.train)
+    if not resuming and not ranks.main:
+        return s, model, optimizers, 0, 0.0, distributed.NullLog(), par
     if not resuming:
         config_mod.save(s.cfg, str(run_dir / ckpt.CONFIG))
         write_json(run_dir / ckpt.RUN, {
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
-            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0)
+            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"init": init.record()} if init else {})})
+        return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
     ckpt.check_tokenizer(run_dir, read_json(run_dir / ckpt.RUN), s.store)
     state = ckpt.load_state(run_dir)
     try:
-        model.load_state_dict(state["model"])
-        for opt, sd in zip(optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(sd)
+        par.load_state(model, optimizers, state)
     except (KeyError, RuntimeError, ValueError) as e:
         raise SqueezeError(f"{run_dir / ckpt.STATE}: does not match the config ({str(e).splitlines()[0]})") from None
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     say(f"resuming {run_dir} at step {state['step']:,} of {s.total_steps:,}")
-    return (s, model, optimizers, state["step"], state["elapsed"],
-            MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"]))
+    log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"]) if ranks.main else distributed.NullLog()
+    return s, model, optimizers, state["step"], state["elapsed"], log, par
 
 
-def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float) -> dict:
+def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float, write: bool = True) -> dict:
     """Record a run whose loss or gradient became NaN/inf; the weights on disk are the last good checkpoint."""
     kept = (run_dir / ckpt.STATE).exists()  # checkpoints are only ever written from finite steps
     message = (f"{run_dir}: loss became {loss:g} (grad norm {grad_norm:g}) at step {step}; stopped, "
                f"{'the last good checkpoint is kept' if kept else 'no checkpoint had been saved yet'} "
                f"(try a lower train.lr than {lr:g})")
     summary = {"diverged": True, "message": message, "val_loss": None, "val_bpb": None, "steps": step}
-    write_json(run_dir / ckpt.SUMMARY, summary)
+    if write:
+        write_json(run_dir / ckpt.SUMMARY, summary)
     return summary
 
 
@@ -255,19 +287,25 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float) -
     }
 
 
-def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool) -> dict:
+def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool,
+                  ranks: distributed.Ranks = distributed.Ranks()) -> dict:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if ranks.world > 1 and device == "cuda":
+        device = f"cuda:{ranks.local_rank}"  # one GPU per process (init_process_group set it current)
     if device == "cpu":
         torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    s, model, optimizers, step, elapsed, log = _open_run(cfg, run_dir, resume, force, device, say)
+    s, model, optimizers, step, elapsed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
+    log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
+    if not par.simple:
+        say(par.describe())
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
-    loss_fn = partial(lm_loss, model)
+    loss_fn = partial(lm_loss, par.net)
     if s.cfg.train.compile:
         loss_fn = torch.compile(loss_fn)
     spe, tc = s.loader.steps_per_epoch, s.cfg.train
@@ -280,23 +318,25 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         epoch, in_epoch = divmod(step, spe)
         x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
         set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
-        with autocast(device, dtype):
-            loss = loss_fn(x_BT, y_BT)
-        loss.backward()
+        n_rows = par.global_rows(s.loader, in_epoch)
+        for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
+            with autocast(device, dtype):
+                loss = loss_fn(x_mb, y_mb)
+            par.backward(loss, weight)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf))
-        loss_value = loss.item()
+        loss_value = par.loss_value()
         if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
             # Stop before the bad update touches the weights, so the last checkpoint stays good, and record the
             # point as diverged: a sweep then counts it as trained and worse instead of retrying it forever.
             bar.close()
-            summary = _diverged(run_dir, loss_value, grad_norm, step, tc.lr)
+            summary = _diverged(run_dir, loss_value, grad_norm, step, tc.lr, write=par.main)
             say(summary["message"])
             return summary
         for opt in optimizers:
             opt.step()
             opt.zero_grad(set_to_none=True)
         step += 1
-        tokens_done += y_BT.numel()
+        tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
             now = elapsed + time.perf_counter() - t0
@@ -312,15 +352,19 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0)
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par)
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
-    _checkpoint(run_dir, model, optimizers, step, log, train_time)
+    _checkpoint(run_dir, model, optimizers, step, log, train_time, par)
     final = _eval(model, s, device, tc.final_eval_tokens)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
     log.sync()
     summary = _summary(s, model, final, step, train_time)
-    write_json(run_dir / ckpt.SUMMARY, summary)
+    if par.main:
+        write_json(run_dir / ckpt.SUMMARY, summary)
+    if log.mirror:
+        log.mirror.close()
+    par.barrier()
     say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
     return summary
