@@ -45,6 +45,13 @@ def _write(path: Path, data) -> Path:
     return path
 
 
+def _parquet(path: Path, **columns) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
 def _store(ctx, edit) -> str:
     """A copy of the tiny token store with `edit(dir)` applied."""
     dst = ctx["tmp"] / "store"
@@ -149,6 +156,16 @@ CASES = [
      lambda c: ["prepare", "--data", str(_write(c["tmp"] / "c.jsonl", "[" * 100_000 + "\n")), "--out",
                 str(c["tmp"] / "s")],
      "c.jsonl:1: not valid JSON"),
+    ("parquet_garbage", "corpus", "`.parquet` file that is not Parquet",
+     lambda c: ["prepare", "--data", str(_write(c["tmp"] / "c.parquet", b"PAR1 not really")), "--out",
+                str(c["tmp"] / "s")],
+     "c.parquet: not a readable parquet file"),
+    ("parquet_no_column", "corpus", "`.parquet` file without the text column",
+     lambda c: ["prepare", "--data", _parquet(c["tmp"] / "c.parquet", body=["a", "b"]), "--out", str(c["tmp"] / "s")],
+     "c.parquet: no column 'text' (columns: body); pass --text-field"),
+    ("parquet_not_text", "corpus", "`.parquet` text column of numbers",
+     lambda c: ["prepare", "--data", _parquet(c["tmp"] / "c.parquet", text=[1, 2]), "--out", str(c["tmp"] / "s")],
+     "c.parquet:0: field 'text' is int, not text"),
     ("empty_folder", "corpus", "empty folder (or one without .txt files)",
      lambda c: ["prepare", "--data", str(_write(c["tmp"] / "f" / "x.md", "text").parent), "--out",
                 str(c["tmp"] / "s")],

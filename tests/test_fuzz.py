@@ -60,7 +60,7 @@ def scratch():
 
 
 @FUZZ
-@given(data=st.binary(max_size=400), suffix=st.sampled_from([".txt", ".jsonl"]))
+@given(data=st.binary(max_size=400), suffix=st.sampled_from([".txt", ".jsonl", ".parquet"]))
 def test_random_bytes_to_corpus_files(scratch, data, suffix):
     path = scratch / f"c{suffix}"
     path.write_bytes(data)

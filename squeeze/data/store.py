@@ -7,8 +7,8 @@ Owns three promises the experiments rely on:
   and a store prepared with `budget_tokens` is exactly that prefix of the full store;
 - what was written is what is read: meta.json holds the sha256 of every other file. `open()` always checks
   meta.json's fields and every array's size (cheap: catches truncation and missing files); `open(verify=True)`
-  also recomputes the sha256s (catches a flipped bit; 107 MB/s measured on the loaded 2-core box), which `squeeze train`, `squeeze eval` and every
-  sweep run do once at start.
+  also recomputes the sha256s (catches a flipped bit; 107 MB/s measured on the loaded 2-core box), which
+  `squeeze train`, `squeeze eval` and every sweep run do once at start.
 
 Preparing streams: the corpus is read three times from a callable (hashes, tokenizer training, encoding), text
 is encoded ~1M characters at a time and tokens are appended to flat files, so memory grows with the number of
@@ -202,14 +202,16 @@ def prepare_store(docs: DocSource, out_dir: str | os.PathLike, *, vocab_size: in
     with dir_lock(out):  # two prepares into one directory would interleave their arrays
         (out / "meta.json").unlink(missing_ok=True)  # from here on a crash leaves no store, never a mismatched one
         try:
-            return _prepare_locked(docs, out, vocab_size, tokenizer_path, val_fraction, seed, budget_tokens, source)
+            return _prepare_locked(docs, out, vocab_size, tokenizer_path, val_fraction, seed, budget_tokens, source,
+                                   tokenizer_sample_chars)
         except OSError as e:
             if e.errno in DISK_ERRNOS:  # disk full while streaming the arrays: no meta.json, so no store
                 raise disk_error(e, out) from e
             raise
 
 
-def _prepare_locked(docs, out: Path, vocab_size, tokenizer_path, val_fraction, seed, budget_tokens, source) -> dict:
+def _prepare_locked(docs, out: Path, vocab_size, tokenizer_path, val_fraction, seed, budget_tokens, source,
+                    tokenizer_sample_chars) -> dict:
     make_iter = _reiterable(docs)
     chars = array("q")
     is_val = _assign_split(make_iter, seed, val_fraction, chars)
