@@ -10,6 +10,7 @@
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
   squeeze report DIR                             report.md / report.html of a `squeeze run` directory
   squeeze export RUN_DIR --format hf --out DIR   a folder transformers loads (Llama / Qwen3)
+  squeeze prune --data DIR --method M --keep F --out MASK   data selection -> a keep-mask for train/sweep
 
 Bad input prints `squeeze: error: <one line>` and exits 2. Exercised by tests/test_cli.py.
 """
@@ -23,6 +24,7 @@ from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.io import DISK_ERRNOS, disk_error
+from squeeze.prune.cli import add_prune_parser, cmd_prune
 from squeeze.study.fits import add_fit_parser, cmd_fit
 from squeeze.study.sweep import add_sweep_parser, cmd_sweep
 
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
     x.add_argument("--out", required=True, help="folder to write")
     x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
+    add_prune_parser(sub)
     return p
 
 
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(args, overrides)
         else:
             {"prepare": cmd_prepare, "eval": cmd_eval, "sample": cmd_sample, "run": cmd_run,
-             "fit": cmd_fit, "report": cmd_report, "export": cmd_export}[args.command](args)
+             "fit": cmd_fit, "report": cmd_report, "export": cmd_export, "prune": cmd_prune}[args.command](args)
     except SqueezeError as e:
         print(f"squeeze: error: {e}", file=sys.stderr)
         return 2

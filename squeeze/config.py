@@ -53,6 +53,8 @@ class DataConfig:
     budget_tokens: int = _f(0, "unique training tokens: a prefix of the store's fixed order; 0 = all")
     seed: int = _f(0, "data-order seed (separate from the init seed)")
     doc_shuffle: bool = _f(False, "reshuffle documents every epoch, so sequence boundaries move too")
+    keep_mask: str = _f("", "keep-mask file from `squeeze prune`: train only on its kept documents inside the "
+                        "budget; empty = all")
 
     def __post_init__(self) -> None:
         if self.budget_tokens < 0:

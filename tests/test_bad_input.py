@@ -52,6 +52,17 @@ def _parquet(path: Path, **columns) -> str:
     return str(path)
 
 
+def _mask(ctx, change=None, keep=None) -> str:
+    """A keep-mask file for the tiny store (every document kept, or `keep`), then `change(dict)` applied."""
+    from squeeze.prune.mask import save_mask
+    store = TokenStore.open(ctx["store"])
+    path = ctx["tmp"] / "mask.json"
+    save_mask(path, store, np.ones(store.meta["n_train_docs"], bool) if keep is None else keep(store))
+    if change:
+        _edit_json(path, change)
+    return f"--data.keep_mask={path}"
+
+
 def _store(ctx, edit) -> str:
     """A copy of the tiny token store with `edit(dir)` applied."""
     dst = ctx["tmp"] / "store"
@@ -294,6 +305,30 @@ CASES = [
     ("store_vocab", "token store", "`--model.vocab_size` that differs from the store's",
      lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"), "--model.vocab_size=999"],
      "token store has vocabulary 300, but model.vocab_size=999"),
+    # ---- keep-masks (squeeze train --data STORE --data.keep_mask=FILE) ----
+    ("mask_missing", "keep-mask", "mask file that does not exist",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"), "--data.keep_mask=nomask.json"],
+     "nomask.json: no such keep-mask file"),
+    ("mask_not_json", "keep-mask", "mask file that is not JSON",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"),
+                f"--data.keep_mask={_write(c['tmp'] / 'm.json', '0101')}"],
+     "m.json: not a keep-mask (not valid JSON)"),
+    ("mask_format", "keep-mask", "JSON that is not a keep-mask (or another version)",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"),
+                _mask(c, lambda d: d.update(version=2))],
+     "mask.json: not a version-1 squeeze keep-mask"),
+    ("mask_other_store", "keep-mask", "mask made for another token store",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"),
+                _mask(c, lambda d: d.update(store_fingerprint="0" * 24))],
+     "mask.json: made for another token store"),
+    ("mask_flags", "keep-mask", "mask whose flags are not a 0/1 string of the right length",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"),
+                _mask(c, lambda d: d.update(keep=d["keep"][:-1] + "2"))],
+     "mask.json: field 'keep' must be a string of"),
+    ("mask_empty", "keep-mask", "mask that keeps no document",
+     lambda c: ["train", "--data", c["store"], "--out", str(c["tmp"] / "r"),
+                _mask(c, keep=lambda st: np.zeros(st.meta["n_train_docs"], bool))],
+     "mask.json: keeps 0 tokens inside the budget; need at least 2"),
     # ---- checkpoints (squeeze eval RUN, squeeze train --resume) ----
     ("no_run", "checkpoint", "`eval` of a folder that is not a run",
      lambda c: ["eval", str(c["tmp"])], "not a run directory (no config.json)"),
@@ -367,7 +402,7 @@ def test_readme_table_matches():
     """Every case is a README row (kind, input, message fragment) and every row is a case."""
     rows = _readme_rows()
     expected = [(kind, what, fragment) for _, kind, what, _, fragment in CASES]
-    assert [r for r in rows if r[0] != "keep-mask"] == expected
+    assert rows == expected
     assert len(expected) >= 20
 
 

@@ -65,8 +65,13 @@ def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
 def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     cfg, store = bind_to_store(cfg)
     tokens = store.train_prefix(cfg.data.budget_tokens or None)
+    offsets = store.train_offsets
+    if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
+        from squeeze.prune.mask import kept_stream, load_mask
+        keep = load_mask(cfg.data.keep_mask, store)
+        tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask)
     loader = EpochLoader(tokens, cfg.model.seq_len, distributed.per_rank_batch(cfg.train.batch_size, world),
-                         cfg.data.seed, doc_offsets=store.train_offsets, doc_shuffle=cfg.data.doc_shuffle,
+                         cfg.data.seed, doc_offsets=offsets, doc_shuffle=cfg.data.doc_shuffle,
                          rank=rank, world=world, name=str(cfg.data.path))
     return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch)
 

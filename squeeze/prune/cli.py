@@ -1,0 +1,165 @@
+"""`squeeze prune`: score the training documents of a budget, select a subset, write the keep-mask and its summary.
+
+    squeeze prune --data STORE --method prototypes --keep 0.5 --out mask.json [--budget-tokens N]
+        [--clusters K] [--keep-hard|--keep-easy] [--balance] [--eps E] [--embedder minilm|RUN_DIR] [--seed S]
+
+Writes MASK (see squeeze/prune/mask.py), MASK without .json + `.summary.json` (kept documents and tokens, per
+cluster counts, eps, timings) and `.scores.png` (score histogram, kept vs dropped). `--keep` is a fraction of the
+candidate TOKENS (the training documents inside the budget). Validation documents are never read.
+Then train on the subset: `squeeze train --data STORE --data.keep_mask=mask.json ...`.
+Exercised by tests/test_prune.py.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from squeeze.errors import SqueezeError
+
+METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
+
+
+def add_prune_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("prune", help="select training documents: write a keep-mask for `squeeze train`")
+    p.add_argument("--data", required=True, help="token store directory")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--keep", type=float, default=None, help="fraction of the candidate tokens to keep, in (0, 1]")
+    p.add_argument("--out", required=True, help="keep-mask file to write (JSON)")
+    p.add_argument("--budget-tokens", type=int, default=0, help="select inside this budget prefix (0 = whole store)")
+    p.add_argument("--clusters", type=int, default=0, help="k-means clusters (0 = sqrt(candidate documents))")
+    hard = p.add_mutually_exclusive_group()
+    hard.add_argument("--keep-hard", dest="hard", action="store_true", default=True,
+                      help="prototypes/d4: keep documents far from their centroid (default; plentiful data)")
+    hard.add_argument("--keep-easy", dest="hard", action="store_false",
+                      help="prototypes/d4: keep documents near their centroid (scarce data)")
+    p.add_argument("--balance", action="store_true", help="prototypes/d4: equal token quota per cluster")
+    p.add_argument("--eps", type=float, default=None, help="semdedup/d4: drop cos > 1 - eps (else searched for --keep)")
+    p.add_argument("--dedup-keep", type=float, default=0.75, help="d4: token fraction SemDeDup keeps before "
+                                                                  "prototypes (default 0.75, as in D4)")
+    p.add_argument("--slice", default="middle", choices=("low", "middle", "high"), help="perplexity: which slice")
+    p.add_argument("--embedder", default="minilm", help="minilm, or a squeeze run directory (mean hidden states)")
+    p.add_argument("--cache", default=None, help="embedding cache directory (default: STORE/embeddings)")
+    p.add_argument("--ref-config", default=None, help="perplexity: reference model config.json (default: 2x64)")
+    p.add_argument("--ref-dir", default=None, help="perplexity: where reference runs go (default: MASK.ref/)")
+    p.add_argument("--workers", type=int, default=1, help="perplexity: reference runs in parallel")
+    p.add_argument("--seed", type=int, default=0, help="k-means, fold and random seed")
+    return p
+
+
+def _check(a: argparse.Namespace) -> None:
+    if a.keep is not None and not 0 < a.keep <= 1:
+        raise SqueezeError(f"--keep {a.keep}: must be in (0, 1]")
+    if a.keep is None and not (a.method == "semdedup" and a.eps is not None):
+        raise SqueezeError(f"--method {a.method} needs --keep F" + (" or --eps E" if a.method == "semdedup" else ""))
+    if a.eps is not None and not 0 <= a.eps <= 2:
+        raise SqueezeError(f"--eps {a.eps}: must be in [0, 2]")
+    if not 0 < a.dedup_keep <= 1 or a.clusters < 0:
+        raise SqueezeError("--dedup-keep must be in (0, 1] and --clusters >= 0")
+
+
+def _clusters(x, cand, k, seed):
+    from squeeze.prune import select
+    k = k or max(1, round(np.sqrt(cand.sum())))
+    cent = select.kmeans(x[cand], k, seed)
+    cluster = np.full(len(x), -1, dtype=np.int64)
+    cos = np.zeros(len(x), dtype=np.float32)
+    cluster[cand], cos[cand] = select.assign(x[cand], cent)
+    return cluster, 1.0 - cos, len(cent)
+
+
+def select_docs(a: argparse.Namespace, store, ntok, say) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """(keep [N], score [N] or None, extra summary fields) for the method asked for."""
+    from squeeze.prune import select
+    cand, info = ntok > 0, {}
+    if a.method == "random":
+        return select.random_keep(ntok, a.keep, a.seed), None, info
+    if a.method == "perplexity":
+        from squeeze import config as config_mod
+        from squeeze.prune.perplexity import reference_config, reference_scores
+        ref = config_mod.load(a.ref_config) if a.ref_config else reference_config(a.data, a.budget_tokens)
+        ref.data.path, ref.data.budget_tokens = a.data, a.budget_tokens
+        work = Path(a.ref_dir) if a.ref_dir else Path(str(a.out) + ".ref")
+        score = reference_scores(store, ntok, ref, work, a.seed, workers=a.workers, say=say)
+        return select.slice_keep(score, ntok, a.keep, a.slice), score, {"slice": a.slice, "ref_dir": str(work)}
+    from squeeze.prune.embed import cached_embeddings, make_embedder
+    n_docs = int(np.flatnonzero(cand).max()) + 1
+    x = _pad(cached_embeddings(make_embedder(a.embedder), store, n_docs, a.cache, say), len(ntok))
+    t0 = time.perf_counter()
+    cluster, score, k = _clusters(x, cand, a.clusters, a.seed)
+    info.update(clusters=k, kmeans_seconds=round(time.perf_counter() - t0, 3), embedder=a.embedder)
+    if a.method == "prototypes":
+        keep = select.prototype_keep(score, ntok, a.keep, a.hard, cluster, a.balance)
+        return keep, score, {**info, "cluster": cluster, "hard": a.hard, "balance": a.balance}
+    if a.eps is not None:
+        eps, dedup = a.eps, select.semdedup_keep(x, cluster, a.eps, cand)
+    else:
+        eps, dedup = select.eps_for_keep(x, cluster, ntok, a.keep if a.method == "semdedup" else a.dedup_keep)
+    info["eps"] = eps
+    if a.method == "semdedup":
+        return dedup, score, {**info, "cluster": cluster}
+    # d4: re-cluster the survivors, then prototypes on them up to --keep of the ORIGINAL candidate tokens
+    survivors = np.where(dedup, ntok, 0)
+    cluster, score, k = _clusters(x, dedup, a.clusters, a.seed)
+    frac = min(1.0, a.keep * ntok.sum() / max(survivors.sum(), 1))
+    keep = select.prototype_keep(score, survivors, frac, a.hard, cluster, a.balance)
+    return keep, np.where(dedup, score, np.nan), {**info, "cluster": cluster, "dedup_kept_tokens":
+                                                  int(survivors.sum()), "hard": a.hard, "balance": a.balance}
+
+
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+    """Embeddings of the first len(x) documents, zero rows for documents past the budget (never candidates)."""
+    return np.concatenate([x, np.zeros((n - len(x), x.shape[1]), np.float32)]) if len(x) < n else x
+
+
+def _plot(path: Path, score, keep, cand, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    s = score[cand & np.isfinite(score)]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.histogram_bin_edges(s, bins=40)
+    ax.hist(score[cand & keep & np.isfinite(score)], bins=bins, alpha=0.7, label="kept")
+    ax.hist(score[cand & ~keep & np.isfinite(score)], bins=bins, alpha=0.7, label="dropped")
+    ax.set_xlabel(title)
+    ax.set_ylabel("documents")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cmd_prune(a: argparse.Namespace) -> dict:
+    from squeeze.data.store import TokenStore
+    from squeeze.io import write_json
+    from squeeze.prune.mask import budget_doc_tokens, save_mask
+    _check(a)
+    say = lambda m: print(m, file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    store = TokenStore.open(a.data)
+    ntok = budget_doc_tokens(store, a.budget_tokens)
+    keep, score, info = select_docs(a, store, ntok, say)
+    keep &= ntok > 0
+    cluster = info.pop("cluster", None)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("") if out.suffix == ".json" else out
+    summary = {"method": a.method, "keep": a.keep, "seed": a.seed, "budget_tokens": a.budget_tokens,
+               "fraction_of": "tokens", "candidate_docs": int((ntok > 0).sum()), "candidate_tokens": int(ntok.sum()),
+               "kept_docs": int(keep.sum()), "kept_tokens": int(ntok[keep].sum()), **info}
+    if cluster is not None:
+        k = int(cluster.max()) + 1
+        summary["per_cluster"] = [{"cluster": j, "docs": int((cluster == j).sum()), "kept_docs": int(
+            (keep & (cluster == j)).sum()), "kept_tokens": int(ntok[keep & (cluster == j)].sum())} for j in range(k)]
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    save_mask(out, store, keep, method=a.method, budget_tokens=a.budget_tokens, keep_fraction=a.keep,
+              kept_tokens=summary["kept_tokens"])
+    write_json(f"{stem}.summary.json", summary)
+    if score is not None:
+        what = "mean loss (nats/token)" if a.method == "perplexity" else "1 - cos to nearest centroid"
+        _plot(Path(f"{stem}.scores.png"), score, keep, ntok > 0, what)
+    print(f"{out}: kept {summary['kept_docs']:,} of {summary['candidate_docs']:,} documents, "
+          f"{summary['kept_tokens']:,} of {summary['candidate_tokens']:,} tokens "
+          f"({summary['kept_tokens'] / max(summary['candidate_tokens'], 1):.1%}); summary {stem}.summary.json")
+    return summary
