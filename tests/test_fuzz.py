@@ -135,3 +135,20 @@ def test_random_meta_json(tiny_store, scratch, change, drop):
     (root / "meta.json").write_text(json.dumps(meta))
     _clean(lambda: TokenStore.open(root, verify=True))
     _clean(lambda: TokenStore.open(root))
+
+
+@FUZZ
+@given(change=st.dictionaries(st.sampled_from(["format", "version", "store_fingerprint", "n_train_docs", "keep"]),
+                              json_values | st.text("01", max_size=80), max_size=3),
+       raw=st.none() | st.binary(max_size=60))
+def test_random_keep_masks(tiny_store, scratch, change, raw):
+    """A keep-mask file of random bytes, or a real mask with random fields changed."""
+    from squeeze.prune.mask import load_mask, save_mask
+    store = TokenStore.open(tiny_store)
+    path = scratch / "mask.json"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        save_mask(path, store, [True] * store.meta["n_train_docs"])
+        path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    _clean(lambda: load_mask(path, store))
