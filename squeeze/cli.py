@@ -2,7 +2,7 @@
 
   squeeze prepare [--data PATH] --out DIR        text -> token store (built-in corpus by default)
   squeeze train [--recipe NAME] --data DIR --out RUN_DIR [--section.field=value ...]
-  squeeze eval RUN_DIR [--json]                  validation loss (nats/token) and bits per byte
+  squeeze eval RUN_DIR [--json] [--weights W]     validation loss (nats/token) and bits per byte
   squeeze eval RUN_DIR --task PATH.jsonl|heldout zero-shot multiple-choice accuracy
   squeeze sample RUN_DIR --prompt TEXT           generated text
   squeeze run [--data PATH] [--preset NAME] [--out DIR]   the main job
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="token store (default: the run's own)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--weights", choices=("raw", "ema", "avg"), default="raw",
+                   help="raw = model.safetensors; ema / avg = the averaged weights (train.ema_decay, "
+                        "train.avg_last_epochs)")
     e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
                                                 "{context, choices, label}, or 'heldout' (built from the store)")
     e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
@@ -158,7 +161,8 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
-    cfg, model, info = load_run(a.run_dir)
+    weights = {"raw": "model.safetensors", "ema": "model_ema.safetensors", "avg": "model_avg.safetensors"}[a.weights]
+    cfg, model, info = load_run(a.run_dir, weights=weights)
     if a.data:
         cfg.data.path = a.data
     _, store = bind_to_store(cfg)
@@ -166,9 +170,9 @@ def cmd_eval(a: argparse.Namespace) -> None:
     out = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
                    dtype=cfg.train.dtype)
     if a.json:
-        print(json.dumps(out))
+        print(json.dumps({**out, "weights": weights}))
     else:
-        print(f"{a.run_dir}: val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
+        print(f"{a.run_dir} ({weights}): val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
               f"({out['tokens']:,} tokens, {out['bytes']:,} bytes)")
 
 

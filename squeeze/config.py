@@ -31,6 +31,15 @@ class ModelConfig:
     qk_norm: bool = _f(True, "RMS-normalize queries and keys (stabler at high learning rates)")
     dropout: float = _f(0.0, "dropout on attention probabilities and residual branches")
     rope_base: float = _f(10000.0, "RoPE base frequency")
+    attn_dropout: float = _f(-1.0, "dropout on attention probabilities; -1 = use model.dropout")
+    resid_dropout: float = _f(-1.0, "dropout on the residual branches' outputs; -1 = use model.dropout")
+    drop_path: float = _f(0.0, "stochastic depth: the deepest block's branch drop probability; earlier blocks get "
+                          "less, linearly in depth (Huang et al. 2016); 0 = off")
+    loop_start: int = _f(0, "first block of the looped middle block (index)")
+    loop_end: int = _f(0, "end of the looped block (exclusive); 0 = no looped block")
+    loop_repeats: int = _f(0, "extra passes through blocks [loop_start, loop_end) with shared weights; 0 = plain")
+    loop_inject: bool = _f(False, "input injection: every block sees l_res*x + l_x0*x0 with learned scalars "
+                           "(start at 1 and 0, so it starts as the plain model)")
     norm_eps: float = _f(1e-6, "RMSNorm epsilon (imported Hugging Face checkpoints bring their own, often 1e-5)")
 
     def __post_init__(self) -> None:
@@ -45,6 +54,19 @@ class ModelConfig:
         for name in ("n_layer", "d_model", "n_head", "seq_len"):
             if getattr(self, name) < 1:
                 raise SqueezeError(f"model.{name} must be >= 1")
+        self._check_regularizers_and_loop()
+
+    def _check_regularizers_and_loop(self) -> None:
+        for name in ("attn_dropout", "resid_dropout"):
+            if not (getattr(self, name) == -1 or 0.0 <= getattr(self, name) < 1.0):
+                raise SqueezeError(f"model.{name}={getattr(self, name)} must be -1 (= model.dropout) or in [0, 1)")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise SqueezeError(f"model.drop_path={self.drop_path} must be in [0, 1)")
+        if self.loop_repeats < 0:
+            raise SqueezeError(f"model.loop_repeats={self.loop_repeats} must be >= 0")
+        if self.loop_repeats and not 0 <= self.loop_start < self.loop_end <= self.n_layer:
+            raise SqueezeError(f"model.loop_start={self.loop_start}, model.loop_end={self.loop_end}: need 0 <= "
+                               f"loop_start < loop_end <= model.n_layer={self.n_layer} when model.loop_repeats > 0")
 
 
 @dataclass
@@ -92,6 +114,18 @@ class TrainConfig:
                                    "whose numbers mean nothing, caps it)")
     ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")
     log_every: int = _f(10, "append train loss to metrics.jsonl every N steps")
+    loop_from: float = _f(0.0, "fraction of steps after which the looped block runs its model.loop_repeats extra "
+                          "passes (before: none); 0 = from the start")
+    wd_schedule: Literal["constant", "inverse"] = _f("constant", "weight decay over training: constant, or inverse "
+                                                     "to the lr multiplier so lr*wd stays at its peak value")
+    ema_decay: float = _f(0.0, "EMA of the weights with this decay per step, evaluated at the end next to the raw "
+                          "weights (model_ema.safetensors); 0 = off")
+    ema_start: float = _f(0.0, "fraction of steps after which the EMA starts (from the weights of that step)")
+    avg_last_epochs: int = _f(0, "average the weights of the last k epoch ends, evaluated at the end "
+                              "(model_avg.safetensors); 0 = off")
+    aug_mask_rate: float = _f(0.0, "fraction of input tokens replaced by train.aug_mask_id (targets untouched)")
+    aug_replace_rate: float = _f(0.0, "fraction of input tokens replaced by uniform random tokens")
+    aug_mask_id: int = _f(0, "token id masked inputs become (0 = <|endoftext|> in squeeze's tokenizer)")
     init: str = _f("", "start from these weights: a squeeze run directory or a local Hugging Face Llama/Qwen3 "
                    "folder; its architecture replaces the model section (applies at step 0 only)")
     log: Literal["none", "tensorboard", "wandb"] = _f("none", "mirror metrics.jsonl to TensorBoard (RUN_DIR/tb) or "
@@ -115,6 +149,22 @@ class TrainConfig:
             raise SqueezeError(f"train.micro_batch={self.micro_batch} must be >= 0 (0 = no accumulation)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SqueezeError(f"train.beta1={self.beta1} and train.beta2={self.beta2} must be in [0, 1)")
+        self._check_averaging_and_aug()
+
+    def _check_averaging_and_aug(self) -> None:
+        for name in ("loop_from", "ema_start", "ema_decay"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SqueezeError(f"train.{name}={getattr(self, name)} must be in [0, 1]")
+        if self.ema_decay == 1.0:
+            raise SqueezeError("train.ema_decay=1 would never move from the starting weights; use < 1")
+        if self.avg_last_epochs < 0 or self.avg_last_epochs > self.epochs:
+            raise SqueezeError(f"train.avg_last_epochs={self.avg_last_epochs} must be in [0, train.epochs="
+                               f"{self.epochs}]")
+        if self.aug_mask_rate < 0 or self.aug_replace_rate < 0 or self.aug_mask_rate + self.aug_replace_rate >= 1:
+            raise SqueezeError(f"train.aug_mask_rate={self.aug_mask_rate} and train.aug_replace_rate="
+                               f"{self.aug_replace_rate} must be >= 0 with a sum < 1")
+        if self.aug_mask_id < 0:
+            raise SqueezeError(f"train.aug_mask_id={self.aug_mask_id} must be >= 0")
 
 
 @dataclass

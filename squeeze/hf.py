@@ -24,7 +24,8 @@ from squeeze.errors import SqueezeError
 from squeeze.io import read_json
 
 MAPPED_FIELDS = {"vocab_size", "n_layer", "d_model", "n_head", "seq_len", "mlp", "mlp_ratio", "tie_embeddings",
-                 "qk_norm", "dropout", "rope_base", "norm_eps"}
+                 "qk_norm", "dropout", "rope_base", "norm_eps",
+                 "attn_dropout", "resid_dropout", "drop_path"}  # training-only: the eval-mode model is the same
 SUPPORTED_TYPES = ("llama", "qwen3")
 
 

@@ -2,7 +2,10 @@
 
 Causal attention goes through `scaled_dot_product_attention` (flash/efficient kernels on GPU, a fused kernel on
 CPU). Tensor names carry their shapes: B batch, T time, D width, H heads, K head dim, V vocabulary, F MLP width.
-Exercised by tests/test_model.py (causality, parameter counts, tied weights).
+Options for small data (issue 5), all off by default: separate attention / residual dropout, stochastic depth
+(`model.drop_path`), a looped middle block (`model.loop_*`: blocks [loop_start, loop_end) run `repeats` extra times
+with shared weights; `GPT.repeats` is set per step by the trainer) and input injection (`model.loop_inject`).
+Exercised by tests/test_model.py (causality, parameter counts, tied weights, looping, drop-path).
 """
 import math
 
@@ -50,7 +53,7 @@ class Attention(nn.Module):
         # QK-norm keeps attention logits bounded, which lets the high learning rates of short runs stay stable.
         self.q_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else nn.Identity()
         self.k_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else nn.Identity()
-        self.dropout = cfg.dropout
+        self.dropout = cfg.dropout if cfg.attn_dropout < 0 else cfg.attn_dropout
 
     def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BTD.shape
@@ -82,16 +85,43 @@ class MLP(nn.Module):
         return self.down(F.gelu(self.up(x_BTD)))
 
 
+def block_order(n_layer: int, loop_start: int, loop_end: int, repeats: int) -> list[int]:
+    """Indices of the blocks in the order they run: the looped block [loop_start, loop_end) 1 + repeats times."""
+    if repeats == 0:
+        return list(range(n_layer))
+    return [*range(loop_start), *list(range(loop_start, loop_end)) * (1 + repeats), *range(loop_end, n_layer)]
+
+
+def drop_path_probs(depth: int, p_max: float) -> list[float]:
+    """Stochastic-depth drop probability of the k-th block run (0-based): p_max·(k+1)/depth, rising linearly so
+    the last block gets p_max (Huang et al. 2016's linear decay rule of the survival probability)."""
+    return [p_max * (k + 1) / depth for k in range(depth)]
+
+
+def drop_path(branch_BTD: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Drop a residual branch for whole sequences with probability p, scaling survivors by 1/(1-p); identity in
+    eval mode or at p = 0."""
+    if not training or p == 0.0:
+        return branch_BTD
+    keep_B11 = (torch.rand(branch_BTD.shape[0], 1, 1, device=branch_BTD.device) >= p).to(branch_BTD.dtype)
+    return branch_BTD * keep_B11 / (1 - p)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.norm1, self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps), RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn, self.mlp = Attention(cfg), MLP(cfg)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout if cfg.resid_dropout < 0 else cfg.resid_dropout)
+        if cfg.loop_inject:  # x <- l_res·x + l_x0·x0; 1 and 0 make the block start as the plain one
+            self.l_res, self.l_x0 = nn.Parameter(torch.ones(1)), nn.Parameter(torch.zeros(1))
 
-    def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x_BTD = x_BTD + self.drop(self.attn(self.norm1(x_BTD), cos, sin))
-        return x_BTD + self.drop(self.mlp(self.norm2(x_BTD)))
+    def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, x0_BTD: torch.Tensor | None = None,
+                p_drop: float = 0.0) -> torch.Tensor:
+        if x0_BTD is not None and hasattr(self, "l_res"):
+            x_BTD = self.l_res.to(x_BTD.dtype) * x_BTD + self.l_x0.to(x_BTD.dtype) * x0_BTD
+        x_BTD = x_BTD + drop_path(self.drop(self.attn(self.norm1(x_BTD), cos, sin)), p_drop, self.training)
+        return x_BTD + drop_path(self.drop(self.mlp(self.norm2(x_BTD))), p_drop, self.training)
 
 
 class GPT(nn.Module):
@@ -109,6 +139,7 @@ class GPT(nn.Module):
         cos, sin = rope_tables(cfg.seq_len, cfg.d_model // cfg.n_head, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.repeats = cfg.loop_repeats  # extra passes of the looped block now; the trainer sets it every step
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -128,9 +159,20 @@ class GPT(nn.Module):
         if idx_BT.shape[1] > self.cfg.seq_len:
             raise ValueError(f"sequence of {idx_BT.shape[1]} tokens exceeds model.seq_len={self.cfg.seq_len}")
         x_BTD = self.embed(idx_BT)
-        for block in self.blocks:
-            x_BTD = block(x_BTD, self.rope_cos, self.rope_sin)
+        order = block_order(self.cfg.n_layer, self.cfg.loop_start, self.cfg.loop_end, self.repeats)
+        if order == list(range(self.cfg.n_layer)) and not self.cfg.drop_path and not self.cfg.loop_inject:
+            for block in self.blocks:  # the plain model, exactly as before the options existed
+                x_BTD = block(x_BTD, self.rope_cos, self.rope_sin)
+            return self.head(self.norm(x_BTD)).float()
+        x0_BTD = x_BTD if self.cfg.loop_inject else None
+        for i, p_drop in zip(order, drop_path_probs(len(order), self.cfg.drop_path)):
+            x_BTD = self.blocks[i](x_BTD, self.rope_cos, self.rope_sin, x0_BTD, p_drop)
         return self.head(self.norm(x_BTD)).float()
+
+    def effective_depth(self, repeats: int | None = None) -> int:
+        """Blocks run per forward pass: n_layer plus the looped block's extra passes (default: `self.repeats`)."""
+        r = self.repeats if repeats is None else repeats
+        return len(block_order(self.cfg.n_layer, self.cfg.loop_start, self.cfg.loop_end, r))
 
     def param_counts(self) -> dict[str, int]:
         """Unique parameters, split into embedding (input table, and the head when untied) and the rest."""
@@ -138,10 +180,18 @@ class GPT(nn.Module):
         embedding = self.embed.weight.numel() + (0 if self.cfg.tie_embeddings else self.head.weight.numel())
         return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
 
-    def flops_per_token(self) -> int:
-        """Training FLOPs per token: 6 x (matmul params) + attention's 12·L·D·T (Kaplan et al. 2020, PaLM)."""
+    def flops_per_token(self, repeats: int | None = None) -> int:
+        """Training FLOPs per token: 6 x (matmul params) + attention's 12·L·D·T (Kaplan et al. 2020, PaLM); each
+        extra pass of the looped block (default: `self.repeats`) adds its blocks' parameters and attention again."""
         matmul = self.param_counts()["non_embedding"] + self.head.weight.numel()
-        return 6 * matmul + 12 * self.cfg.n_layer * self.cfg.d_model * self.cfg.seq_len
+        flops = 6 * matmul + 12 * self.cfg.n_layer * self.cfg.d_model * self.cfg.seq_len
+        r = self.repeats if repeats is None else repeats
+        if r:
+            looped = self.blocks[self.cfg.loop_start:self.cfg.loop_end]
+            per_pass = 6 * sum(p.numel() for p in looped.parameters())
+            per_pass += 12 * len(looped) * self.cfg.d_model * self.cfg.seq_len
+            flops += r * per_pass
+        return flops
 
     @torch.no_grad()
     def generate(self, idx_BT: torch.Tensor, n_new: int, temperature: float = 1.0, top_k: int = 0,

@@ -90,12 +90,9 @@ def test_gelu_and_unknown_fields_are_refused(tiny_store, tmp_path):
         export_run(tmp_path / "run", tmp_path / "hf")
     assert not (tmp_path / "hf").exists()
 
-    @dataclasses.dataclass
-    class Looped(config_mod.ModelConfig):  # stands in for a field another branch adds (model.loop_repeats)
-        loop_repeats: int = 0
-    check_exportable(Looped())  # off: fine
-    with pytest.raises(SqueezeError, match="model.loop_repeats=4 is not representable"):
-        check_exportable(Looped(loop_repeats=4))
+    check_exportable(config_mod.ModelConfig(drop_path=0.1, attn_dropout=0.1))  # training-only options: fine
+    with pytest.raises(SqueezeError, match="model.loop_end=2 is not representable"):
+        check_exportable(config_mod.ModelConfig(loop_end=2, loop_repeats=4))
 
 
 def test_export_refuses_to_overwrite_and_unknown_format(tiny_store, tmp_path, capsys):

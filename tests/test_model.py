@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -70,3 +71,89 @@ def test_generate_and_context_limit():
     assert out.shape == (1, 18)
     with pytest.raises(ValueError, match="exceeds model.seq_len"):
         model(torch.zeros(1, 13, dtype=torch.long))
+
+
+# --- issue 5: looped block, input injection, stochastic depth, split dropout ---------------------------------
+
+from squeeze.errors import SqueezeError  # noqa: E402
+from squeeze.model import block_order, drop_path_probs  # noqa: E402
+
+
+def plain_and(**kw) -> tuple[GPT, GPT]:
+    """A plain model and one with options `kw`, the second holding the first's weights (extra params kept)."""
+    plain = tiny()
+    other = GPT(ModelConfig(vocab_size=50, n_layer=2, d_model=16, n_head=2, seq_len=12, **kw))
+    missing, unexpected = other.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith(("l_res", "l_x0")) for k in missing)
+    return plain, other.eval()
+
+
+def test_block_order_and_drop_path_probs_by_hand():
+    assert block_order(4, 1, 3, 0) == [0, 1, 2, 3]
+    assert block_order(4, 1, 3, 2) == [0, 1, 2, 1, 2, 1, 2, 3]
+    assert block_order(2, 0, 2, 1) == [0, 1, 0, 1]
+    assert drop_path_probs(4, 0.2) == pytest.approx([0.05, 0.1, 0.15, 0.2])
+
+
+def test_loop_repeats_zero_is_the_plain_model():
+    plain, looped = plain_and(loop_start=0, loop_end=1, loop_repeats=0)
+    assert plain.state_dict().keys() == looped.state_dict().keys()
+    idx = torch.randint(0, 50, (2, 12))
+    assert torch.equal(plain(idx), looped(idx))
+    _, switchable = plain_and(loop_start=1, loop_end=2, loop_repeats=3)
+    switchable.repeats = 0  # what the trainer sets before train.loop_from
+    assert torch.equal(plain(idx), switchable(idx))
+
+
+def test_looped_forward_reuses_the_shared_blocks():
+    plain, looped = plain_and(loop_start=1, loop_end=2, loop_repeats=2)
+    idx = torch.randint(0, 50, (2, 12))
+    x = plain.embed(idx)
+    for i in (0, 1, 1, 1):
+        x = plain.blocks[i](x, plain.rope_cos, plain.rope_sin)
+    assert torch.allclose(looped(idx), plain.head(plain.norm(x)), atol=1e-6)
+    assert not torch.allclose(looped(idx), plain(idx))
+
+
+def test_looping_keeps_unique_params_and_counts_depth_and_flops():
+    plain, looped = plain_and(loop_start=1, loop_end=2, loop_repeats=2)
+    assert looped.param_counts() == plain.param_counts()
+    assert (plain.effective_depth(), looped.effective_depth(), looped.effective_depth(0)) == (2, 4, 2)
+    d, T = 16, 12
+    block = sum(p.numel() for p in plain.blocks[1].parameters())
+    assert looped.flops_per_token(0) == plain.flops_per_token()
+    assert looped.flops_per_token() == plain.flops_per_token() + 2 * (6 * block + 12 * d * T)
+
+
+def test_input_injection_starts_as_the_plain_model():
+    plain, injected = plain_and(loop_inject=True)
+    assert injected.param_counts()["total"] == plain.param_counts()["total"] + 2 * 2  # l_res, l_x0 per block
+    idx = torch.randint(0, 50, (2, 12))
+    assert torch.equal(plain(idx), injected(idx))
+    with torch.no_grad():
+        injected.blocks[1].l_x0.fill_(0.5)
+    assert not torch.allclose(plain(idx), injected(idx))
+
+
+def test_drop_path_and_split_dropout_are_off_in_eval():
+    idx = torch.randint(0, 50, (2, 12))
+    for kw in ({"drop_path": 0.5}, {"attn_dropout": 0.5}, {"resid_dropout": 0.5}):
+        plain, dropped = plain_and(**kw)
+        assert torch.equal(dropped(idx), plain(idx)), kw  # eval: deterministic and equal to the no-drop model
+        dropped.train()
+        assert not torch.equal(dropped(idx), dropped(idx)), kw
+    _, overridden = plain_and(dropout=0.5, attn_dropout=0.0, resid_dropout=0.0)
+    overridden.train()  # both overrides at 0 switch model.dropout off
+    assert torch.equal(overridden(idx), overridden(idx))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"loop_start": 1, "loop_end": 1, "loop_repeats": 1}, "need 0 <= loop_start < loop_end"),
+    ({"loop_start": 0, "loop_end": 3, "loop_repeats": 1}, "loop_end <= model.n_layer=2"),
+    ({"loop_repeats": -1}, "loop_repeats=-1 must be >= 0"),
+    ({"drop_path": 1.0}, "drop_path=1.0 must be in [0, 1)"),
+    ({"attn_dropout": 1.5}, "attn_dropout=1.5 must be -1"),
+])
+def test_bad_loop_and_regularizer_configs(kw, message):
+    with pytest.raises(SqueezeError, match=re.escape(message)):
+        ModelConfig(vocab_size=50, n_layer=2, d_model=16, n_head=2, seq_len=12, **kw)

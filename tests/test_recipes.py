@@ -24,3 +24,14 @@ def test_presets_size_the_model_and_budget():
 def test_unknown_names_fail_clearly(call):
     with pytest.raises(SqueezeError, match="unknown"):
         call()
+
+
+def test_best_is_regularized_plus_the_options_that_helped():
+    b, reg = recipes.recipe("best"), recipes.recipe("regularized")
+    assert (b.train.weight_decay, b.train.epochs, b.recipe) == (reg.train.weight_decay, reg.train.epochs, "best")
+    assert b.data.doc_shuffle and b.train.aug_replace_rate == 0.05 and b.model.loop_inject
+    assert (b.model.loop_start, b.model.loop_end, b.model.loop_repeats) == (2, 4, 2)  # second half of 4 layers
+    from squeeze.config import apply_overrides
+    for name in recipes.PRESETS:  # placed for the preset's depth, and valid there
+        c = apply_overrides(recipes.preset(name, "best"), [])
+        assert (c.model.loop_start, c.model.loop_end) == (c.model.n_layer // 2, c.model.n_layer)

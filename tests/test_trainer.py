@@ -153,3 +153,65 @@ def test_kill_between_final_checkpoint_and_summary(tiny_store, tmp_path, monkeyp
     monkeypatch.undo()
     train(cfg, tmp_path / "killed", resume=True, quiet=True)
     assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")  # one final eval line, not two
+
+
+def issue5_config(store, **train_kw):
+    """Every issue-5 option on: looping switches on at 60% of the steps, with EMA, averaging, augmentation."""
+    kw = dict(epochs=3, loop_from=0.6, wd_schedule="inverse", ema_decay=0.9, ema_start=0.3, avg_last_epochs=2,
+              aug_mask_rate=0.05, aug_replace_rate=0.05)
+    cfg = tiny_config(store, **{**kw, **train_kw})
+    cfg.model.loop_start, cfg.model.loop_end, cfg.model.loop_repeats, cfg.model.loop_inject = 1, 2, 2, True
+    cfg.model.drop_path, cfg.model.attn_dropout, cfg.model.resid_dropout = 0.1, 0.1, 0.0
+    return cfg
+
+
+def test_looping_switched_on_mid_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
+    cfg = issue5_config(tiny_store)
+    straight = train(cfg, tmp_path / "straight", quiet=True)
+    total = straight["steps"]
+    switch = round(0.6 * total)
+    seen = []
+    real_before = trainer.regularize.before_step
+
+    def record(model, opts, step, total_steps, c):
+        real_before(model, opts, step, total_steps, c)
+        seen.append((step, model.repeats))
+    monkeypatch.setattr(trainer.regularize, "before_step", record)
+    real = trainer.lr_multiplier
+    kill = switch - 3  # the last checkpoint is before the switch; the resumed part crosses it
+    monkeypatch.setattr(trainer, "lr_multiplier",
+                        lambda s, t, c: (_ for _ in ()).throw(RuntimeError("kill")) if s == kill else real(s, t, c))
+    with pytest.raises(RuntimeError):
+        train(cfg, tmp_path / "killed", quiet=True)
+    monkeypatch.setattr(trainer, "lr_multiplier", real)
+    resumed = train(cfg, tmp_path / "killed", resume=True, quiet=True)
+    assert dict(seen)[switch - 1] == 0 and dict(seen)[switch] == 2  # looping switched on at train.loop_from
+
+    assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")
+    for name in ("model.safetensors", "model_ema.safetensors", "model_avg.safetensors"):
+        a, b = load_file(tmp_path / "straight" / name), load_file(tmp_path / "killed" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    drop = ("train_seconds", "tokens_per_second")
+    assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in straight.items() if k not in drop}
+    for k in ("val_loss_ema", "val_loss_avg"):
+        assert k in straight and metrics(tmp_path / "straight")[-1][k] == straight[k]
+
+
+def test_summary_flops_count_looping_only_where_it_ran(tiny_store, tmp_path):
+    from squeeze.model import GPT
+    cfg = issue5_config(tiny_store, epochs=1, avg_last_epochs=1)
+    s = train(cfg, tmp_path / "r", quiet=True)
+    setup = trainer.make_setup(cfg)
+    model = GPT(setup.cfg.model)
+    switch = round(0.6 * s["steps"])
+    before = trainer.tokens_at(setup.loader, switch)
+    assert s["flops"] == model.flops_per_token(0) * before + model.flops_per_token(2) * (s["tokens_seen"] - before)
+    assert s["effective_depth"] == 4 and s["params"] == model.param_counts()["total"]
+
+
+def test_weight_averaging_leaves_the_raw_training_alone(tiny_store, tmp_path):
+    plain = train(tiny_config(tiny_store, epochs=2), tmp_path / "plain", quiet=True)
+    averaged = train(tiny_config(tiny_store, epochs=2, ema_decay=0.9, avg_last_epochs=2), tmp_path / "avg", quiet=True)
+    assert averaged["val_loss"] == plain["val_loss"]
+    assert averaged["val_loss_ema"] != plain["val_loss"] and "val_loss_avg" in averaged
+    assert metrics(tmp_path / "plain") == metrics(tmp_path / "avg")[:-1]  # plus one line of averaged losses

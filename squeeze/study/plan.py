@@ -17,7 +17,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
-from squeeze.study.execute import Job, Outcome
+from squeeze.study.execute import Job, Outcome, run_jobs
 from squeeze.study.sweep import Grid, SweepResult, certify, run_sweep
 
 Size = tuple[int, int]  # (n_layer, d_model)
@@ -59,6 +59,12 @@ STUDIES = {
 }
 
 
+STEPS = ("standard recipe: data scaling at D0 x 1, 2, 4, 8",
+         "regularized recipe: certified at D0, then over sizes",
+         "the best recipe: the certified point plus the options that helped in the ablations",
+         "data selection: half of a 2 x D0 pool by each method, against random")
+
+
 def estimated_cost(cfg: Config, budget: int | None = None) -> float:
     """Relative compute of a run, for time estimates only: matmul params x tokens seen (~6x that in FLOPs)."""
     m = cfg.model
@@ -71,17 +77,17 @@ class StudyProgress:
     """One line per finished run: the step, the run count, the share of the planned compute done and the time
     left at the rate measured so far (runs finished in an earlier invocation count as done but not to the rate)."""
     planned: float  # estimated compute of the whole plan; grows when certification adds runs
-    step: str = ""
-    n_steps: int = 0
+    steps: tuple[str, ...] = STEPS
     index: int = 0
     done: float = 0.0
     done_here: float = 0.0
     runs: int = 0
     began: float = field(default_factory=time.perf_counter)
 
-    def start(self, index: int, n_steps: int, step: str) -> None:
-        self.index, self.n_steps, self.step = index, n_steps, step
-        print(f"\n== study step {index}/{n_steps}: {step} ==", file=sys.stderr, flush=True)
+    def next_step(self) -> None:
+        self.index += 1
+        print(f"\n== study step {self.index}/{len(self.steps)}: {self.steps[self.index - 1]} ==", file=sys.stderr,
+              flush=True)
 
     def __call__(self, i: int, job: Job, out: Outcome) -> None:
         cost = estimated_cost(job.cfg)
@@ -92,7 +98,7 @@ class StudyProgress:
         self.planned = max(self.planned, self.done * 1.05)
         rate = self.done_here / max(time.perf_counter() - self.began, 1e-9)
         left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if rate > 0 else "time left: measuring"
-        print(f"study [{self.index}/{self.n_steps} {self.step}] {self.runs} runs done, "
+        print(f"study [step {self.index}/{len(self.steps)}] {self.runs} runs done, "
               f"{self.done / self.planned:.0%} of the planned compute, {left}", file=sys.stderr, flush=True)
 
 
@@ -114,6 +120,11 @@ class Study:
 
     def runs(self, step: str) -> Path:
         return self.out / "runs" / step
+
+    def run(self, jobs: list[Job]) -> list[dict]:
+        """Train (or skip, or resume) these runs in the study's workers; one SqueezeError if any failed."""
+        return run_jobs(jobs, self.workers, 1 if self.workers > 1 else None, on_done=self.progress,
+                        **(self.executor or {}))
 
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
@@ -154,9 +165,9 @@ def standard_step(st: Study) -> dict[Size, float]:
     return lr_of
 
 
-def regularized_step(st: Study, lr: float) -> Config:
+def regularized_step(st: Study, lr: float) -> tuple[Config, Path]:
     """lr x weight decay x epochs certified at D0 on the main size, then that point over all sizes; returns the
-    best config (the one later steps start from)."""
+    best config (the one later steps start from) and its run directory."""
     s, reg = st.spec, st.base("regularized")
     axes = ("lr", "weight_decay", "epochs")
     res = st.sweep(reg, Grid(lr=[lr], weight_decay=list(s.reg_wds), epochs=list(s.reg_epochs), sizes=[s.main],
@@ -166,8 +177,9 @@ def regularized_step(st: Study, lr: float) -> Config:
     if others:
         st.sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
                            sizes=others, budgets=[s.d0]), "regularized", None)
-    from squeeze.study.sweep import point_config
-    return point_config(reg, {**best, "seed": 0})
+    from squeeze.study.sweep import point_config, point_name
+    point = {**best, "seed": 0}
+    return point_config(reg, point), st.runs("regularized") / point_name(point)
 
 
 def planned_cost(st: Study) -> float:
@@ -178,7 +190,9 @@ def planned_cost(st: Study) -> float:
     reg = len(s.reg_wds) * sum(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
     reg += sum(max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.reg_sizes)
     ens = sum(s.ensemble_k * 2 * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
-    return std + reg + ens
+    # the best-options run (~1.5x a plain run's FLOPs with its looped half) and one run per selection method
+    rest = (1.5 + len(SELECTION)) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
+    return std + reg + ens + rest
 
 
 def _cost_per_token(cfg: Config, size: Size) -> float:
@@ -186,3 +200,34 @@ def _cost_per_token(cfg: Config, size: Size) -> float:
     c.model.n_layer, c.model.d_model = size
     c.train.epochs = 1
     return estimated_cost(c, 1)
+
+
+def options_step(st: Study, best: Config) -> None:
+    """The certified regularized point with the options that helped in benchmarks/ablations.py (recipes.best)."""
+    st.run([Job(recipes.best_options(best), st.runs("best") / "options")])
+
+
+# Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
+# ~D0 unique tokens; `random` is the honest baseline (Sorscher et al. 2022, Abbas et al. 2023, Marion et al. 2023).
+SELECTION = (("prototypes", ("--keep-hard",)), ("semdedup", ()), ("perplexity", ("--slice", "middle")),
+             ("random", ()))
+
+
+def selection_step(st: Study, best: Config, embed_run: Path) -> None:
+    """Masks for every method (embeddings: the mean hidden states of `embed_run`, cheap next to MiniLM on a
+    2-core CPU), then the best regularized config trained on each subset. Masks already written are reused."""
+    from squeeze.cli import main as cli_main
+    pool, root = 2 * st.spec.d0, st.runs("selection")
+    jobs = []
+    for method, extra in SELECTION:
+        mask = root / "masks" / f"{method}.json"
+        if not mask.exists():
+            argv = ["prune", "--data", str(st.store), "--method", method, "--keep", "0.5", "--budget-tokens",
+                    str(pool), "--out", str(mask), "--embedder", str(embed_run), "--seed", "0", *extra]
+            if cli_main(argv) != 0:
+                raise SqueezeError(f"squeeze {' '.join(argv)}: failed (see above)")
+        c = best.copy()
+        c.recipe = f"select-{method}"
+        c.data.budget_tokens, c.data.keep_mask = pool, str(mask)
+        jobs.append(Job(c, root / method))
+    st.run(jobs)

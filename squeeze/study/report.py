@@ -82,12 +82,12 @@ def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method 
                   e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note)
 
 
-def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None, d0: float, params: int,
+def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None, budget: float, params: int,
                  flops: float, path: str, note: str, single: bool) -> Method:
-    """A method measured outside the run rows (an ensemble): its multiplier from its loss alone."""
+    """A method placed on the standard law by its loss at `budget` unique tokens (an ensemble, a subset)."""
     from squeeze.scaling.efficiency import data_efficiency
-    e = data_efficiency(std.fit.fit, loss, d0, measured_budgets=std.x, measured_losses=std.best_losses)
-    fn = lambda f: fits_mod._multiplier(f, loss, d0)  # noqa: E731
+    e = data_efficiency(std.fit.fit, loss, budget, measured_budgets=std.x, measured_losses=std.best_losses)
+    fn = lambda f: fits_mod._multiplier(f, loss, budget)  # noqa: E731
     interval = std.fit.interval(fn) if std.fit.n_valid(fn) else None
     mult = None if e.beyond_asymptote else e.multiplier
     return Method(name, loss, bpb, mult, interval, e.interp_note, params, flops, path, note, single)
@@ -117,6 +117,12 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
         methods.append(_loss_method(std, f"ensemble of {k} ({ens['combine']}, {ens['size']})", ens["loss"],
                                     ens.get("bpb"), d0, ens["params"], ens["flops"], ens["path"],
                                     f"{k} members; K->inf asymptote {ens['asymptote_text']}", False))
+    for r in sorted((r for r in rows if r["recipe"].startswith("select-")), key=lambda r: r["val_loss"]):
+        pool = budget_of(r)
+        methods.append(_loss_method(std, f"data selection: {r['recipe'][7:]}", r["val_loss"], r["val_bpb"],
+                                    r["unique_tokens"], r["params"], r["flops"] or 0, r["path"],
+                                    f"kept {r['unique_tokens']:,} of a {pool:,.0f}-token pool; multiplier at the kept "
+                                    "tokens", True))
     singles = [m for m in methods if m.single_model]
     best = min(singles, key=lambda m: m.val_loss)
     return {"d0": d0, "fits": fits_mod.report_json(rep), "methods": [asdict(m) for m in methods],

@@ -46,14 +46,14 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers, executor=executor)
         st.progress = plan.StudyProgress(plan.planned_cost(st))
-        steps = [("standard recipe: data scaling at D0 x 1, 2, 4, 8", lambda ctx: plan.standard_step(st)),
-                 ("regularized recipe: certified at D0, then over sizes",
-                  lambda ctx: plan.regularized_step(st, ctx[0][st.spec.main] if st.spec.main in ctx[0]
-                                                    else ctx[0][st.spec.std_sizes[-1]]))]
-        results: list = []
-        for i, (name, fn) in enumerate(steps, 1):
-            st.progress.start(i, len(steps), name)
-            results.append(fn(results))
+        st.progress.next_step()
+        lr_of = plan.standard_step(st)
+        st.progress.next_step()
+        best, best_dir = plan.regularized_step(st, lr_of.get(st.spec.main, lr_of[st.spec.std_sizes[-1]]))
+        st.progress.next_step()
+        plan.options_step(st, best)
+        st.progress.next_step()
+        plan.selection_step(st, best, best_dir)
     summary = report.summarize(out)
     paths = report.write_report(out, summary)
     report.print_summary(summary)

@@ -120,15 +120,16 @@ def check_tokenizer(run_dir: Path, info: dict, store) -> None:
         raise SqueezeError(f"{run_dir}: checkpoint and token store {store.root} come from different tokenizers")
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[config_mod.Config, GPT, dict]:
-    """(config, model with its weights in eval mode, run.json) of a run directory."""
+def load_run(run_dir: str | Path, device: str = "cpu", weights: str = WEIGHTS) -> tuple[config_mod.Config, GPT, dict]:
+    """(config, model with its weights in eval mode, run.json) of a run directory; `weights` names the file
+    (model.safetensors = the raw weights; model_ema / model_avg.safetensors = the averages of squeeze.train.averaging)."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise SqueezeError(f"{run_dir}: not a run directory (no {CONFIG})")
     cfg = config_mod.load(str(run_dir / CONFIG))
-    if not (run_dir / WEIGHTS).exists():
-        raise SqueezeError(f"{run_dir}: no {WEIGHTS} yet (the run has not saved a checkpoint)")
+    if not (run_dir / weights).exists():
+        raise SqueezeError(f"{run_dir}: no {weights} yet (the run has not saved it)")
     model = GPT(cfg.model).to(device)
-    load_weights(model, run_dir / WEIGHTS)
+    load_weights(model, run_dir / weights)
     info = read_json(run_dir / RUN) if (run_dir / RUN).exists() else {}
     return cfg, model.eval(), info

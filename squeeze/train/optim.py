@@ -3,7 +3,9 @@
 Weight decay applies to matrices only (norm gains never decay; the embedding table only with
 `train.decay_embeddings`), because decaying gains and embeddings hurts without regularizing much (nanoGPT, Kim et
 al. 2025 tune decay on matrices). Muon (torch.optim.Muon, PyTorch >= 2.9) orthogonalizes updates of the hidden
-matrices; embeddings, head and gains stay on AdamW (Jordan et al. 2024). Exercised by tests/test_optim.py.
+matrices; embeddings, head and gains stay on AdamW (Jordan et al. 2024). `train.wd_schedule=inverse` sets each
+group's weight_decay against its lr multiplier (`set_weight_decay`). Exercised by tests/test_optim.py and
+tests/test_regularize.py.
 """
 import math
 
@@ -11,6 +13,10 @@ import torch
 from torch import nn
 
 from squeeze.config import TrainConfig
+
+# The inverse schedule divides wd by the lr multiplier; capping the factor at 10 (= 1 / the default min_lr_frac
+# of 0.1) keeps wd finite when the lr multiplier nears 0 (early warmup, a schedule decaying to 0).
+WD_MAX_FACTOR = 10.0
 
 
 def split_params(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -68,3 +74,23 @@ def set_lr(optimizers: list[torch.optim.Optimizer], multiplier: float) -> None:
     for opt in optimizers:
         for group in opt.param_groups:
             group["lr"] = group["base_lr"] * multiplier
+
+
+def wd_factor(lr_mult: float, schedule: str) -> float:
+    """Weight decay at this step / its configured value.
+
+    `inverse` returns 1 / lr_mult (capped at WD_MAX_FACTOR). PyTorch's AdamW and Muon shrink the weights by
+    lr_t·wd_t per step, so this keeps the shrink at its peak value lr·wd while the learning rate decays: the
+    weights stay an EMA of the updates with a constant timescale 1/(lr·wd) (Wang & Aitchison 2024, "How to set
+    AdamW's weight decay"), instead of decay fading out with the cosine as with a constant wd."""
+    if schedule == "constant":
+        return 1.0
+    return min(1.0 / max(lr_mult, 1e-12), WD_MAX_FACTOR)
+
+
+def set_weight_decay(optimizers: list[torch.optim.Optimizer], schedule: str) -> None:
+    """Set every group's weight_decay from its base value and its current lr multiplier (lr / base_lr)."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            base = group.setdefault("base_wd", group["weight_decay"])
+            group["weight_decay"] = base * wd_factor(group["lr"] / group["base_lr"], schedule)

@@ -34,6 +34,8 @@ from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed
 from squeeze.train import init as init_mod
 from squeeze.train.mirror import make_mirror
+from squeeze.train import regularize
+from squeeze.train.averaging import Averager
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -176,7 +178,7 @@ def lm_loss(model: GPT, x_BT: torch.Tensor, y_BT: torch.Tensor) -> torch.Tensor:
 
 
 def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float,
-                par: distributed.Parallel) -> None:
+                par: distributed.Parallel, extra: dict | None = None) -> None:
     """model.safetensors for eval and export, then state.pt: one file holding everything resume needs (weights
     included), so a kill between the two writes can never pair new weights with an old step. Under torchrun every
     rank joins the gather of the full state and rank 0 alone writes it."""
@@ -187,7 +189,7 @@ def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: Met
         ckpt.save_state(run_dir, {"step": step, "metrics_lines": log.count, "elapsed": elapsed,
                                   "model": model_sd, "rng": torch.get_rng_state(),
                                   "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                                  "optimizers": optim_sds})
+                                  "optimizers": optim_sds, **(extra or {})})
     par.barrier()
 
 
@@ -287,7 +289,11 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float) -
         "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
         "params": counts["total"], "non_embedding_params": counts["non_embedding"],
         "unique_tokens": s.loader.tokens_per_epoch, "epochs": s.cfg.train.epochs, "tokens_seen": seen,
-        "steps": steps, "flops": model.flops_per_token() * seen, "train_seconds": round(train_time, 2),
+        "steps": steps, "train_seconds": round(train_time, 2),
+        # the looped block's extra passes count only for the steps that ran them (train.loop_from)
+        "flops": regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg),
+        "effective_depth": model.effective_depth(s.cfg.model.loop_repeats),
+        "mean_depth": regularize.mean_depth(s.total_steps, s.cfg),
         "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
     }
 
@@ -305,6 +311,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     s, model, optimizers, step, elapsed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
     log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
+    avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
+    if step and avg.decay:
+        avg.load(ckpt.load_state(run_dir))
     if not par.simple:
         say(par.describe())
 
@@ -323,6 +332,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         epoch, in_epoch = divmod(step, spe)
         x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
         set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
+        regularize.before_step(model, optimizers, step, s.total_steps, s.cfg)
+        x_BT = regularize.augment_inputs(x_BT, step, s.cfg)
         n_rows = par.global_rows(s.loader, in_epoch)
         for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
             with autocast(device, dtype):
@@ -341,6 +352,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             opt.step()
             opt.zero_grad(set_to_none=True)
         step += 1
+        avg.after_step(model, step)
         tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
@@ -357,15 +369,19 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par)
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par, avg.state())
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
-    _checkpoint(run_dir, model, optimizers, step, log, train_time, par)
+    _checkpoint(run_dir, model, optimizers, step, log, train_time, par, avg.state())
+    model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
     final = _eval(model, s, device, tc.final_eval_tokens)
     log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
+    averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
+    if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
+        log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
-    summary = _summary(s, model, final, step, train_time)
+    summary = {**_summary(s, model, final, step, train_time), **averaged}
     if par.main:
         write_json(run_dir / ckpt.SUMMARY, summary)
     if log.mirror:
