@@ -26,6 +26,7 @@ from pathlib import Path
 from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
+from squeeze.io import DISK_ERRNOS, disk_error
 from squeeze.prune.cli import add_prune_parser, cmd_prune
 from squeeze.study.fits import add_fit_parser, cmd_fit
 from squeeze.study.members import add_parsers as add_member_parsers, cmd_distill, cmd_ensemble
@@ -34,8 +35,15 @@ from squeeze.study.sweep import add_sweep_parser, cmd_sweep
 CONFIG_SECTIONS = tuple(f"--{s}." for s in config_mod.SECTIONS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one-line SqueezeErrors (its default prints the usage too); sub-parsers inherit it."""
+
+    def error(self, message: str):
+        raise SqueezeError(f"{message} (see `{self.prog} --help`)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="squeeze", description="Train the best LM a fixed text budget allows.")
+    p = _Parser(prog="squeeze", description="Train the best LM a fixed text budget allows.")
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("prepare", help="text -> token store")
@@ -231,7 +239,11 @@ def _join_spaced_overrides(rest: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args, rest = _parser().parse_known_args(argv)
+    try:
+        args, rest = _parser().parse_known_args(argv)
+    except SqueezeError as e:
+        print(f"squeeze: error: {e}", file=sys.stderr)
+        return 2
     rest = _join_spaced_overrides(rest)
     overrides = [x for x in rest if x.startswith(CONFIG_SECTIONS)]
     unknown = [x for x in rest if x not in overrides]
@@ -256,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("squeeze: interrupted (a run resumes with --resume)", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS:  # anything else escaping as OSError is a bug: keep its traceback
+            raise
+        print(f"squeeze: error: {disk_error(e)}", file=sys.stderr)
+        return 2
     return 0
 
 

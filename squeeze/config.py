@@ -6,6 +6,7 @@ Cross-field rules live in `__post_init__`. Exercised by tests/test_config.py.
 """
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -221,9 +222,14 @@ def _check_type(where: str, value: Any, tp: Any) -> Any:
             raise SqueezeError(f"{where}: {value!r} is not one of {', '.join(map(str, typing.get_args(tp)))}")
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer past ~1.8e308 (JSON allows any length)
+            value = math.inf
     if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
         raise SqueezeError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    if tp is float and not math.isfinite(value):  # NaN passes every range check, so refuse it here
+        raise SqueezeError(f"{where}: expected a finite number, got {value!r}")
     return value
 
 

@@ -1,9 +1,12 @@
-"""Small file helpers every writer uses: atomic writes (temporary file, fsync, rename) and checksums.
+"""Small file helpers every writer uses: atomic writes (temporary file, fsync, rename, fsync of the directory),
+checksums, the output-directory lock, and the path check that keeps outputs inside their directory.
 
-A reader never sees a half-written file: either the old one or the new one. Exercised by every test that
-writes a token store or a run directory.
+A reader never sees a half-written file: either the old one or the new one. A temporary file left by a killed
+writer (`.NAME.tmp...`) is deleted by the next command that takes the directory's lock. Exercised by every test
+that writes a token store or a run directory, and by tests/test_io.py, tests/test_kill.py, tests/test_faults.py.
 """
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -24,12 +27,55 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise SqueezeError(f"{path}: cannot write ({e.strerror or e})") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make a rename inside `directory` durable: without it a power cut can forget the new name (ext4, xfs)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """The end of an atomic write whose temporary file something else wrote (safetensors, numpy): fsync it,
+    rename it over `path`, fsync the directory. The temporary file is removed if any step fails."""
+    try:
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(Path(path).parent)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise SqueezeError(f"{path}: cannot write ({e.strerror or e})") from e
+
+
+# errnos that mean "the disk cannot take this write": the CLI turns them into one line instead of a traceback
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def disk_error(e: OSError, path: str | os.PathLike | None = None) -> SqueezeError:
+    """A one-line SqueezeError for a failed write (no space left, quota, file too large, read-only)."""
+    where = path or e.filename or "write"
+    return SqueezeError(f"{where}: cannot write ({e.strerror or e}); what was written before is kept")
+
+
+def inside(root: str | os.PathLike, name: str | os.PathLike) -> Path:
+    """`root / name`, refusing a name that would land outside `root` (absolute, `..`, or through a symlink):
+    names built from config values (sweep points, run names) must never write elsewhere."""
+    root_real = Path(root).resolve()
+    target = (Path(root) / name).resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(root_real):
+        raise SqueezeError(f"{name}: output path escapes {root}")
+    return Path(root) / name
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -76,10 +122,22 @@ def dir_lock(directory: str | os.PathLike) -> Iterator[None]:
         raise SqueezeError(f"{path}: cannot take the lock")
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
+    remove_stale_temporaries(directory)
     try:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Delete `.NAME.tmp*` files in `directory` (not below): under its lock no live writer owns one, so each is
+    the leftover of a killed write. Returns their names."""
+    gone = []
+    for p in Path(directory).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p.name)
+    return gone
 
 
 def _lock_owner(path: Path) -> int:

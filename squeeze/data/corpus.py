@@ -100,11 +100,16 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[Document]:
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than ~1,000 levels
             raise SqueezeError(f"{path}:{n}: not valid JSON") from None
         text = obj.get(text_field) if isinstance(obj, dict) else None
         if not isinstance(text, str):
             raise SqueezeError(f"{path}:{n}: no string field {text_field!r}")
+        try:  # JSON escapes can spell a lone surrogate ("\ud800"), which no UTF-8 byte sequence encodes
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SqueezeError(f"{path}:{n}: field {text_field!r} is not valid Unicode ({e.reason} at character "
+                               f"{e.start})") from None
         if text.strip():
             yield Document(f"{path.name}:{n}", text)
 

@@ -58,7 +58,10 @@ Report = Callable[[int, Job, Outcome], None]
 def default_threads(workers: int) -> int:
     """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
     1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):  # `taskset`, cgroups cpusets: the cores this process may actually use
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores // workers)
 
 
 def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
@@ -143,6 +146,22 @@ def _serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Re
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the `squeeze` process that spawned it dies, even by SIGKILL.
+    Otherwise an orphan worker trains on, holding its run directory's lock, and the re-run that follows the kill
+    finds that run "in use" (tests/test_kill.py)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool) -> list[Outcome]:
     """Run jobs through a backend as their chain predecessors finish: `submit(i, job) -> handle` starts one,
     `wait_one(handles) -> (handle, Outcome)` waits for any. Finished runs are read back here, without a worker."""
@@ -180,7 +199,9 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _init_worker(threads: int, slots=None) -> None:
+def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     if slots is not None:  # before torch touches CUDA in this process: pin it to one GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
     import torch
@@ -197,7 +218,7 @@ def _pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repo
         for slot in slots:
             queue.put(slot)
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx,
-                             initializer=_init_worker, initargs=(threads, queue)) as pool:
+                             initializer=_init_worker, initargs=(threads, queue, os.getpid())) as pool:
         def wait_one(futures):
             fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
             try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from squeeze import recipes
 from squeeze.errors import SqueezeError
-from squeeze.io import read_json
+from squeeze.io import dir_lock, read_json
 
 
 def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
@@ -41,22 +41,23 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     if preset_name not in recipes.PRESETS:
         raise SqueezeError(f"--preset {preset_name}: unknown preset (known: {', '.join(recipes.PRESETS)})")
     out.mkdir(parents=True, exist_ok=True)
-    store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
-    workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
-    st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers, executor=executor)
-    st.progress = plan.StudyProgress(plan.planned_cost(st))
-    st.progress.next_step()
-    lr_of = plan.standard_step(st)
-    st.progress.next_step()
-    best, best_dir = plan.regularized_step(st, lr_of.get(st.spec.main, lr_of[st.spec.std_sizes[-1]]))
-    st.progress.next_step()
-    plan.ensemble_step(st, best)
-    st.progress.next_step()
-    plan.options_step(st, best)
-    st.progress.next_step()
-    plan.selection_step(st, best, best_dir)
-    summary = report.summarize(out)
-    paths = report.write_report(out, summary)
+    with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
+        store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
+        workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
+        st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers, executor=executor)
+        st.progress = plan.StudyProgress(plan.planned_cost(st))
+        st.progress.next_step()
+        lr_of = plan.standard_step(st)
+        st.progress.next_step()
+        best, best_dir = plan.regularized_step(st, lr_of.get(st.spec.main, lr_of[st.spec.std_sizes[-1]]))
+        st.progress.next_step()
+        plan.ensemble_step(st, best)
+        st.progress.next_step()
+        plan.options_step(st, best)
+        st.progress.next_step()
+        plan.selection_step(st, best, best_dir)
+        summary = report.summarize(out)
+        paths = report.write_report(out, summary)
     report.print_summary(summary)
     print(f"\nreport: {paths[0]} and {paths[1]}")
     return summary

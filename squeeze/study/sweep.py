@@ -20,7 +20,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.config import Config, apply_overrides
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock
+from squeeze.io import dir_lock, inside
 from squeeze.study.execute import Job, Outcome, execute, failure_message
 from squeeze.study.results import collect, write_csv
 
@@ -104,7 +104,7 @@ def grid_jobs(base_cfg: Config, grid: Grid, root: str | Path) -> list[Job]:
             raise SqueezeError(f"grid points {seen[name]} and {p} share the directory {name} "
                                "(values equal to 6 significant digits)")
         seen[name] = p
-        jobs.append(Job(point_config(base_cfg, p), Path(root) / name))
+        jobs.append(Job(point_config(base_cfg, p), inside(root, name)))  # a name never leaves the sweep root
     return jobs
 
 
@@ -318,7 +318,7 @@ class _Sweep:
         self.done: list[tuple[Job, Outcome]] = []
 
     def run(self, points: list[dict]) -> None:
-        jobs = [Job(point_config(self.base, p), self.root / point_name(p)) for p in points]
+        jobs = [Job(point_config(self.base, p), inside(self.root, point_name(p))) for p in points]
         self.planned |= {point_name(p) for p in points}
         self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done, **self.executor))
 

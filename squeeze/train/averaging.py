@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file, save_model
 
 from squeeze.config import TrainConfig
 from squeeze.errors import SqueezeError
+from squeeze.io import commit_file
 
 EMA_WEIGHTS, AVG_WEIGHTS = "model_ema.safetensors", "model_avg.safetensors"
 
@@ -49,9 +50,13 @@ def with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> to
 
 
 def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit_file(tmp, path)  # fsync, rename, fsync the directory
 
 
 class Averager:

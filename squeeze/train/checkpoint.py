@@ -2,21 +2,25 @@
 
 A run directory holds `config.json`, `run.json` (git commit, versions, tokenizer fingerprint), `metrics.jsonl`,
 `model.safetensors`, `state.pt` and, once finished, `summary.json`. Nothing here unpickles: safetensors for
-weights and `weights_only=True` for optimizer state. Exercised by tests/test_trainer.py (resume equality).
+weights and `weights_only=True` for optimizer state. Both files carry a sha256 of their own content (see
+squeeze/train/digest.py) that every load checks, so a truncated or corrupted checkpoint is named, never loaded.
+Exercised by tests/test_trainer.py (resume equality) and tests/test_faults.py (corruption).
 """
 import io
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_model, save_file
 
 from squeeze import config as config_mod
 from squeeze.errors import SqueezeError
-from squeeze.io import atomic_write, read_json
+from squeeze.io import atomic_write, commit_file, read_json
 from squeeze.model import GPT
+from squeeze.train.digest import DIGEST_KEY, WEIGHTS_KEY, state_digest
 
 WEIGHTS, STATE, CONFIG, RUN, METRICS, SUMMARY = (
     "model.safetensors", "state.pt", "config.json", "run.json", "metrics.jsonl", "summary.json")
@@ -35,20 +39,46 @@ def git_commit() -> str:
     return (sha + ("+dirty" if dirty else "")) if sha else "unknown"
 
 
+def _unique_tensors(model: GPT) -> dict:
+    """The state dict with each shared (tied) tensor once, under its first name; load_model maps it back."""
+    seen, out = set(), {}
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if key not in seen:
+            seen.add(key)
+            out[name] = t.detach().contiguous()
+    return out
+
+
 def save_weights(model: GPT, run_dir: Path) -> None:
-    """Atomically write model.safetensors (tied tensors stored once)."""
-    tmp = run_dir / f".{WEIGHTS}.tmp"
+    """Atomically write model.safetensors (tied tensors stored once) with the sha256 of its tensors in its header."""
+    tmp = run_dir / f".{WEIGHTS}.tmp{os.getpid()}"
+    tensors = _unique_tensors(model)
     try:
-        save_model(model, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, run_dir / WEIGHTS)
-    except OSError as e:
+        save_file(tensors, str(tmp), metadata={WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))})
+    except (OSError, SafetensorError) as e:
         tmp.unlink(missing_ok=True)
-        raise SqueezeError(f"{run_dir / WEIGHTS}: cannot write ({e.strerror or e})") from e
+        raise SqueezeError(f"{run_dir / WEIGHTS}: cannot write ({getattr(e, 'strerror', None) or e})") from e
+    commit_file(tmp, run_dir / WEIGHTS)
+
+
+def verify_weights(path: Path) -> None:
+    """Recompute the sha256 of the file's tensors and compare it with the one in its header (files written
+    before checksums existed have none and are only checked by safetensors' own header/size checks)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            expected = (f.metadata() or {}).get(WEIGHTS_KEY)
+            if expected is None:
+                return
+            tensors = {k: f.get_tensor(k) for k in sorted(f.keys())}
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise SqueezeError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
+    if state_digest(tensors) != expected:
+        raise SqueezeError(f"{path}: checksum mismatch (corrupted weights); retrain, or --resume from state.pt")
 
 
 def load_weights(model: GPT, path: Path) -> None:
+    verify_weights(path)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(next(model.parameters()).device))
     except (SafetensorError, OSError, RuntimeError) as e:
@@ -59,6 +89,8 @@ def load_weights(model: GPT, path: Path) -> None:
 
 
 def save_state(run_dir: Path, state: dict) -> None:
+    """Atomically write state.pt with the sha256 of its content under "sha256" (checked by load_state)."""
+    state = {**state, DIGEST_KEY: state_digest(state)}
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(run_dir / STATE, lambda f: f.write(buf.getvalue()))
@@ -67,11 +99,19 @@ def save_state(run_dir: Path, state: dict) -> None:
 def load_state(run_dir: Path) -> dict:
     path = run_dir / STATE
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign file's pickle-protocol warning would break the one-line error
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SqueezeError(f"{path}: no checkpoint to resume from") from None
     except Exception as e:  # a truncated or foreign file: name it, never load it silently
         raise SqueezeError(f"{path}: corrupted checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise SqueezeError(f"{path}: not a squeeze checkpoint (a {type(state).__name__}, not a dict)")
+    expected = state.pop(DIGEST_KEY, None)  # None: written before checksums existed
+    if expected is not None and state_digest(state) != expected:
+        raise SqueezeError(f"{path}: checksum mismatch (corrupted checkpoint); it cannot be resumed")
+    return state
 
 
 def check_tokenizer(run_dir: Path, info: dict, store) -> None:
