@@ -13,6 +13,7 @@ from squeeze.errors import SqueezeError
 from squeeze.model import GPT
 from squeeze.train import init as init_mod
 from squeeze.train import trainer
+from squeeze.train.distributed import Ranks
 from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config
 
@@ -20,7 +21,7 @@ from tests.conftest import synthetic_documents, tiny_config
 def open_fresh(cfg, run_dir):
     """The model a run starts from (step 0), without training."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    s, model, *_ = trainer._open_run(cfg, run_dir, False, False, "cpu", lambda *a: None)
+    s, model, *_ = trainer._open_run(cfg, run_dir, False, False, "cpu", lambda *a: None, Ranks())
     return s.cfg, model
 
 
