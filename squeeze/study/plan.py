@@ -1,13 +1,15 @@
-"""The data-efficiency study behind `squeeze run`: which runs, in which order, sized per preset.
+"""The data-efficiency study behind `squeeze run`: which runs, in which order, sized per preset (STUDIES).
 
-Each step is a set of ordinary run directories under OUT/runs/<step>/, trained through the sweep machinery, so a
-re-run skips finished runs and resumes killed ones:
-  1. standard   the standard recipe (wd 0.1) at D0 x {1, 2, 4, 8}: lr x epochs certified at D0 per size, epochs
-                certified again at every larger budget (DESIGN.md section 2: the baseline gets the same tuning)
-  2. regularized  lr x weight decay x epochs certified at D0 on the main size, then the best point over sizes
-                (its parameter-scaling asymptote)
-Later steps (ensembles, distillation, the best recipe's options, data selection) are added by squeeze/study/run.py
-from the results of these. Exercised by tests/test_run.py through `squeeze run --preset smoke`.
+Each step is a set of ordinary run directories under OUT/runs/<step>/, so a re-run skips finished runs and resumes
+killed ones:
+  1. standard      the standard recipe (wd 0.1) at D0 x {1, 2, 4, 8}: lr x epochs certified at D0 per size, epochs
+                   certified again at every larger budget (DESIGN.md section 2: the baseline gets the same tuning)
+  2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
+  3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distill/student
+  4. best          the certified point plus the options that helped in benchmarks/ablations.py
+  5. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
+squeeze/study/run.py calls them in order; squeeze/study/report.py turns the runs into the table and report.
+Exercised by tests/test_run.py through `squeeze run --preset smoke`.
 """
 import sys
 import time
