@@ -43,3 +43,19 @@ def tiny_config(store, **train) -> Config:
     for k, v in train.items():
         setattr(c.train, k, v)
     return c
+
+
+def train_until_killed(cfg: Config, run_dir, monkeypatch, at_step: int) -> None:
+    """Train `cfg` into `run_dir` and stop it dead when step `at_step` begins (a simulated kill: the run directory
+    is left as a SIGKILL would leave it), then restore the trainer for the resume that follows."""
+    from squeeze.train import trainer
+    real = trainer.lr_multiplier
+
+    def crash(step, total, tc):
+        if step == at_step:
+            raise RuntimeError("simulated kill")
+        return real(step, total, tc)
+    monkeypatch.setattr(trainer, "lr_multiplier", crash)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        trainer.train(cfg, run_dir, quiet=True)
+    monkeypatch.setattr(trainer, "lr_multiplier", real)

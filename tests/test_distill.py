@@ -11,10 +11,9 @@ from safetensors.torch import load_file
 from squeeze.cli import main
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
-from squeeze.train import trainer
 from squeeze.train.distill import (kd_loss, mixture_logp, retention, synthetic_pick, synthetic_rows_per_step)
 from squeeze.train.trainer import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, train_until_killed
 
 
 def _metrics(run):
@@ -108,16 +107,7 @@ def test_distilled_resume_is_bit_identical_with_generated_sequences(tiny_store, 
     straight = train(cfg, tmp_path / "straight", quiet=True)
     syn = np.load(tmp_path / "straight" / "synthetic.npy")
     assert syn.shape == (12, cfg.model.seq_len + 1) and straight["synthetic_sequences"] == 12
-    real = trainer.lr_multiplier
-
-    def crash_at_7(step, total, tc):
-        if step == 7:
-            raise RuntimeError("simulated kill")
-        return real(step, total, tc)
-    monkeypatch.setattr(trainer, "lr_multiplier", crash_at_7)
-    with pytest.raises(RuntimeError):
-        train(cfg, tmp_path / "killed", quiet=True)
-    monkeypatch.setattr(trainer, "lr_multiplier", real)
+    train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=7)
     resumed = train(cfg, tmp_path / "killed", resume=True, quiet=True)
     assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "straight")
     a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("straight", "killed"))

@@ -10,7 +10,7 @@ from squeeze.errors import SqueezeError
 from squeeze.prune import select
 from squeeze.prune.mask import budget_doc_tokens, kept_stream, load_mask, save_mask
 from squeeze.train.trainer import make_setup, train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, train_until_killed
 
 
 def planted(n_clusters=5, per=40, d=32, spread=0.15, seed=0):
@@ -177,23 +177,13 @@ def test_budget_prefix_with_a_mask(tiny_store):
 
 def test_masked_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
     from safetensors.torch import load_file
-    from squeeze.train import trainer
     store = TokenStore.open(tiny_store)
     keep = np.arange(store.meta["n_train_docs"]) % 2 == 0
     save_mask(tmp_path / "m.json", store, keep)
     cfg = tiny_config(tiny_store, epochs=2)
     cfg.data.keep_mask, cfg.data.doc_shuffle = str(tmp_path / "m.json"), True
     train(cfg, tmp_path / "straight", quiet=True)
-    real = trainer.lr_multiplier
-
-    def crash(step, total, tc):
-        if step == 7:
-            raise RuntimeError("simulated kill")
-        return real(step, total, tc)
-    monkeypatch.setattr(trainer, "lr_multiplier", crash)
-    with pytest.raises(RuntimeError):
-        train(cfg, tmp_path / "killed", quiet=True)
-    monkeypatch.setattr(trainer, "lr_multiplier", real)
+    train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=7)
     train(cfg, tmp_path / "killed", resume=True, quiet=True)
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "killed" / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)

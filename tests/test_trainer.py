@@ -8,7 +8,7 @@ from squeeze.data.store import prepare_store
 from squeeze.errors import SqueezeError
 from squeeze.train import trainer
 from squeeze.train.trainer import train
-from tests.conftest import synthetic_documents, tiny_config
+from tests.conftest import synthetic_documents, tiny_config, train_until_killed
 
 
 def metrics(run):
@@ -34,16 +34,8 @@ def test_killed_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
     cfg.data.doc_shuffle = True
     train(cfg, tmp_path / "straight", quiet=True)
 
-    real = trainer.lr_multiplier
-    def crash_at_13(step, total, tc):
-        if step == 13:
-            raise RuntimeError("simulated kill")
-        return real(step, total, tc)
-    monkeypatch.setattr(trainer, "lr_multiplier", crash_at_13)
-    with pytest.raises(RuntimeError, match="simulated kill"):
-        train(cfg, tmp_path / "killed", quiet=True)
+    train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=13)
     assert not (tmp_path / "killed" / "summary.json").exists()
-    monkeypatch.setattr(trainer, "lr_multiplier", real)
     with pytest.raises(SqueezeError, match="unfinished run; pass --resume"):
         train(cfg, tmp_path / "killed", quiet=True)
     train(cfg, tmp_path / "killed", resume=True, quiet=True)
@@ -79,12 +71,7 @@ def test_store_and_checkpoint_from_different_tokenizers(tiny_store, tmp_path, mo
     other = tmp_path / "other"
     prepare_store(synthetic_documents(seed=1), other, vocab_size=300, val_fraction=0.1)
     cfg = tiny_config(tiny_store, epochs=2, ckpt_every=3)
-    real = trainer.lr_multiplier
-    monkeypatch.setattr(trainer, "lr_multiplier",
-                        lambda s, t, c: (_ for _ in ()).throw(RuntimeError("kill")) if s == 4 else real(s, t, c))
-    with pytest.raises(RuntimeError):
-        train(cfg, tmp_path / "r", quiet=True)
-    monkeypatch.undo()
+    train_until_killed(cfg, tmp_path / "r", monkeypatch, at_step=4)
     (tmp_path / "r" / "config.json").write_text(
         (tmp_path / "r" / "config.json").read_text().replace(str(tiny_store), str(other)))
     cfg.data.path = str(other)
@@ -177,13 +164,8 @@ def test_looping_switched_on_mid_run_resumes_bit_identical(tiny_store, tmp_path,
         real_before(model, opts, step, total_steps, c)
         seen.append((step, model.repeats))
     monkeypatch.setattr(trainer.regularize, "before_step", record)
-    real = trainer.lr_multiplier
-    kill = switch - 3  # the last checkpoint is before the switch; the resumed part crosses it
-    monkeypatch.setattr(trainer, "lr_multiplier",
-                        lambda s, t, c: (_ for _ in ()).throw(RuntimeError("kill")) if s == kill else real(s, t, c))
-    with pytest.raises(RuntimeError):
-        train(cfg, tmp_path / "killed", quiet=True)
-    monkeypatch.setattr(trainer, "lr_multiplier", real)
+    # the last checkpoint is before the switch; the resumed part crosses it
+    train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=switch - 3)
     resumed = train(cfg, tmp_path / "killed", resume=True, quiet=True)
     assert dict(seen)[switch - 1] == 0 and dict(seen)[switch] == 2  # looping switched on at train.loop_from
 
