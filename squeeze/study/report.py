@@ -105,7 +105,8 @@ def ensemble_results(runs: Path) -> list[dict]:
         saved = read_json(p)
         e, first = saved["eval"], config_mod.load(str(Path(saved["members"][0]) / "config.json"))
         fit = e.get("asymptote") or {}
-        out.append({"path": str(p.parent), "size": f"{first.model.n_layer}x{first.model.d_model}",
+        out.append({"path": str(p.parent), "members": [str(Path(d)) for d in saved["members"]],
+                    "size": f"{first.model.n_layer}x{first.model.d_model}",
                     "k": len(saved["members"]), "loss": e["mixture"], "bpb": e.get("mixture_bpb"),
                     "product": e.get("product"), "mean_member_loss": e["mean_member_loss"], "params": e["params"],
                     "member_params": e["params"] // len(saved["members"]),
@@ -181,7 +182,7 @@ def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict
         if m.method != METHOD_NAMES["distill"]:
             continue
         teachers = config_mod.load(str(Path(m.path) / "config.json")).distill.teacher_dirs()
-        ens = next((e for e in ensembles if [str(Path(t)) for t in teachers] == _members_of(e)), None)
+        ens = next((e for e in ensembles if [str(Path(t)) for t in teachers] == e["members"]), None)
         if ens is None:
             continue
         r = retention(ens["mean_member_loss"], m.val_loss, ens["loss"], m.params, ens["params"])
@@ -189,10 +190,6 @@ def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict
         summary = read_json(Path(m.path) / "summary.json")
         m.note = (f"keeps {kept} of the {ens['k']}-member ensemble's gain at {r['param_ratio']:.3g}x its parameters; "
                   f"teacher forward {summary.get('teacher_forward_flops', 0):.3g} FLOPs on top; " + m.note).strip("; ")
-
-
-def _members_of(ens: dict) -> list[str]:
-    return [str(Path(d)) for d in read_json(Path(ens["path"]) / ENSEMBLE_FILE)["members"]]
 
 
 def _mult_text(m: dict) -> str:
