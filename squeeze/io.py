@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -130,11 +131,12 @@ def dir_lock(directory: str | os.PathLike) -> Iterator[None]:
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
-    """Delete `.NAME.tmp*` files in `directory` (not below): under its lock no live writer owns one, so each is
-    the leftover of a killed write. Returns their names."""
+    """Delete `.NAME.tmp*` files in `directory` (not below), and `.tmpXXXXXX` ones (safetensors' own writer stages
+    through Rust's `tempfile` in the target's folder): under its lock no live writer owns one, so each is the
+    leftover of a killed write. Returns their names."""
     gone = []
-    for p in Path(directory).glob(".*.tmp*"):
-        if p.is_file():
+    for p in Path(directory).glob(".*tmp*"):
+        if p.is_file() and (".tmp" in p.name[1:] or re.fullmatch(r"\.tmp[A-Za-z0-9]{6}", p.name)):
             p.unlink(missing_ok=True)
             gone.append(p.name)
     return gone

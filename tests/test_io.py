@@ -37,3 +37,12 @@ def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     with dir_lock(tmp_path):  # the holder is gone: its lock is stale
         assert (tmp_path / ".lock").read_text() == str(os.getpid())
     assert not (tmp_path / ".lock").exists()
+
+
+def test_the_lock_sweeps_killed_writers_temporaries_and_nothing_else(tmp_path):
+    leftovers = [".state.pt.tmp123", ".model.safetensors.tmp9", ".tmpOm8pzg"]  # ours, and safetensors' own
+    kept = ["model.safetensors", ".lockfile", "tmp.txt", ".tmp", ".tmptoolongname"]
+    for name in leftovers + kept:
+        (tmp_path / name).write_text("x")
+    with dir_lock(tmp_path):
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [".lock"])
