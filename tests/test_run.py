@@ -69,6 +69,18 @@ def test_smoke_study_rerun_trains_nothing_and_prints_the_same_table(smoke_study,
     assert json.loads((out / "summary.json").read_text()) == saved
 
 
+def test_a_moved_study_reports_from_its_own_runs(smoke_study, tmp_path):
+    import shutil
+    out, _ = smoke_study
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(out, moved, ignore=shutil.ignore_patterns("data"))  # the runs name their store, kept in place
+    assert main(["report", str(moved)]) == 0
+    saved, again = (json.loads((d / "summary.json").read_text()) for d in (out, moved))
+    assert [m["val_loss"] for m in again["methods"]] == [m["val_loss"] for m in saved["methods"]]
+    assert all(d.startswith(str(moved / "runs")) for e in again["ensembles"] for d in e["members"])
+    assert any("ensemble's gain" in m["note"] for m in again["methods"])  # the student still finds its teachers
+
+
 def test_report_of_a_directory_without_runs_fails_clearly(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a study directory" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """The plots of `squeeze fit`: data_scaling.png (the standard recipe's L(D), its asymptote, and every other recipe
-drawn as an arrow from its own budget to the budget the standard recipe needs for the same loss: the picture of
+drawn as a line from its own budget to the budget the standard recipe needs for the same loss: the picture of
 the multiplier) and param_scaling.png (L(N) per recipe with its asymptote); and for `squeeze report` the ensemble
 K curves, the weight-decay x epochs heat map and the training curves.
 
@@ -18,8 +18,11 @@ from matplotlib.patches import Rectangle
 
 from squeeze.io import atomic_write
 
-MAX_REACH = 100.0  # arrows longer than this many times the largest measured budget are cut at the plot's edge
+MAX_REACH = 100.0  # lines longer than this many times the largest measured budget are cut at the plot's edge
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+# the methods on the data-scaling plot: a dozen distinct colours, none the standard recipe's blue
+MARKER_COLORS = ("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+                 "tab:cyan", "black", "gold", "lime", "navy", "magenta")
 
 
 def _new_axes(xlabel: str):
@@ -46,48 +49,46 @@ def _asymptote(ax, fit, interval, color, label):
     ax.axhline(fit.C, color=color, linestyle="--", linewidth=1, label=text)
 
 
-def _arrow(ax, budget, loss, reach, text, xmax, color):
-    """A marker at (budget, loss) and an arrow to where the standard curve reaches the same loss."""
+def _reach(ax, budget, loss, reach, xmax, color):
+    """A star at (budget, loss) and a line to the point of the standard curve with the same loss, marked there:
+    several methods at one budget stay apart along the curve. The multiplier is in the legend, not on the plot."""
     ax.plot([budget], [loss], marker="*", markersize=13, color=color, linestyle="none", zorder=5)
     if reach is None or not np.isfinite(reach):
-        ax.annotate(text, (budget, loss), xytext=(10, 4), textcoords="offset points", color=color, fontsize=9)
         return
     end = min(reach, xmax)
-    ax.annotate("", xy=(end, loss), xytext=(budget, loss), zorder=4,
-                arrowprops=dict(arrowstyle="->", color=color, linewidth=1.5, shrinkA=6, shrinkB=2))
-    label = text if reach <= xmax else f"{text} (off the plot)"
-    ax.annotate(label, (np.sqrt(budget * end), loss), xytext=(0, 5), textcoords="offset points", ha="center",
-                color=color, fontsize=10, fontweight="bold")
+    ax.plot([budget, end], [loss, loss], color=color, linewidth=1.2, alpha=0.8, zorder=4)
+    if reach <= xmax:
+        ax.plot([end], [loss], marker="o", markersize=6, markerfacecolor="white", color=color, zorder=5)
 
 
 def plot_data_scaling(budgets, losses, fit, path, *, asymptote_interval=None, markers=(),
                       recipe: str = "standard") -> Path:
     """Best loss vs budget (log x) with the fitted curve and asymptote (dashed; left out for a degenerate fit).
-    markers: (legend label, budget, loss, reach_budget or None, text by the arrow) per other recipe; reach_budget
+    markers: (legend label, budget, loss, reach_budget or None, multiplier text) per other recipe; reach_budget
     is where the standard curve reaches that loss, None when it never does (beyond the asymptote)."""
     budgets, losses = np.asarray(budgets, dtype=float), np.asarray(losses, dtype=float)
     reaches = [m[3] for m in markers if m[3] is not None and np.isfinite(m[3])]
     xmax = budgets.max() * MAX_REACH
     hi = min(max([budgets.max(), *reaches]), xmax) * 1.4
-    lo = min([budgets.min(), *(m[1] for m in markers)]) / 1.4
+    lo = min([budgets.min(), *reaches, *(m[1] for m in markers)]) / 1.4
     fig, ax = _new_axes("unique training tokens (budget D)")
     xs = np.geomspace(lo, hi, 200)
     degenerate = getattr(fit, "degenerate", False)
     curve = "fitted curve (degenerate)" if degenerate else f"L(D) = {fit.A:.3g}/D^{fit.B:.3f} + {fit.C:.3f}"
     ax.plot(xs, fit.predict(xs), color=COLORS[0], linewidth=1.5, label=f"{recipe}: {curve}")
     ax.plot(budgets, losses, "o", color=COLORS[0], markersize=7, label=f"{recipe}: best measured loss")
-    if degenerate:
-        ax.set_title(f"{recipe} fit degenerate, no asymptote: {fit.reason}", fontsize=9)
-    else:
+    if not degenerate:
         _asymptote(ax, fit, asymptote_interval, COLORS[0], f"{recipe} asymptote")
-        ax.set_title(f"data efficiency: each arrow ends at the budget where {recipe} reaches the same loss",
-                     fontsize=10)
+    ax.set_title((f"{recipe} fit degenerate, no asymptote: {fit.reason}\n" if degenerate else "")
+                 + f"each star is a method at its budget; its line ends where the {recipe} curve reaches the same loss",
+                 fontsize=9)
     for i, (label, budget, loss, reach, text) in enumerate(markers):
-        color = COLORS[1 + i % (len(COLORS) - 1)]
-        ax.plot([], [], marker="*", markersize=10, color=color, linestyle="none", label=label)
-        _arrow(ax, budget, loss, reach, text, xmax, color)
+        color = MARKER_COLORS[i % len(MARKER_COLORS)]
+        off = "" if reach is None or not np.isfinite(reach) or reach <= xmax else ", off the plot"
+        ax.plot([], [], marker="*", markersize=10, color=color, linestyle="none", label=f"{label}: {text}{off}")
+        _reach(ax, budget, loss, reach, xmax, color)
     ax.set_xlim(lo, hi)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=7, loc="upper right")
     return _save(fig, path)
 
 

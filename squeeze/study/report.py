@@ -95,6 +95,19 @@ def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None,
     return Method(name, loss, bpb, mult, interval, e.interp_note, params, flops, path, note, single)
 
 
+def rebase(path: str, runs: Path) -> Path:
+    """A run directory recorded in a file (ensemble members, a student's teachers) as it lies under `runs` now: the
+    part after its last `runs` folder, joined to `runs`. The study records paths as given on the command line, so
+    a study moved or reported from another working directory still finds its own runs; a path with no such run
+    under `runs` is kept as given."""
+    parts = Path(path).parts
+    if "runs" not in parts:
+        return Path(path)
+    i = len(parts) - 1 - parts[::-1].index("runs")
+    here = Path(runs, *parts[i + 1:])
+    return here if (here / "config.json").exists() else Path(path)
+
+
 def ensemble_results(runs: Path) -> list[dict]:
     """Every stored ensemble evaluation under runs/ (written by the study or `squeeze ensemble`), flattened:
     size, K, mixture and product loss, bits per byte, params, member FLOPs, the K curve (mean over member orders)
@@ -103,9 +116,10 @@ def ensemble_results(runs: Path) -> list[dict]:
     out = []
     for p in runs.rglob(ENSEMBLE_FILE):
         saved = read_json(p)
-        e, first = saved["eval"], config_mod.load(str(Path(saved["members"][0]) / "config.json"))
+        members = [str(rebase(d, runs)) for d in saved["members"]]
+        e, first = saved["eval"], config_mod.load(str(Path(members[0]) / "config.json"))
         fit = e.get("asymptote") or {}
-        out.append({"path": str(p.parent), "members": [str(Path(d)) for d in saved["members"]],
+        out.append({"path": str(p.parent), "members": members,
                     "size": f"{first.model.n_layer}x{first.model.d_model}",
                     "k": len(saved["members"]), "loss": e["mixture"], "bpb": e.get("mixture_bpb"),
                     "product": e.get("product"), "mean_member_loss": e["mean_member_loss"], "params": e["params"],
@@ -182,7 +196,8 @@ def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict
         if m.method != METHOD_NAMES["distill"]:
             continue
         teachers = config_mod.load(str(Path(m.path) / "config.json")).distill.teacher_dirs()
-        ens = next((e for e in ensembles if [str(Path(t)) for t in teachers] == e["members"]), None)
+        runs = Path(m.path).parent.parent  # OUT/runs/distill/student
+        ens = next((e for e in ensembles if [str(rebase(t, runs)) for t in teachers] == e["members"]), None)
         if ens is None:
             continue
         r = retention(ens["mean_member_loss"], m.val_loss, ens["loss"], m.params, ens["params"])
