@@ -46,6 +46,15 @@ OPTIONS: dict[str, list[str]] = {
     "best (combined)": ["model.loop_start=1", "model.loop_end=2", "model.loop_repeats=2", "train.loop_from=0.5",
                         "model.loop_inject=true", "data.doc_shuffle=true", "train.aug_replace_rate=0.05",
                         "train.ema_decay=0.95", "train.ema_start=0.5", "train.avg_last_epochs=2"],
+    # second follow-up: the looped model against plain ones at equal training FLOPs (looping the last layer twice
+    # more over the last half of the steps costs 1.34x the baseline's FLOPs at equal unique parameters): a plain
+    # 3-layer model (the same mean depth, 1.5x the block parameters) and the plain 2-layer model for 11 epochs
+    # (1.375x); and Muon's lr at AdamW's per-step shrink lr·wd = 0.0256, halved and doubled
+    "plain 3 layers (equal FLOPs)": ["model.n_layer=3"],
+    "plain 11 epochs (equal FLOPs)": ["train.epochs=11"],
+    **{f"muon lr {lr:g} wd {ADAMW_LR * ADAMW_WD / lr:g}": [
+        "train.optimizer=muon", f"train.muon_lr={lr}", f"train.weight_decay={ADAMW_LR * ADAMW_WD / lr}"]
+       for lr in (MUON_LR / 2, MUON_LR * 2)},
 }
 
 
@@ -107,12 +116,22 @@ def collect(jobs, outcomes) -> dict[str, dict[int, float]]:
     return losses
 
 
-def markdown(rows: list[dict]) -> str:
-    lines = ["| option | seeds | val loss mean | SD | change vs baseline (paired) | SD of change | helps |",
-             "|---|---|---|---|---|---|---|"]
+def add_flops(rows: list[dict], jobs, outcomes) -> None:
+    """Each row's training FLOPs (summary.json, seed 0) over the baseline's; averaged weights share their runs'."""
+    flops = {name: out.summary["flops"] for (name, seed, _), out in zip(jobs, outcomes)
+             if seed == 0 and out.summary and out.summary.get("flops")}
     for r in rows:
+        run = next((n for n in flops if r["option"] == n or r["option"].startswith(n + " + ")), "baseline")
+        r["flops_ratio"] = flops[run] / flops["baseline"] if "baseline" in flops and run in flops else None
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| option | seeds | val loss mean | SD | change vs baseline (paired) | SD of change | FLOPs vs baseline | "
+             "helps |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['flops_ratio']:.2f}x" if r.get("flops_ratio") else "-"
         lines.append(f"| {r['option']} | {r['seeds']} | {r['mean']:.4f} | {r['sd']:.4f} | {r['delta']:+.4f} | "
-                     f"{r['delta_sd']:.4f} | {'yes' if r['helps'] else 'no'} |")
+                     f"{r['delta_sd']:.4f} | {ratio} | {'yes' if r['helps'] else 'no'} |")
     return "\n".join(lines)
 
 
@@ -135,6 +154,7 @@ def main() -> None:
     else:
         outcomes = execute([j for _, _, j in jobs], workers=a.workers, threads_per_worker=1)
     rows = table(collect(jobs, outcomes))
+    add_flops(rows, jobs, outcomes)
     text = markdown(rows)
     print(text)
     (out / "ablations.md").write_text(text + "\n")

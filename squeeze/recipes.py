@@ -91,15 +91,18 @@ class Preset:
     epochs: int
     compile: bool
     final_eval_tokens: int = 0  # 0 = every validation token
+    eval_batches: int = 32  # the epoch-end evaluations read this many batches of validation tokens
 
 
 PRESETS = {
     # seconds per run: exercises every code path, numbers mean nothing (the final eval sees 16k tokens)
-    "smoke": Preset("smoke", 512, 2, 64, 2, 64, 8, 2048, 2, False, final_eval_tokens=16_384),
+    "smoke": Preset("smoke", 512, 2, 64, 2, 64, 8, 2048, 2, False, final_eval_tokens=16_384, eval_batches=4),
     # a 2-core CPU: tiny models (head dim 32) on a 20k-token budget (the study's D0 is 10k: squeeze/study/plan.py);
     # runs of ~10-60 s do not repay torch.compile's ~20 s start. The final evaluation reads the first 65,536 of the
-    # ~220k validation tokens: a full pass cost ~5 s a run, a sixth of the study's time
-    "default": Preset("default", 1024, 2, 64, 2, 128, 16, 20_000, 8, False, final_eval_tokens=65_536),
+    # ~220k validation tokens (a full pass cost ~5 s a run); the epoch-end ones 8,192 (at 32 batches, 65,536, they
+    # cost twice the training itself at a 10k-token D0)
+    "default": Preset("default", 1024, 2, 64, 2, 128, 16, 20_000, 8, False, final_eval_tokens=65_536,
+                      eval_batches=4),
     # one modern GPU: a 12 x 768 model (~110M params incl. embeddings) on tens of millions of tokens
     "gpu": Preset("gpu", 8192, 12, 768, 12, 1024, 64, 20_000_000, 8, True),
 }
@@ -114,7 +117,7 @@ def preset(name: str, recipe_name: str = "regularized") -> Config:
     c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = p.n_layer, p.d_model, p.n_head, p.seq_len
     c.train.batch_size, c.train.compile = p.batch_size, p.compile
     c.data.budget_tokens = p.budget_tokens
-    c.train.eval_tokens = 32 * p.seq_len * p.batch_size  # epoch-end evals on a slice
+    c.train.eval_tokens = p.eval_batches * p.seq_len * p.batch_size  # epoch-end evals on a slice
     c.train.final_eval_tokens = p.final_eval_tokens
     if c.model.loop_repeats:  # the recipe placed its looped block for its own depth
         c.model.loop_start, c.model.loop_end = loop_block(p.n_layer)

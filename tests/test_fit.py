@@ -138,3 +138,13 @@ def test_two_stage_falls_back_with_two_K_values():
     assert last.C == pytest.approx(4.2)  # the loss at the largest K, an upper bound
     with pytest.raises(ValueError, match=">= 3 sizes"):
         fit.asymptote_two_stage({1e6: table[1e6][:2], 2e6: table[2e6]})
+
+
+def test_profile_start_finds_the_global_exponent_within_the_bounds():
+    x = np.array([1, 2, 4, 8, 16.0])
+    A, B, C = fit._profile_start(x, 3 * x**-0.7 + 2, np.ones(5))
+    assert B == pytest.approx(0.7, abs=0.02) and A == pytest.approx(3, rel=0.03) and C == pytest.approx(2, abs=0.03)
+    # rising data: no decreasing law with A, C >= 0 beats the flat line at the mean (RSS 4+1+0+1+4 = 10)
+    y = np.array([1, 2, 3, 4, 5.0])
+    A, B, C = fit._profile_start(x, y, np.ones(5))
+    assert min(A, C) >= 0 and np.sum((A * x**-B + C - y) ** 2) == pytest.approx(10.0)

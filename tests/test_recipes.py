@@ -15,7 +15,7 @@ def test_recipes_are_copies_with_their_overrides():
 def test_presets_size_the_model_and_budget():
     c = recipes.preset("default")
     assert (c.model.n_layer, c.model.d_model, c.model.seq_len, c.data.budget_tokens) == (2, 64, 128, 20_000)
-    assert c.train.eval_tokens == 32 * 128 * 16 and c.recipe == "regularized" and c.train.final_eval_tokens == 65_536
+    assert c.train.eval_tokens == 4 * 128 * 16 and c.recipe == "regularized" and c.train.final_eval_tokens == 65_536
     assert recipes.preset("gpu").train.final_eval_tokens == 0  # every validation token
     assert recipes.preset("smoke").train.final_eval_tokens > 0
     assert recipes.preset("smoke", "standard").train.epochs == 4  # presets size; recipes decide epochs

@@ -22,7 +22,7 @@ from squeeze.scaling.laws import power_law
 B_STARTS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.8)
 C_FRACTIONS = (0.0, 0.5, 0.9)
 B_MAX = 10.0  # keeps xn**-B finite; a fit that lands here is flagged, no measured exponent is near it
-BOOT_GRID_STARTS = 2  # a resample refit starts at the point fit plus this many grid points (3-8 ms per start)
+PROFILE_BS = np.concatenate([[0.0], np.geomspace(1e-3, B_MAX, 400)])  # the exponents the profile search scans
 _AT_BOUND = 1e-6  # A or C below this fraction of max|y| counts as "at its bound 0"
 _B_FLAT = 1e-3  # below this exponent A/x^B + C is A + C - A B ln x: A and C are not separately determined
 
@@ -71,6 +71,27 @@ def _grid_starts(xn, y, w, n_starts):
         A0 = max(float(np.sum(w * u * (y - C0)) / np.sum(w * u * u)), 1e-12)
         starts.append(np.array([A0, B0, C0]))
     return starts
+
+
+def _profile_start(xn, y, w):
+    """(A_n, B, C) minimizing the weighted RSS over PROFILE_BS: for a fixed B the law is linear in A and C, so the
+    best A, C >= 0 are exact (the free 2x2 solution when it is feasible, else the better of A = 0 and C = 0).
+    A global search over B in one vectorized pass (~0.2 ms), which the bounded solver then polishes."""
+    U = xn[:, None] ** -PROFILE_BS[None, :]  # n x G
+    Sw, Sy, Syy = w.sum(), (w * y).sum(), (w * y * y).sum()
+    Su, Suu, Suy = w @ U, w @ (U * U), (w * y) @ U
+    rss = lambda A, C: Syy - 2 * A * Suy - 2 * C * Sy + A * A * Suu + 2 * A * C * Su + C * C * Sw  # noqa: E731
+    det = Suu * Sw - Su * Su
+    ok = det > 1e-12 * Suu * Sw  # B = 0 (u = 1): A and C are one number, only the bound cases apply
+    safe = np.where(ok, det, 1.0)
+    A_free, C_free = (Suy * Sw - Su * Sy) / safe, (Suu * Sy - Su * Suy) / safe
+    free_ok = ok & (A_free >= 0) & (C_free >= 0)
+    cands = [(np.where(free_ok, A_free, 0.0), np.where(free_ok, C_free, 0.0), free_ok),
+             (np.zeros_like(Su), np.full_like(Su, max(Sy / Sw, 0.0)), np.ones_like(ok)),
+             (np.maximum(Suy / Suu, 0.0), np.zeros_like(Su), np.ones_like(ok))]
+    best = min(((np.where(valid, rss(A, C), np.inf), A, C) for A, C, valid in cands), key=lambda c: np.min(c[0]))
+    j = int(np.argmin(best[0]))
+    return np.array([best[1][j], PROFILE_BS[j], best[2][j]])
 
 
 def _solve(xn, y, sw, p0):
@@ -139,17 +160,18 @@ def fit_power_law(x, y, *, weights=None, n_starts=len(B_STARTS) * len(C_FRACTION
     x, y, w = _check_xy(x, y, weights)
     scale = _scale(x)
     extra = [np.array([A / scale**B, B, C], dtype=float) for A, B, C in starts]
-    grid = _grid_starts(x / scale, y, w, n_starts) if n_starts > 0 else []
+    grid = [_profile_start(x / scale, y, w), *_grid_starts(x / scale, y, w, n_starts)] if n_starts > 0 else []
     if not extra + grid:
         raise ValueError("no starting point: n_starts = 0 and no starts given")
     return _best_fit(x, y, w, scale, extra + grid)
 
 
 def _refit(x, y, scale, point: PowerLawFit):
-    """Refit of a resample: the point fit is a good start; a few grid starts guard against a moved optimum."""
+    """Refit of a resample: from the profile search's global optimum over B (which a moved optimum cannot escape)
+    and from the point fit."""
     w = np.ones_like(y)
     start = np.array([point.A / scale**point.B, point.B, point.C])
-    return _best_fit(x, y, w, scale, [start] + _grid_starts(x / scale, y, w, BOOT_GRID_STARTS))
+    return _best_fit(x, y, w, scale, [_profile_start(x / scale, y, w), start])
 
 
 def _cells(x, groups):

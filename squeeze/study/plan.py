@@ -101,7 +101,9 @@ class StudyProgress:
             self.done_here += cost
         self.planned = max(self.planned, self.done * 1.05)
         rate = self.done_here / max(time.perf_counter() - self.began, 1e-9)
-        left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if rate > 0 else "time left: measuring"
+        # the first runs (1 epoch, smallest sizes) are mostly start-up and evaluation: no rate until 5% is done
+        measured = rate > 0 and self.done_here >= 0.05 * self.planned
+        left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if measured else "time left: measuring"
         print(f"study [step {self.index}/{len(self.steps)}] {self.runs} runs done, "
               f"{self.done / self.planned:.0%} of the planned compute, {left}", file=sys.stderr, flush=True)
 
