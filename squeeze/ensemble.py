@@ -213,10 +213,18 @@ def k_asymptote(curves_OK: torch.Tensor) -> dict | None:
 
 
 def ensemble_eval(run_dirs: list[str], *, data: str | None = None, n_orders: int = 5, device: str = "cpu",
-                  max_tokens: int = 0) -> dict:
-    """Load, fit learned weights on the fitness slice (when reserved), and evaluate: what `squeeze eval` prints."""
+                  max_tokens: int | None = None) -> dict:
+    """Load, fit learned weights on the fitness slice (when reserved), and evaluate: what `squeeze eval` prints.
+    max_tokens None: the validation tokens the members' own final evaluation read (train.final_eval_tokens), so
+    the ensemble's loss and its members' val_loss are on the same tokens; 0: all of them."""
     members, store = load_members(run_dirs, device, data)
     c = members[0].cfg.train
+    if max_tokens is None:
+        caps = {m.cfg.train.final_eval_tokens for m in members}
+        if len(caps) > 1:
+            raise SqueezeError(f"members were evaluated on different validation slices (train.final_eval_tokens "
+                               f"{sorted(caps)}): {', '.join(run_dirs)}")
+        max_tokens = caps.pop()
     lw = learned_weights(members, store, c.batch_size, device, c.dtype)
     out = evaluate_ensemble(members, store, n_orders=n_orders, batch_size=c.batch_size, device=device,
                             dtype=c.dtype, max_tokens=max_tokens,

@@ -8,7 +8,7 @@ import torch
 
 from squeeze import recipes
 from squeeze.cli import main
-from squeeze.ensemble import (evaluate_ensemble, fit_mixture_weights, load_members, learned_weights, mixture_nll,
+from squeeze.ensemble import (ensemble_eval, evaluate_ensemble, fit_mixture_weights, load_members, learned_weights, mixture_nll,
                               orders_for, product_logp)
 from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
@@ -76,6 +76,23 @@ def test_ensemble_of_identical_members_equals_the_member(two_members, tiny_store
     for key in ("mixture", "product", "mean_member_loss"):
         assert r[key] == pytest.approx(single, abs=1e-5), key
     assert r["mixture_curve_mean"] == pytest.approx([single] * 3, abs=1e-5)
+
+
+def test_ensemble_reads_the_validation_slice_its_members_were_scored_on(tiny_store, tmp_path):
+    c = tiny_config(tiny_store, epochs=1)
+    c.train.final_eval_tokens = 300  # the member's val_loss covers the first 300 validation tokens only
+    train(c, tmp_path / "m", quiet=True)
+    single = read_json(tmp_path / "m" / "summary.json")
+    r = ensemble_eval([str(tmp_path / "m")] * 2, n_orders=0)
+    assert r["tokens"] == single["val_tokens"] == 300 and r["mixture"] == pytest.approx(single["val_loss"], abs=1e-5)
+    assert ensemble_eval([str(tmp_path / "m")] * 2, n_orders=0, max_tokens=0)["tokens"] > 300
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "m", other)
+    cfg = read_json(other / "config.json")
+    cfg["train"]["final_eval_tokens"] = 0
+    write_json(other / "config.json", cfg)
+    with pytest.raises(SqueezeError, match="different validation slices"):
+        ensemble_eval([str(tmp_path / "m"), str(other)], n_orders=0)
 
 
 def test_one_pass_matches_the_single_model_evaluator(two_members, tiny_store):
