@@ -42,6 +42,7 @@ class Method:
     note: str = ""
     single_model: bool = True
     seeds: int = 1  # runs behind val_loss: the mean over init/data seeds of one configuration
+    budget: float = 0.0  # the unique training tokens the multiplier is read at (a data subset: the tokens it kept)
 
 
 CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs")}
@@ -68,7 +69,8 @@ def _standard_method(std: fits_mod.Curve, d0: float, rows: list[dict]) -> Method
     r = b.run
     return Method(METHOD_NAMES["standard"], b.loss, r.get("val_bpb"), 1.0, None, "1x (reference)",
                   int(r["params"]), float(r["flops"] or 0), r["path"],
-                  f"the baseline every multiplier divides by; {certificate_note(rows, r)}", seeds=len(b.seed_losses))
+                  f"the baseline every multiplier divides by; {certificate_note(rows, r)}", seeds=len(b.seed_losses),
+                  budget=d0)
 
 
 def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method | None:
@@ -81,7 +83,8 @@ def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method 
              "beats the standard asymptote" if e is not None and e.beyond_asymptote else "", certificate_note(rows, r)]
     note = "; ".join(n for n in notes if n)
     return Method(METHOD_NAMES.get(row.recipe, row.recipe), row.best.loss, r.get("val_bpb"), mult, row.interval,
-                  e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note, seeds=n)
+                  e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note, seeds=n,
+                  budget=row.budget)
 
 
 def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None, budget: float, params: int,
@@ -92,7 +95,7 @@ def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None,
     fn = lambda f: fits_mod._multiplier(f, loss, budget)  # noqa: E731
     interval = std.fit.interval(fn) if std.fit.n_valid(fn) else None
     mult = None if e.beyond_asymptote else e.multiplier
-    return Method(name, loss, bpb, mult, interval, e.interp_note, params, flops, path, note, single)
+    return Method(name, loss, bpb, mult, interval, e.interp_note, params, flops, path, note, single, budget=budget)
 
 
 def rebase(path: str, runs: Path) -> Path:
@@ -346,8 +349,8 @@ def write_report(out: str | Path, summary: dict) -> list[Path]:
     rows, _ = fits_mod.load_rows([str(out / "runs")])
     pngs: list[Path] = []
     ds = fits["data_scaling"]
-    markers = [(m["method"], summary["d0"], m["val_loss"],
-                summary["d0"] * m["multiplier"] if m["multiplier"] else None,
+    markers = [(m["method"], m.get("budget") or summary["d0"], m["val_loss"],
+                (m.get("budget") or summary["d0"]) * m["multiplier"] if m["multiplier"] else None,
                 f"{m['multiplier']:.2f}x" if m["multiplier"] else "beyond asymptote")
                for m in summary["methods"][1:]]
     fit_obj = _PowerLaw(**{k: ds["fit"][k] for k in ("A", "B", "C", "degenerate", "reason")})
