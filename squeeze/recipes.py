@@ -70,6 +70,11 @@ RECIPES: dict[str, Callable[[Config | None], Config]] = {"standard": standard, "
                                                          "best": best}
 
 
+# The label of the reference models perplexity pruning trains (squeeze/prune/perplexity.py): standard-recipe runs
+# on one fold of the pool, which a study must never count as points of the standard recipe itself
+PERPLEXITY_REFERENCE = "perplexity-reference"
+
+
 def recipe(name: str, base: Config | None = None) -> Config:
     if name not in RECIPES:
         raise SqueezeError(f"--recipe {name}: unknown recipe (known: {', '.join(RECIPES)})")

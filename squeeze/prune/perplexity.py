@@ -64,6 +64,7 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
         save_mask(mask_path, store, (fold >= 0) & (fold != f), method="perplexity-reference", fold=f)
         cfg = ref_cfg.copy()
         cfg.data.keep_mask = str(mask_path)
+        cfg.recipe = recipes.PERPLEXITY_REFERENCE  # its own label: a fold's run must never count as a recipe's point in a study
         jobs.append(Job(cfg, work_dir / f"ref{f}"))
     say(f"perplexity: training {folds} reference models in {work_dir}")
     run_jobs(jobs, workers=workers, threads_per_worker=1 if workers > 1 else None)

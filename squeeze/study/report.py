@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_write, read_json, write_json
 from squeeze.study import fits as fits_mod
@@ -187,7 +188,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
             "ensembles": ensembles, "two_stage": two_stage(ensembles, n_boot),
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
-            "runs": len(rows)}
+            "runs": len(rows), "val_tokens": sorted({int(r["val_tokens"]) for r in rows
+                                                       if r.get("val_tokens") and r["recipe"] != recipes.PERPLEXITY_REFERENCE})}
 
 
 def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict]) -> None:
@@ -208,6 +210,17 @@ def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict
         summary = read_json(Path(m.path) / "summary.json")
         m.note = (f"keeps {kept} of the {ens['k']}-member ensemble's gain at {r['param_ratio']:.3g}x its parameters; "
                   f"teacher forward {summary.get('teacher_forward_flops', 0):.3g} FLOPs on top; " + m.note).strip("; ")
+
+
+def _val_scope(summary: dict, meta: dict) -> str:
+    """Which validation tokens the losses cover: all, the first N (train.final_eval_tokens), or a mix (a warning)."""
+    counts, total = summary.get("val_tokens") or [], meta.get("val_tokens")
+    if len(counts) > 1:
+        return (f"differing numbers of tokens per run ({', '.join(f'{c:,}' for c in counts)}: runs with different "
+                "train.final_eval_tokens, so their losses are not on the same text)")
+    if counts and total and counts[0] < total:
+        return f"the first {counts[0]:,} of the {total:,} tokens (train.final_eval_tokens; every run and ensemble alike)"
+    return "every token"
 
 
 def _mult_text(m: dict) -> str:
@@ -411,9 +424,9 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
         ("list", [f"{m['method']}: {m['note']} ({m['path']})" for m in summary["methods"] if m["note"]]),
         ("h", 2, "How these numbers were measured"),
         ("list", [
-            "val loss: mean next-token cross-entropy (nats/token) over every token of the held-out validation "
-            "documents, which never enter training or pruning; bits/byte: the same total in bits over the UTF-8 "
-            "bytes of those tokens (comparable across tokenizers).",
+            f"val loss: mean next-token cross-entropy (nats/token) over {_val_scope(summary, meta)} of the "
+            "held-out validation documents, which never enter training or pruning; bits/byte: the same total in "
+            "bits over the UTF-8 bytes of those tokens (comparable across tokenizers).",
             "multiplier: how many times D0 the standard recipe would need to reach the method's loss, "
             "D_eff(L) / D_eff(L_std(D0)) with D_eff(L) = (A / (L - C))^(1/B) from the standard law below; the "
             "interval is the 90% percentile interval over bootstrap refits of that law; 'interp.' uses only the "
