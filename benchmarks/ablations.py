@@ -55,6 +55,10 @@ OPTIONS: dict[str, list[str]] = {
     **{f"muon lr {lr:g} wd {ADAMW_LR * ADAMW_WD / lr:g}": [
         "train.optimizer=muon", f"train.muon_lr={lr}", f"train.weight_decay={ADAMW_LR * ADAMW_WD / lr}"]
        for lr in (MUON_LR / 2, MUON_LR * 2)},
+    # third: the combined recipe without its loop, at the baseline's FLOPs and at the loop's (11 epochs)
+    "doc shuffle + aug (no loop)": ["data.doc_shuffle=true", "train.aug_replace_rate=0.05"],
+    "doc shuffle + aug, 11 epochs (equal FLOPs)": ["data.doc_shuffle=true", "train.aug_replace_rate=0.05",
+                                                   "train.epochs=11"],
 }
 
 
