@@ -125,7 +125,8 @@ def add_flops(rows: list[dict], jobs, outcomes) -> None:
     flops = {name: out.summary["flops"] for (name, seed, _), out in zip(jobs, outcomes)
              if seed == 0 and out.summary and out.summary.get("flops")}
     for r in rows:
-        run = next((n for n in flops if r["option"] == n or r["option"].startswith(n + " + ")), "baseline")
+        run = r["option"] if r["option"] in flops else next(
+            (n for n in flops if r["option"].startswith(n + " + ")), "baseline")
         r["flops_ratio"] = flops[run] / flops["baseline"] if "baseline" in flops and run in flops else None
 
 
