@@ -10,12 +10,11 @@ give the same next-token logits as `squeeze` (checked in tests/test_export.py). 
 export, only to load. `<|endoftext|>` is the BOS, EOS and padding token; the tokenizer adds no BOS by itself.
 """
 import json
-import os
 from pathlib import Path
 
 from squeeze.errors import SqueezeError
 from squeeze.hf import hf_config, to_hf_state
-from squeeze.io import atomic_write, commit_file, write_json
+from squeeze.io import atomic_save, atomic_write, write_json
 
 FORMATS = ("hf",)
 
@@ -46,9 +45,8 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "hf", force: boo
     config = hf_config(cfg.model, store.eot_id)  # checks representability before anything is written
     tensors = to_hf_state(model.state_dict(), cfg.model)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".model.safetensors.tmp{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": "pt", "squeeze_run": str(run_dir)})
-    commit_file(tmp, out / "model.safetensors")  # fsync, rename, fsync the folder
+    atomic_save(out / "model.safetensors",  # fsync, rename, fsync the folder
+                lambda tmp: save_file(tensors, tmp, metadata={"format": "pt", "squeeze_run": str(run_dir)}))
     _tokenizer_files(out, store.tokenizer, EOT, cfg.model.seq_len)
     write_json(out / "generation_config.json", {"bos_token_id": store.eot_id, "eos_token_id": store.eot_id,
                                                 "pad_token_id": store.eot_id})

@@ -18,10 +18,15 @@ from typing import Any, Callable, Iterator
 from squeeze.errors import SqueezeError
 
 
+def _temporary(path: Path) -> Path:
+    """The temporary name a write of `path` goes through: hidden, beside it, and this process's own."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Call `write(file_object)` on a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = _temporary(path)
     try:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             write(f)
@@ -44,6 +49,23 @@ def fsync_dir(directory: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def atomic_save(path: str | os.PathLike, write: Callable[[str], None], errors: tuple[type, ...] = ()) -> None:
+    """Atomically write `path` with a writer that takes a file name (safetensors, numpy): `write(tmp_name)`, then
+    commit_file. The temporary file is removed if anything fails; exceptions of the `errors` types become the
+    one-line "cannot write" SqueezeError, others propagate."""
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        write(str(tmp))
+    except errors as e:
+        tmp.unlink(missing_ok=True)
+        raise SqueezeError(f"{path}: cannot write ({getattr(e, 'strerror', None) or e})") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit_file(tmp, path)
 
 
 def commit_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

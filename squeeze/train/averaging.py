@@ -9,7 +9,6 @@ holds: it updates the EMA after every step from `train.ema_start` on, saves the 
 Exercised by tests/test_averaging.py and tests/test_trainer.py; `squeeze eval RUN --weights ema` reads them.
 """
 import copy
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +17,7 @@ from safetensors.torch import load_file, save_file, save_model
 
 from squeeze.config import TrainConfig
 from squeeze.errors import SqueezeError
-from squeeze.io import commit_file
+from squeeze.io import atomic_save
 
 EMA_WEIGHTS, AVG_WEIGHTS = "model_ema.safetensors", "model_avg.safetensors"
 
@@ -49,15 +48,6 @@ def with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> to
     return other
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(str(tmp))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    commit_file(tmp, path)  # fsync, rename, fsync the directory
-
 
 class Averager:
     """The EMA and the epoch-end snapshots of one run."""
@@ -85,7 +75,7 @@ class Averager:
         epoch, in_epoch = divmod(step, self.spe)
         if self.k and self.write and in_epoch == 0 and epoch > self.epochs - self.k:
             weights = {n: t.contiguous().cpu() for n, t in unique_params(model).items()}
-            _atomic(self.snapshot_path(epoch), lambda tmp: save_file(weights, tmp))
+            atomic_save(self.snapshot_path(epoch), lambda tmp: save_file(weights, tmp))
 
     def state(self) -> dict:
         return {"ema": self.ema} if self.decay else {}
@@ -104,7 +94,7 @@ class Averager:
             m = with_weights(model, weights)
             ev = evaluate(m)
             if self.write:
-                _atomic(self.run_dir / fname, lambda tmp: save_model(m, tmp))
+                atomic_save(self.run_dir / fname, lambda tmp: save_model(m, tmp))
             out.update({f"val_loss_{tag}": ev["loss"], f"val_bpb_{tag}": ev["bpb"], f"weights_{tag}": fname})
         return out
 

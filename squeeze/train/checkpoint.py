@@ -7,7 +7,6 @@ squeeze/train/digest.py) that every load checks, so a truncated or corrupted che
 Exercised by tests/test_trainer.py (resume equality) and tests/test_faults.py (corruption).
 """
 import io
-import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -18,7 +17,7 @@ from safetensors.torch import load_model, save_file
 
 from squeeze import config as config_mod
 from squeeze.errors import SqueezeError
-from squeeze.io import atomic_write, commit_file, read_json
+from squeeze.io import atomic_save, atomic_write, read_json
 from squeeze.model import GPT
 from squeeze.train.digest import DIGEST_KEY, WEIGHTS_KEY, state_digest
 
@@ -52,14 +51,10 @@ def _unique_tensors(model: GPT) -> dict:
 
 def save_weights(model: GPT, run_dir: Path) -> None:
     """Atomically write model.safetensors (tied tensors stored once) with the sha256 of its tensors in its header."""
-    tmp = run_dir / f".{WEIGHTS}.tmp{os.getpid()}"
     tensors = _unique_tensors(model)
-    try:
-        save_file(tensors, str(tmp), metadata={WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))})
-    except (OSError, SafetensorError) as e:
-        tmp.unlink(missing_ok=True)
-        raise SqueezeError(f"{run_dir / WEIGHTS}: cannot write ({getattr(e, 'strerror', None) or e})") from e
-    commit_file(tmp, run_dir / WEIGHTS)
+    metadata = {WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
+    atomic_save(run_dir / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=metadata),
+                errors=(OSError, SafetensorError))
 
 
 def verify_weights(path: Path) -> None:
