@@ -175,7 +175,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                                     d0, ens["params"], ens["flops"], ens["path"],
                                     f"mean member {ens['mean_member_loss']:.4f}{product}; K->inf asymptote "
                                     f"{ens['asymptote_text']}", False))
-    _add_retention(methods, rows, ensembles)
+    _add_retention(methods, runs, ensembles)
     for r in sorted((r for r in rows if r["recipe"].startswith("select-")), key=lambda r: r["val_loss"]):
         pool = budget_of(r)
         methods.append(_loss_method(std, f"data selection: {r['recipe'][7:]}", r["val_loss"], r["val_bpb"],
@@ -192,7 +192,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                                                        if r.get("val_tokens") and r["recipe"] != recipes.PERPLEXITY_REFERENCE})}
 
 
-def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict]) -> None:
+def _add_retention(methods: list[Method], runs: Path, ensembles: list[dict]) -> None:
     """Note on the distilled student's row: the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at
     1/8 of the parameters), with the teachers' mean member loss as the single model."""
     from squeeze import config as config_mod
@@ -201,7 +201,6 @@ def _add_retention(methods: list[Method], rows: list[dict], ensembles: list[dict
         if m.method != METHOD_NAMES["distill"]:
             continue
         teachers = config_mod.load(str(Path(m.path) / "config.json")).distill.teacher_dirs()
-        runs = Path(m.path).parent.parent  # OUT/runs/distill/student
         ens = next((e for e in ensembles if [str(rebase(t, runs)) for t in teachers] == e["members"]), None)
         if ens is None:
             continue
