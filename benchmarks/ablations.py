@@ -59,6 +59,15 @@ OPTIONS: dict[str, list[str]] = {
     "doc shuffle + aug (no loop)": ["data.doc_shuffle=true", "train.aug_replace_rate=0.05"],
     "doc shuffle + aug, 11 epochs (equal FLOPs)": ["data.doc_shuffle=true", "train.aug_replace_rate=0.05",
                                                    "train.epochs=11"],
+    # fourth: epochs re-certified with the options on, with and without the loop (does `best` keep it?), and the
+    # plain baseline at 16 epochs (8 was certified on 3x96, and 11 beat it on this 2x64 model)
+    "plain 16 epochs": ["train.epochs=16"],
+    **{f"doc shuffle + aug, {ep} epochs": ["data.doc_shuffle=true", "train.aug_replace_rate=0.05",
+                                           f"train.epochs={ep}"] for ep in (16, 22)},
+    **{f"doc shuffle + aug + loop+inject, {ep} epochs": [
+        "model.loop_start=1", "model.loop_end=2", "model.loop_repeats=2", "train.loop_from=0.5",
+        "model.loop_inject=true", "data.doc_shuffle=true", "train.aug_replace_rate=0.05", f"train.epochs={ep}"]
+       for ep in (11, 16)},
 }
 
 

@@ -115,6 +115,20 @@ def test_compiled_training_matches_eager(tiny_store, tmp_path):
             assert b["train_loss"] == pytest.approx(a["train_loss"], abs=2e-3)
 
 
+def test_compiled_looped_training_with_ema_matches_eager(tiny_store, tmp_path):
+    """Looping switches on mid-run (a new graph for the compiled step) and EMA reads the compiled model's weights:
+    compiled and eager runs still agree, raw and averaged."""
+    def cfg(compile):
+        c = tiny_config(tiny_store, epochs=2, compile=compile, loop_from=0.5, ema_decay=0.9, ema_start=0.25)
+        c.model.loop_start, c.model.loop_end, c.model.loop_repeats, c.model.loop_inject = 1, 2, 2, True
+        return c
+    eager = train(cfg(False), tmp_path / "eager", quiet=True)
+    compiled = train(cfg(True), tmp_path / "compiled", quiet=True)
+    for key in ("val_loss", "val_loss_ema", "effective_depth", "flops"):
+        assert compiled[key] == pytest.approx(eager[key], abs=2e-3), key
+    assert eager["effective_depth"] == 4  # the loop was on at the end
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on the CPU CI machine)")
 def test_cuda_bf16_training(tiny_store, tmp_path):
     gpu = train(tiny_config(tiny_store, epochs=1, dtype="auto"), tmp_path / "gpu", device="cuda", quiet=True)
