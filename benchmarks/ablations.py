@@ -67,7 +67,7 @@ OPTIONS: dict[str, list[str]] = {
     **{f"doc shuffle + aug + loop+inject, {ep} epochs": [
         "model.loop_start=1", "model.loop_end=2", "model.loop_repeats=2", "train.loop_from=0.5",
         "model.loop_inject=true", "data.doc_shuffle=true", "train.aug_replace_rate=0.05", f"train.epochs={ep}"]
-       for ep in (11, 16)},
+       for ep in (11, 16, 22, 32)},
 }
 
 

@@ -43,7 +43,7 @@ def test_averager_ema_start_snapshots_and_resume(tmp_path):
         avg.after_step(m, step)
         if step == 5:  # a kill and resume here must give the same end
             resumed = Averager(tc, 8, 2, tmp_path)
-            resumed.load({k: {n: t.clone() for n, t in v.items()} for k, v in avg.state().items()})
+            resumed.load({k: {n: t.clone() for n, t in v.items()} for k, v in avg.state().items()}, m)
             avg = resumed
     # EMA: starts at 4, then 0.5·4 + 0.5·5 = 4.5, 5.25, 6.125, 7.0625
     assert all(torch.allclose(t, torch.full_like(t, 7.0625)) for t in avg.ema.values())

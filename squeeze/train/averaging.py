@@ -6,6 +6,9 @@ holds: it updates the EMA after every step from `train.ema_start` on, saves the 
 `train.avg_last_epochs` epoch ends as `epochNNN.safetensors` in the run directory, puts the EMA into state.pt
 (`state()` / `load()`), so a resumed run ends with the same averages, and at the end evaluates both and writes
 `model_ema.safetensors` / `model_avg.safetensors` beside the raw `model.safetensors`.
+Under FSDP2 the EMA stays sharded like the weights it follows (each rank averages its own shards); checkpoints,
+epoch snapshots and the final evaluation gather whole tensors, so state.pt has the single-process layout and
+resumes on any number of processes.
 Exercised by tests/test_averaging.py and tests/test_trainer.py; `squeeze eval RUN --weights ema` reads them.
 """
 import copy
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.distributed.tensor import DTensor, distribute_tensor
 from safetensors.torch import load_file, save_file, save_model
 
 from squeeze.config import TrainConfig
@@ -40,11 +44,22 @@ def unique_params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in model.named_parameters()}
 
 
+def whole(t: torch.Tensor) -> torch.Tensor:
+    """The whole tensor of an FSDP2 shard (a collective: every rank must call it), or `t` itself."""
+    return t.full_tensor() if isinstance(t, DTensor) else t
+
+
 def with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """A copy of `model` (repeats, device and all) holding `weights`."""
-    other = copy.deepcopy(model)
+    """An unsharded copy of `model` (repeats, mode and device kept) holding `weights` (whole tensors)."""
+    p0 = next(model.parameters())
+    if isinstance(p0, DTensor):  # FSDP2: a fresh plain model of the same config on this rank's device
+        other = type(model)(model.cfg).to(p0.to_local().device)
+        other.repeats = model.repeats
+        other.train(model.training)
+    else:
+        other = copy.deepcopy(model)
     for name, p in other.named_parameters():
-        p.data.copy_(weights[name].to(p.dtype))
+        p.data.copy_(weights[name].to(p.device, p.dtype))
     return other
 
 
@@ -73,21 +88,35 @@ class Averager:
             else:
                 ema_update_(self.ema, unique_params(model), self.decay)
         epoch, in_epoch = divmod(step, self.spe)
-        if self.k and self.write and in_epoch == 0 and epoch > self.epochs - self.k:
-            weights = {n: t.contiguous().cpu() for n, t in unique_params(model).items()}
-            atomic_save(self.snapshot_path(epoch), lambda tmp: save_file(weights, tmp))
+        if self.k and in_epoch == 0 and epoch > self.epochs - self.k:
+            weights = {n: whole(t).contiguous().cpu() for n, t in unique_params(model).items()}  # every rank
+            if self.write:
+                atomic_save(self.snapshot_path(epoch), lambda tmp: save_file(weights, tmp))
 
     def state(self) -> dict:
-        return {"ema": self.ema} if self.decay else {}
+        """What state.pt keeps: the EMA as whole CPU tensors (a collective under FSDP2: every rank calls it)."""
+        if not self.decay:
+            return {}
+        return {"ema": None if self.ema is None else {n: whole(t).cpu() for n, t in self.ema.items()}}
 
-    def load(self, state: dict) -> None:
-        if self.decay:
-            self.ema = state.get("ema")
+    def load(self, state: dict, model: torch.nn.Module) -> None:
+        """The EMA from a state.pt written by any number of processes, sharded like `model`'s weights."""
+        if not self.decay or state.get("ema") is None:
+            return
+        params = unique_params(model)
+        self.ema = {}
+        for n, t in state["ema"].items():
+            p = params[n]
+            if isinstance(p, DTensor):
+                self.ema[n] = distribute_tensor(t.to(p.to_local().device), p.device_mesh, p.placements)
+            else:
+                self.ema[n] = t.to(p.device)
 
     def finish(self, model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], dict]) -> dict:
         """Evaluate the EMA and the last-k average; write their weights; return the summary entries."""
         out: dict = {}
-        for tag, weights, fname in (("ema", self.ema if self.decay else None, EMA_WEIGHTS),
+        ema = {n: whole(t) for n, t in self.ema.items()} if self.decay and self.ema is not None else None
+        for tag, weights, fname in (("ema", ema, EMA_WEIGHTS),
                                     ("avg", self._last_k() if self.k else None, AVG_WEIGHTS)):
             if weights is None:
                 continue

@@ -318,7 +318,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     say(describe(s, model, device))
     avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
     if step and avg.decay:
-        avg.load(ckpt.load_state(run_dir))
+        avg.load(ckpt.load_state(run_dir), model)
     if not par.simple:
         say(par.describe())
 
