@@ -93,3 +93,26 @@ def test_output_store_from_other_data_is_refused(tmp_path):
     assert ensure_store(None, tmp_path, 512) == tmp_path / "data"
     with pytest.raises(SqueezeError, match="prepared from builtin with vocabulary 512, not builtin with 4096"):
         ensure_store(None, tmp_path, 4096)
+
+
+def test_best_recipe_gets_its_epochs_certified(smoke_study, tmp_path):
+    """With certification on, the best step trains the options at E/2, E and 2E (walking on past an edge that
+    wins) and stops at a certified epoch count: the options are not stuck with the regularized recipe's epochs."""
+    from dataclasses import replace
+
+    from squeeze.study import plan
+    from squeeze.study.sweep import Grid, certify, point_config
+    out, _ = smoke_study
+    spec = replace(plan.STUDIES["smoke"], certify=True)
+    st = plan.Study(spec, "smoke", out / "data", tmp_path, workers=1)
+    reg = st.base("regularized")
+    point = {"budget_tokens": spec.d0, "n_layer": spec.main[0], "d_model": spec.main[1], "lr": 8e-3,
+             "weight_decay": 0.8, "epochs": 2, "seed": 0}
+    plan.options_step(st, point_config(reg, point))
+    rows = [r for r in collect(tmp_path / "runs") if r["finished"]]
+    assert rows and {r["recipe"] for r in rows} == {"best"}
+    assert all(json.loads((Path(r["path"]) / "summary.json").read_text())["mean_depth"] > 2 for r in rows)  # looped
+    epochs = sorted(r["epochs"] for r in rows)
+    assert {1, 2, 4} <= set(epochs)
+    grid = Grid(lr=[8e-3], weight_decay=[0.8], epochs=epochs, sizes=[spec.main], budgets=[spec.d0])
+    assert certify(rows, grid, ("epochs",)).certified
