@@ -184,6 +184,10 @@ def test_masked_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
     cfg.data.keep_mask, cfg.data.doc_shuffle = str(tmp_path / "m.json"), True
     train(cfg, tmp_path / "straight", quiet=True)
     train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=7)
+    save_mask(tmp_path / "m.json", store, ~keep)  # same file name, other documents: the resume refuses
+    with pytest.raises(SqueezeError, match="m.json: keeps other documents than when .*killed started"):
+        train(cfg, tmp_path / "killed", resume=True, quiet=True)
+    save_mask(tmp_path / "m.json", store, keep)
     train(cfg, tmp_path / "killed", resume=True, quiet=True)
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "killed" / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)

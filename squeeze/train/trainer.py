@@ -6,6 +6,7 @@ bit-identical on CPU to one that never stopped: batches are a pure function of (
 holds weights, optimizer state, RNG state and how many metric lines were written.
 Run it with `squeeze train --data DIR --out RUN_DIR`; exercised by tests/test_trainer.py.
 """
+import hashlib
 import json
 import math
 import os
@@ -49,6 +50,7 @@ class Setup:
     store: TokenStore
     loader: EpochLoader
     total_steps: int
+    kept_sha256: str | None = None  # of the keep-mask's flags (data selection), recorded in run.json for resume
 
 
 def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
@@ -69,10 +71,12 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     cfg, store = bind_to_store(cfg)
     tokens = store.train_prefix(cfg.data.budget_tokens or None)
     offsets = store.train_offsets
+    kept_sha256 = None
     if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
         from squeeze.prune.mask import kept_stream, load_mask
         keep = load_mask(cfg.data.keep_mask, store)
         tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask)
+        kept_sha256 = hashlib.sha256(keep.tobytes()).hexdigest()
     if cfg.data.fitness_tokens:  # the budget's last tokens are the ensemble fitness slice: never trained on
         if cfg.data.keep_mask:
             raise SqueezeError("data.fitness_tokens and data.keep_mask: choose one (the slice is a tail of the budget)")
@@ -80,7 +84,7 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     loader = EpochLoader(tokens, cfg.model.seq_len, distributed.per_rank_batch(cfg.train.batch_size, world),
                          cfg.data.seed, doc_offsets=offsets, doc_shuffle=cfg.data.doc_shuffle,
                          rank=rank, world=world, name=str(cfg.data.path))
-    return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch)
+    return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch, kept_sha256)
 
 
 def claim_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
@@ -260,9 +264,14 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"keep_mask_sha256": s.kept_sha256} if s.kept_sha256 else {}),
             **({"init": init.record()} if init else {})})
         return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
-    ckpt.check_tokenizer(run_dir, read_json(run_dir / ckpt.RUN), s.store)
+    info = read_json(run_dir / ckpt.RUN)
+    ckpt.check_tokenizer(run_dir, info, s.store)
+    if info.get("keep_mask_sha256", s.kept_sha256) != s.kept_sha256:  # the same path, other documents
+        raise SqueezeError(f"{s.cfg.data.keep_mask}: keeps other documents than when {run_dir} started; a resumed "
+                           "run must train on the same subset (restore the mask or start a new run)")
     state = ckpt.load_state(run_dir)
     try:
         par.load_state(model, optimizers, state)
