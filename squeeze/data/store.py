@@ -140,29 +140,34 @@ def _write_train(out: Path, unordered: Path, train: _Split, order: np.ndarray, b
     """Copy training documents from `unordered` (corpus order) into train.bin in `order`, stopping at `budget`."""
     ntok = np.array(train.ntok, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(ntok)])
-    src = np.memmap(unordered, dtype=dtype, mode="r")
     total = int(starts[-1])
     budget = total if budget is None else budget
     if budget > total:
         raise SqueezeError(f"budget_tokens={budget}: the training split has only {total} tokens")
     kept_tok, kept_bytes, kept_names = [], [], []
+    size = np.dtype(dtype).itemsize
 
     def write(f):
+        # pread, not a memmap: every page of a memmap copied through stays in this process's resident set
+        # (1B tokens: 2 GB of RSS, measured), while read pages go to the kernel's cache, outside it
         left = budget
-        for d in order:
-            if left == 0:
-                break
-            n = min(int(ntok[d]), left)
-            piece = src[starts[d]:starts[d] + n]
-            f.write(np.ascontiguousarray(piece).tobytes())
-            kept_tok.append(n)
-            # a cut document counts the bytes of the tokens kept
-            kept_bytes.append(train.nbytes[d] if n == ntok[d] else int(token_bytes[piece].sum()))
-            kept_names.append(train.names[d])
-            left -= n
+        with open(unordered, "rb") as src:
+            for d in order:
+                if left == 0:
+                    break
+                n = min(int(ntok[d]), left)
+                raw = os.pread(src.fileno(), n * size, int(starts[d]) * size)
+                if len(raw) != n * size:
+                    raise SqueezeError(f"{unordered}: ends before document {int(d)}'s tokens (disk full?)")
+                f.write(raw)
+                kept_tok.append(n)
+                # a cut document counts the bytes of the tokens kept
+                kept_bytes.append(train.nbytes[d] if n == ntok[d] else
+                                  int(token_bytes[np.frombuffer(raw, dtype=dtype)].sum()))
+                kept_names.append(train.names[d])
+                left -= n
 
     atomic_write(out / "train.bin", write)
-    del src
     offsets = np.concatenate([[0], np.cumsum(kept_tok, dtype=np.int64)]).astype(np.int64)
     return {"offsets": offsets, "bytes": np.array(kept_bytes, dtype=np.int64), "names": kept_names,
             "available": total}
