@@ -116,3 +116,23 @@ def test_best_recipe_gets_its_epochs_certified(smoke_study, tmp_path):
     assert {1, 2, 4} <= set(epochs)
     grid = Grid(lr=[8e-3], weight_decay=[0.8], epochs=epochs, sizes=[spec.main], budgets=[spec.d0])
     assert certify(rows, grid, ("epochs",)).certified
+
+
+def test_progress_adds_a_step_that_outgrew_its_estimate_to_the_plan(capsys):
+    """A step whose certificate walked on (3x its estimate here) raises the planned total; the later steps keep
+    their share, so the percentage does not run ahead of the work left."""
+    from squeeze.config import Config
+    from squeeze.study.execute import Job, Outcome
+    from squeeze.study.plan import StudyProgress, estimated_cost
+    cfg = Config()
+    cfg.data.budget_tokens = 1000
+    c = estimated_cost(cfg)
+    p = StudyProgress((c, c, c), steps=("a", "b", "c"))
+    p.next_step()
+    for _ in range(3):
+        p(0, Job(cfg, Path("x")), Outcome())
+    assert p.planned == pytest.approx(5 * c)  # 3c done + steps b and c
+    assert "60% of the planned compute" in capsys.readouterr().err.splitlines()[-1]
+    p.next_step()
+    p(0, Job(cfg, Path("x")), Outcome(skipped=True))  # a run finished earlier counts as done
+    assert p.planned == pytest.approx(5 * c) and p.done == pytest.approx(4 * c)

@@ -81,7 +81,7 @@ def estimated_cost(cfg: Config, budget: int | None = None) -> float:
 class StudyProgress:
     """One line per finished run: the step, the run count, the share of the planned compute done and the time
     left at the rate measured so far (runs finished in an earlier invocation count as done but not to the rate)."""
-    planned: float  # estimated compute of the whole plan; grows when certification adds runs
+    step_costs: tuple[float, ...]  # estimated compute of each step (planned_costs)
     steps: tuple[str, ...] = STEPS
     index: int = 0
     done: float = 0.0
@@ -89,8 +89,17 @@ class StudyProgress:
     runs: int = 0
     began: float = field(default_factory=time.perf_counter)
 
+    def __post_init__(self) -> None:
+        self.planned = sum(self.step_costs)  # grows when certification adds runs
+
+    def _replan(self) -> None:
+        """What is done plus the estimates of the steps after this one: a step that outgrew its estimate (its
+        certificate walked on) pushes the total up, rather than eating into the later steps' share."""
+        self.planned = max(self.planned, self.done * 1.05, self.done + sum(self.step_costs[self.index:]))
+
     def next_step(self) -> None:
         self.index += 1
+        self._replan()
         print(f"\n== study step {self.index}/{len(self.steps)}: {self.steps[self.index - 1]} ==", file=sys.stderr,
               flush=True)
 
@@ -100,7 +109,7 @@ class StudyProgress:
         self.done += cost
         if not out.skipped:
             self.done_here += cost
-        self.planned = max(self.planned, self.done * 1.05)
+        self._replan()
         rate = self.done_here / max(time.perf_counter() - self.began, 1e-9)
         # the first runs (1 epoch, smallest sizes) are mostly start-up and evaluation: no rate until 5% is done
         measured = rate > 0 and self.done_here >= 0.05 * self.planned
@@ -189,24 +198,31 @@ def regularized_step(st: Study, lr: float) -> tuple[Config, Path]:
     return point_config(reg, point), st.runs("regularized") / point_name(point)
 
 
-def planned_cost(st: Study) -> float:
-    """A first estimate of the whole plan's compute (grids as given, no certification), for the time estimate."""
+def planned_costs(st: Study) -> tuple[float, ...]:
+    """A first estimate of each step's compute (grids as given, plus an allowance for certification), in STEPS
+    order, for the time estimate."""
     s, cfg = st.spec, st.base("standard")
-    std = sum(len(s.lrs) * sum(s.std_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.std_sizes)
-    std += sum(sum(s.std_epochs) * s.d0 * k * _cost_per_token(cfg, size) for size in s.std_sizes for k in (2, 4, 8))
-    reg = len(s.reg_wds) * sum(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
-    reg += sum(max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.reg_sizes)
-    ens = sum((s.ensemble_k - 1) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, size) for size in s.ensemble_sizes)
-    ens += (1 + s.ensemble_k / 3) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)  # student + teachers
-    # the best recipe's epoch certificate (E/2, E, 2E at ~1.5x a plain run's FLOPs with its looped half) and one
-    # run per selection method
-    rest = (1.5 * 3.5 + len(SELECTION)) * max(s.reg_epochs) * s.d0 * _cost_per_token(cfg, s.main)
-    return (CERTIFY_ALLOWANCE if s.certify else 1.0) * (std + reg + ens + rest)
+
+    def cost(size: Size, epochs: float, budget: int = s.d0) -> float:
+        return epochs * budget * _cost_per_token(cfg, size)
+    std = sum(len(s.lrs) * cost(size, sum(s.std_epochs)) for size in s.std_sizes)
+    std += sum(cost(size, sum(s.std_epochs), s.d0 * k) for size in s.std_sizes for k in (2, 4, 8))
+    std += sum(cost(size, sum(s.std_epochs)) for size in s.reg_sizes if size not in s.std_sizes)  # at D0 only
+    reg = len(s.reg_wds) * cost(s.main, sum(s.reg_epochs))
+    reg += sum(cost(size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
+    # estimated_cost's units, as the progress counts them: every member (the first is the regularized run, counted
+    # again when skipped) and the student; E/2, E, 2E of the best recipe; selection subsets at their pool budget
+    ens = sum(s.ensemble_k * cost(size, max(s.reg_epochs)) for size in s.ensemble_sizes) + cost(s.main, max(s.reg_epochs))
+    best = 3.5 * cost(s.main, max(s.reg_epochs))
+    sel = len(SELECTION) * cost(s.main, max(s.reg_epochs), 2 * s.d0)
+    allowance = CERTIFY_ALLOWANCE if s.certify else (1.0,) * len(STEPS)
+    return tuple(a * c for a, c in zip(allowance, (std, reg, ens, best, sel)))
 
 
-# Certification's extra runs (the walk past a grid's edge) are unknown until they happen; in the 20k-token default
-# study they added 20% to the compute of the grids as given, so the first estimate counts them in
-CERTIFY_ALLOWANCE = 1.2
+# Certification's extra runs (the walk past a grid's edge) are unknown until they happen. In the default study
+# (D0 10k, benchmarks/RESULTS.md) they made the standard step 1.45x its grids and the regularized one 3.2x (wd
+# walked to 25.6, epochs to 32), so the first estimate counts them in, per step
+CERTIFY_ALLOWANCE = (1.45, 3.2, 1.0, 1.0, 1.0)
 
 
 def _cost_per_token(cfg: Config, size: Size) -> float:

@@ -45,7 +45,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers, executor=executor)
-        st.progress = plan.StudyProgress(plan.planned_cost(st))
+        st.progress = plan.StudyProgress(plan.planned_costs(st))
         st.progress.next_step()
         lr_of = plan.standard_step(st)
         st.progress.next_step()
