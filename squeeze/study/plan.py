@@ -7,7 +7,7 @@ killed ones:
   2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
   3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distill/student
   4. best          the certified point plus the options that helped in benchmarks/ablations.py, epochs certified
-                   again with the options on (they regularize: the ablations' best epoch count moved from 11 to 16+)
+                   again with the options on (they regularize: in the ablations the best epoch count moved from 11 to 22)
   5. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
 squeeze/study/run.py calls them in order; squeeze/study/report.py turns the runs into the table and report.
 Exercised by tests/test_run.py through `squeeze run --preset smoke`.
@@ -212,7 +212,8 @@ def planned_costs(st: Study) -> tuple[float, ...]:
     reg += sum(cost(size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
     # estimated_cost's units, as the progress counts them: every member (the first is the regularized run, counted
     # again when skipped) and the student; E/2, E, 2E of the best recipe; selection subsets at their pool budget
-    ens = sum(s.ensemble_k * cost(size, max(s.reg_epochs)) for size in s.ensemble_sizes) + cost(s.main, max(s.reg_epochs))
+    ens = sum(s.ensemble_k * cost(size, max(s.reg_epochs)) for size in s.ensemble_sizes)
+    ens += cost(s.main, max(s.reg_epochs))
     best = 3.5 * cost(s.main, max(s.reg_epochs))
     sel = len(SELECTION) * cost(s.main, max(s.reg_epochs), 2 * s.d0)
     allowance = CERTIFY_ALLOWANCE if s.certify else (1.0,) * len(STEPS)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.distributed.tensor import DTensor, distribute_tensor
 from safetensors.torch import load_file, save_file, save_model
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from squeeze.config import TrainConfig
 from squeeze.errors import SqueezeError
