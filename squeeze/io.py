@@ -24,22 +24,12 @@ def _temporary(path: Path) -> Path:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call `write(file_object)` on a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    tmp = _temporary(path)
-    try:
+    """Call `write(file_object)` on a temporary file beside `path`, fsync it, then rename it over `path` (through
+    atomic_save: an OSError is the one-line "cannot write" error, and the temporary file never stays)."""
+    def to_file(tmp: str) -> None:
         with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SqueezeError(f"{path}: cannot write ({e.strerror or e})") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_save(path, to_file, errors=(OSError,))
 
 
 def fsync_dir(directory: str | os.PathLike) -> None:
