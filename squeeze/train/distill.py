@@ -122,15 +122,14 @@ def synthetic_pick(seed: int, epoch: int, step: int, m: int, n: int) -> np.ndarr
 class Distiller:
     """The trainer's hook: builds the teacher, the (generated) sequences, and the loss inputs of each step."""
 
-    def __init__(self, cfg: Config, store, run_dir: Path, device: str, resumed_step: int, say):
+    def __init__(self, cfg: Config, store, run_dir: Path, device: str, resumed: dict, say):
         dc = cfg.distill
         self.cfg, self.device = cfg, device
         self.teacher = Teacher(dc.teacher_dirs(), store, cfg.model.seq_len, device)
         say(f"distill: teacher of {len(self.teacher.models)} model(s), {self.teacher.params:,} parameters, "
             f"alpha {dc.alpha:g}, T {dc.temperature:g}")
-        if resumed_step:
-            from squeeze.train.checkpoint import load_state
-            saved = load_state(run_dir).get("distill", {})
+        if resumed:  # the state.pt the trainer resumed from
+            saved = resumed.get("distill", {})
             self.teacher.seconds = float(saved.get("teacher_seconds", 0.0))
             self.teacher.tokens = int(saved.get("teacher_tokens", 0))
         self.synthetic, self.gen_seconds = None, 0.0
@@ -180,8 +179,9 @@ class Distiller:
                 "synthetic_seconds": round(self.gen_seconds, 2)}
 
 
-def make_distiller(cfg: Config, store, run_dir: Path, device: str, resumed_step: int, say) -> Distiller | None:
-    return Distiller(cfg, store, run_dir, device, resumed_step, say) if cfg.distill.teacher_dirs() else None
+def make_distiller(cfg: Config, store, run_dir: Path, device: str, resumed: dict, say) -> Distiller | None:
+    """The trainer's distillation hook, or None; `resumed` is the state.pt being resumed from ({} for a new run)."""
+    return Distiller(cfg, store, run_dir, device, resumed, say) if cfg.distill.teacher_dirs() else None
 
 
 def retention(single_loss: float, student_loss: float, ensemble_loss: float, student_params: int,

@@ -231,8 +231,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
 
 def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say,
               ranks: distributed.Ranks) -> tuple:
-    """Start a run directory afresh or restore it from its checkpoint: (setup, model, optimizers, step, elapsed,
-    metrics log, parallel). On resume the saved config.json wins, and must equal the one asked for."""
+    """Start a run directory afresh or restore it from its checkpoint: (setup, model, optimizers, the state.pt
+    resumed from ({} for a new run: the averager and the distiller read theirs from it), metrics log, parallel).
+    On resume the saved config.json wins, and must equal the one asked for."""
     resuming = claim_run_dir(run_dir, resume, force) if ranks.main else resume and not force
     if ranks.world > 1:
         distributed.dist.barrier()  # rank 0 has claimed (or cleared) the run directory
@@ -257,7 +258,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
     par.wrap(model, s.cfg.train.optimizer)
     optimizers = build_optimizers(model, s.cfg.train)
     if not resuming and not ranks.main:
-        return s, model, optimizers, 0, 0.0, distributed.NullLog(), par
+        return s, model, optimizers, {}, distributed.NullLog(), par
     if not resuming:
         config_mod.save(s.cfg, str(run_dir / ckpt.CONFIG))
         write_json(run_dir / ckpt.RUN, {
@@ -266,7 +267,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **({"keep_mask_sha256": s.kept_sha256} if s.kept_sha256 else {}),
             **({"init": init.record()} if init else {})})
-        return s, model, optimizers, 0, 0.0, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
+        return s, model, optimizers, {}, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
     info = read_json(run_dir / ckpt.RUN)
     ckpt.check_tokenizer(run_dir, info, s.store)
     if info.get("keep_mask_sha256", s.kept_sha256) != s.kept_sha256:  # the same path, other documents
@@ -282,7 +283,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     say(f"resuming {run_dir} at step {state['step']:,} of {s.total_steps:,}")
     log = MetricsLog(run_dir / ckpt.METRICS, keep_lines=state["metrics_lines"]) if ranks.main else distributed.NullLog()
-    return s, model, optimizers, state["step"], state["elapsed"], log, par
+    return s, model, optimizers, state, log, par
 
 
 def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float, write: bool = True) -> dict:
@@ -322,18 +323,19 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    s, model, optimizers, step, elapsed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
+    s, model, optimizers, resumed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
+    step, elapsed = resumed.get("step", 0), resumed.get("elapsed", 0.0)
     log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
     avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
-    if step and avg.decay:
-        avg.load(ckpt.load_state(run_dir), model)
+    if resumed:
+        avg.load(resumed, model)
     if not par.simple:
         say(par.describe())
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
-    distiller = make_distiller(s.cfg, s.store, run_dir, device, step, say)  # None unless distill.teachers is set
+    distiller = make_distiller(s.cfg, s.store, run_dir, device, resumed, say)  # None unless distill.teachers is set
     loss_fn = partial(lm_loss, par.net) if distiller is None else distiller.loss_fn(par.net)
     extra = (lambda: None) if distiller is None else distiller.state
     if s.cfg.train.compile:
