@@ -108,8 +108,9 @@ class TrainConfig:
     min_lr_frac: float = _f(0.1, "final learning rate / peak")
     grad_clip: float = _f(1.0, "clip the global grad norm to this; 0 = off")
     seed: int = _f(0, "init seed (model weights, dropout)")
-    dtype: Literal["auto", "bf16", "fp32"] = _f("auto", "matmul precision; auto = bf16 on GPUs and CPUs with native "
-                                                "bf16, else fp32 (emulated bf16 is ~2x slower)")
+    dtype: Literal["auto", "bf16", "fp32"] = _f("auto", "matmul precision; auto = bf16 on GPUs and on CPUs with "
+                                                "native bf16 when compiled, else fp32 (resolved at the start and "
+                                                "saved in config.json; squeeze/precision.py)")
     compile: bool = _f(False, "torch.compile the model (~20 s up front; pays off for runs over a minute)")
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
@@ -292,6 +293,16 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             raise SqueezeError(f"{key}: unknown field (known in {section}: {', '.join(sorted(hints))})")
         d[section][name] = parse_value(text, hints[name], key)
     return from_dict(d)
+
+
+def with_saved_choices(asked: Config, saved: Config) -> Config:
+    """`asked` with what the run fixed when it started filled in from its saved config: the vocabulary (0 = the
+    store's) and the dtype (`auto` is resolved once, at the start). What remains must equal `saved` to resume."""
+    asked = asked.copy()
+    asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+    if asked.train.dtype == "auto":
+        asked.train.dtype = saved.train.dtype
+    return asked
 
 
 def first_difference(asked: Config, saved: Config) -> str | None:

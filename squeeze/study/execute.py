@@ -74,8 +74,7 @@ def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
     if not path.exists():
         return cfg
     saved = config_mod.load(str(path))
-    asked = cfg.copy()
-    asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+    asked = config_mod.with_saved_choices(cfg, saved)
     asked.train.threads = saved.train.threads
     diff = config_mod.first_difference(asked, saved)
     if diff:

@@ -30,7 +30,7 @@ from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
 from squeeze.io import dir_lock, disk_error, read_json, write_json, atomic_write
 from squeeze.model import GPT
-from squeeze.precision import autocast, resolve_dtype
+from squeeze.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed
 from squeeze.train import init as init_mod
@@ -51,6 +51,7 @@ class Setup:
     loader: EpochLoader
     total_steps: int
     kept_sha256: str | None = None  # of the keep-mask's flags (data selection), recorded in run.json for resume
+    dtype_reason: str | None = None  # why train.dtype is what it is (a new run resolves `auto`; precision.py)
 
 
 def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
@@ -117,7 +118,8 @@ def describe(s: Setup, model: GPT, device: str) -> str:
             f"epochs = {seen:,} tokens seen in {s.total_steps:,} steps of {c.train.batch_size}; "
             f"{seen / counts['total']:.1f} tokens per parameter ({unique / counts['total']:.2f} unique)\n"
             f"optimizer: {c.train.optimizer}, lr {c.train.lr:g}, weight decay {c.train.weight_decay:g}, "
-            f"{c.train.schedule} schedule, {resolve_dtype(c.train.dtype, device)} on {device}"
+            f"{c.train.schedule} schedule, {resolve_dtype(c.train.dtype, device, c.train.compile)} on {device}"
+            f"{f' ({s.dtype_reason})' if s.dtype_reason else ''}"
             f"{', compiled' if c.train.compile else ''}")
 
 
@@ -239,17 +241,20 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         distributed.dist.barrier()  # rank 0 has claimed (or cleared) the run directory
     if resuming:
         saved = config_mod.load(str(run_dir / ckpt.CONFIG))
-        asked = cfg.copy()
-        asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
+        asked = config_mod.with_saved_choices(cfg, saved)
         if asked.train.init:  # the init source fixed the architecture at step 0
             asked = init_mod.keep_source_architecture(asked, saved)
         if diff := config_mod.first_difference(asked, saved):
             raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
-    init = None
+    init, dtype_reason = None, None
     if not resuming and cfg.train.init:
         cfg, init = init_mod.resolve(cfg, say)
+    if not resuming:  # config.json records the dtype that runs, so every later evaluation of the run uses it
+        cfg = cfg.copy()
+        cfg.train.dtype, dtype_reason = choose_dtype(cfg.train.dtype, device, cfg.train.compile)
     s = make_setup(cfg, ranks.rank, ranks.world)
+    s.dtype_reason = dtype_reason
     par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
@@ -265,6 +270,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "dtype": s.cfg.train.dtype, "dtype_reason": dtype_reason,
             **({"keep_mask_sha256": s.kept_sha256} if s.kept_sha256 else {}),
             **({"init": init.record()} if init else {})})
         return s, model, optimizers, {}, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
@@ -341,7 +347,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if s.cfg.train.compile:
         loss_fn = torch.compile(loss_fn)
     spe, tc = s.loader.steps_per_epoch, s.cfg.train
-    dtype = resolve_dtype(tc.dtype, device)
+    dtype = resolve_dtype(tc.dtype, device, tc.compile)  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
     bar = Progress(s.total_steps, step, quiet)
     t0 = time.perf_counter()
