@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from squeeze import recipes
+from squeeze.data.prepare import ensure_store
 from squeeze.io import read_json
-from squeeze.study.execute import Job, Outcome, execute
-from squeeze.study.run import ensure_store
+from squeeze.runs.execute import Job, Outcome, execute
 
 ADAMW_LR, ADAMW_WD, EPOCHS, MUON_LR = 4e-3, 6.4, 8, 0.02
 MUON_WD = ADAMW_LR * ADAMW_WD / MUON_LR  # 1.28: the same lr·wd shrink per step as the AdamW baseline

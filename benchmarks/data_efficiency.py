@@ -15,7 +15,7 @@ from pathlib import Path
 
 from squeeze import recipes
 from squeeze.cli import main as main_cli
-from squeeze.study.run import ensure_store
+from squeeze.data.prepare import ensure_store
 from squeeze.study.sweep import Grid, certify, run_sweep
 
 SMALL, MEDIUM, LARGE = (2, 64), (3, 96), (4, 128)  # ~0.17M, 0.43M, 0.92M parameters with a 1024 vocabulary
@@ -46,7 +46,8 @@ def main() -> None:
     say("1/4 standard recipe at D0: lr x epochs, certified")
     std = base_config("standard", store)
     res = run_sweep(std, Grid(lr=[2e-3, 4e-3, 8e-3], weight_decay=[0.1], epochs=[4, 8, 16],
-                              sizes=[SMALL, MEDIUM], budgets=[d0]), out / "standard", certify_axes=("lr", "epochs"), **kw)
+                              sizes=[SMALL, MEDIUM], budgets=[d0]), out / "standard", certify_axes=("lr", "epochs"),
+                    **kw)
     lr_of = {}
     for key in res.grids:
         cert = certify(res.rows, res.grids[key], ("lr", "epochs"))

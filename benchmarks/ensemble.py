@@ -8,7 +8,8 @@ the last 2,048 tokens of the 50k budget as the fitness slice of the learned weig
 ensemble uses the same 50k-token budget as the single model. Every run is an ordinary run directory under --out;
 re-running skips finished runs.
 
-    python benchmarks/ensemble.py [--out DIR] [--workers 2] [--store DIR]        (~15 min on 2 idle cores; ~60 min when they are shared)
+    python benchmarks/ensemble.py [--out DIR] [--workers 2] [--store DIR]
+(~15 min on 2 idle cores; ~60 min when they are shared)
 """
 import argparse
 import json
@@ -22,11 +23,11 @@ from types import SimpleNamespace
 import torch
 
 from squeeze import recipes
+from squeeze.data.prepare import ensure_store
 from squeeze.ensemble import ensemble_eval, format_table
+from squeeze.runs.execute import Job, run_jobs
 from squeeze.scaling.efficiency import data_efficiency
-from squeeze.study.execute import Job, run_jobs
 from squeeze.study.members import chain_jobs, seeded
-from squeeze.study.run import ensure_store
 from squeeze.train.distill import retention
 
 HERE = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@
 Prints the largest logit difference over 8 windows of held-out tokens (fp32) and whether greedy decoding with
 HF `generate` and squeeze's `GPT.generate` gives the same 30 tokens. Needs transformers (`squeeze[hf]`).
 """
-import sys
+import argparse
 
 import numpy as np
 import torch
@@ -33,4 +33,9 @@ def main(run_dir: str, hf_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    p = argparse.ArgumentParser(description="Compare a `squeeze export` folder, loaded with transformers, with the "
+                                            "squeeze run it came from (logits and greedy decoding).")
+    p.add_argument("run_dir", help="the squeeze run directory")
+    p.add_argument("hf_dir", help="the folder `squeeze export RUN_DIR --format hf --out HF_DIR` wrote")
+    a = p.parse_args()
+    main(a.run_dir, a.hf_dir)

@@ -6,9 +6,10 @@ Setup of benchmarks/data_efficiency.py: built-in corpus, vocab 1024, 2 layers x 
 regularized point certified there (lr 4e-3, wd 6.4, 8 epochs). Every subset keeps --keep of the budget's TOKENS;
 each method gets its own random subset cut at exactly the method's kept-token count (seed = method index, so the
 random rows also show the run-to-run spread of random subsets). Trainings run in 2 worker processes x 1 thread via
-squeeze.study.execute; finished runs and cached embeddings are reused, so a killed benchmark continues.
+squeeze.runs.execute; finished runs and cached embeddings are reused, so a killed benchmark continues.
 
-    python benchmarks/pruning.py [--out DIR] [--budgets 50000,100000] [--keep 0.5] [--workers 2]   (~38 min, busy 2 cores)
+    python benchmarks/pruning.py [--out DIR] [--budgets 50000,100000] [--keep 0.5] [--workers 2]
+(~38 min, busy 2 cores)
 """
 import argparse
 import json
@@ -21,11 +22,11 @@ import torch
 
 from squeeze import recipes
 from squeeze.cli import main as main_cli
+from squeeze.data.mask import budget_doc_tokens, load_mask, save_mask
+from squeeze.data.prepare import ensure_store
 from squeeze.data.store import TokenStore
 from squeeze.prune import select
-from squeeze.prune.mask import budget_doc_tokens, load_mask, save_mask
-from squeeze.study.execute import Job, execute
-from squeeze.study.run import ensure_store
+from squeeze.runs.execute import Job, execute
 
 METHODS = {  # name -> extra `squeeze prune` flags
     "prototypes-easy": ["--method", "prototypes", "--keep-easy"],

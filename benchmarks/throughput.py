@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from squeeze import recipes
+from squeeze.data.prepare import ensure_store
 from squeeze.train.trainer import make_setup, train
-from squeeze.study.run import ensure_store
 
 
 class RefBlock(nn.Module):

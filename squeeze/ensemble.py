@@ -20,7 +20,7 @@ import torch
 
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
-from squeeze.evaluate import bits_per_byte, eval_windows
+from squeeze.evaluate import eval_windows
 from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
 
@@ -178,7 +178,6 @@ def evaluate_ensemble(members: list[Member], store, *, n_orders: int = 5, weight
 
 
 def _report(members, orders, mix_OK, prod_OK, member_K, learned, count, nbytes) -> dict:
-    K = len(members)
     nats_per_bpb = count / (math.log(2) * nbytes)
     out = {"members": [m.run_dir for m in members], "member_losses": member_K.tolist(),
            "mean_member_loss": float(member_K.mean()), "tokens": count, "bytes": nbytes,
@@ -248,7 +247,8 @@ def format_table(r: dict) -> str:
                      f"fitness tokens: {lw['fitness_loss_uniform']:.4f} uniform -> {lw['fitness_loss_learned']:.4f}; "
                      "w = " + ", ".join(f"{w:.3f}" for w in lw["weights"]) + ")")
     else:
-        lines.append("  learned weights                  n/a (members reserved no fitness slice: data.fitness_tokens=0)")
+        lines.append("  learned weights                  n/a (members reserved no fitness slice: "
+                     "data.fitness_tokens=0)")
     lines.append(f"  K curve ({len(r['orders']) - 1} random orders)   K  mixture(given)  mixture(mean)"
                  + ("  product(given)  product(mean)" if "product" in r else ""))
     for k in range(K):

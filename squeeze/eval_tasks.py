@@ -15,7 +15,6 @@ is 0.25. `heldout_accuracy` is what the study calls to report accuracy next to l
 Run with `squeeze eval RUN_DIR --task PATH.jsonl` or `--task heldout`; exercised by tests/test_eval_tasks.py.
 """
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -159,27 +158,19 @@ def heldout_accuracy(model, store, seq_len: int, n: int = 200, seed: int = 0, de
             "context_tokens": ctx, "continuation_tokens": cont, "seed": seed}
 
 
-def cmd_eval_task(a) -> None:
-    """`squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S] [--json]`."""
+def task_accuracy(run_dir: str, task: str, *, limit: int = 0, seed: int = 0, data: str | None = None) -> dict:
+    """What `squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S]` reports: the run's
+    zero-shot accuracy on `task`, evaluated in the dtype the run trained in."""
     from squeeze.train.checkpoint import check_tokenizer, load_run
     from squeeze.train.trainer import bind_to_store
-    dirs = a.run_dir if isinstance(a.run_dir, list) else [a.run_dir]
-    if len(dirs) != 1:
-        raise SqueezeError("--task scores one run directory at a time")
-    cfg, model, info = load_run(dirs[0])
-    if a.data:
-        cfg.data.path = a.data
+    cfg, model, info = load_run(run_dir)
+    if data:
+        cfg.data.path = data
     _, store = bind_to_store(cfg)
-    check_tokenizer(Path(dirs[0]), info, store)
+    check_tokenizer(Path(run_dir), info, store)
     seq_len, dtype = cfg.model.seq_len, cfg.train.dtype
-    if a.task == HELDOUT:
-        out = heldout_accuracy(model, store, seq_len, a.task_limit or 200, a.task_seed, dtype=dtype)
-    else:
-        rows = read_mc_jsonl(a.task)[:a.task_limit or None]
-        encode = lambda text: store.tokenizer.encode(text, add_special_tokens=False).ids
-        out = {**score(model, examples_from_rows(rows, encode), store.eot_id, seq_len, dtype=dtype), "task": a.task}
-    if a.json:
-        print(json.dumps(out))
-    else:
-        print(f"{dirs[0]}: task {out['task']}: acc {out['acc']:.4f}, acc_norm {out['acc_norm']:.4f} "
-              f"({out['normalization']}) over {out['n']:,} examples (chance {out['chance']:.3f})", file=sys.stdout)
+    if task == HELDOUT:
+        return heldout_accuracy(model, store, seq_len, limit or 200, seed, dtype=dtype)
+    rows = read_mc_jsonl(task)[:limit or None]
+    encode = lambda text: store.tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
+    return {**score(model, examples_from_rows(rows, encode), store.eot_id, seq_len, dtype=dtype), "task": task}

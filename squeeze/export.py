@@ -31,6 +31,7 @@ def _tokenizer_files(out: Path, tok, eot: str, seq_len: int) -> None:
 def export_run(run_dir: str | Path, out: str | Path, fmt: str = "hf", force: bool = False) -> dict:
     """Write the HF folder for `run_dir` into `out`; returns its config.json contents."""
     from safetensors.torch import save_file
+
     from squeeze.data.store import TokenStore
     from squeeze.data.tokenizer import EOT
     from squeeze.train.checkpoint import check_tokenizer, load_run

@@ -54,7 +54,7 @@ def _parquet(path: Path, **columns) -> str:
 
 def _mask(ctx, change=None, keep=None) -> str:
     """A keep-mask file for the tiny store (every document kept, or `keep`), then `change(dict)` applied."""
-    from squeeze.prune.mask import save_mask
+    from squeeze.data.mask import save_mask
     store = TokenStore.open(ctx["store"])
     path = ctx["tmp"] / "mask.json"
     save_mask(path, store, np.ones(store.meta["n_train_docs"], bool) if keep is None else keep(store))

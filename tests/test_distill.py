@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from squeeze.cli import main
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
-from squeeze.train.distill import (kd_loss, mixture_logp, retention, synthetic_pick, synthetic_rows_per_step)
+from squeeze.train.distill import kd_loss, mixture_logp, retention, synthetic_pick, synthetic_rows_per_step
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config, train_until_killed
 

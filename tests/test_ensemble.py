@@ -8,8 +8,16 @@ import torch
 
 from squeeze import recipes
 from squeeze.cli import main
-from squeeze.ensemble import (ensemble_eval, evaluate_ensemble, fit_mixture_weights, load_members, learned_weights, mixture_nll,
-                              orders_for, product_logp)
+from squeeze.ensemble import (
+    ensemble_eval,
+    evaluate_ensemble,
+    fit_mixture_weights,
+    learned_weights,
+    load_members,
+    mixture_nll,
+    orders_for,
+    product_logp,
+)
 from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
 from squeeze.io import read_json, write_json

@@ -9,8 +9,17 @@ import torch
 from squeeze.cli import main
 from squeeze.data.store import TokenStore, prepare_store
 from squeeze.errors import SqueezeError
-from squeeze.eval_tasks import (Example, choice_logliks, encode_pair, examples_from_rows, heldout_accuracy,
-                                heldout_examples, mc_metrics, read_mc_jsonl, score)
+from squeeze.eval_tasks import (
+    Example,
+    choice_logliks,
+    encode_pair,
+    examples_from_rows,
+    heldout_accuracy,
+    heldout_examples,
+    mc_metrics,
+    read_mc_jsonl,
+    score,
+)
 from squeeze.train.checkpoint import load_run
 from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from squeeze.errors import SqueezeError
-from squeeze.study import execute
-from squeeze.study.execute import Job, default_threads, run_jobs
+from squeeze.runs import execute
+from squeeze.runs.execute import Job, default_threads, run_jobs
 from squeeze.train import checkpoint
 from tests.conftest import tiny_config
 

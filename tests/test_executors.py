@@ -5,7 +5,7 @@ import json
 import pytest
 
 from squeeze.errors import SqueezeError
-from squeeze.study.execute import Job, check_order, execute, gpu_slots, run_jobs
+from squeeze.runs.execute import Job, check_order, execute, gpu_slots, run_jobs
 from tests.test_execute import tiny_job
 
 

@@ -17,6 +17,7 @@ from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
 from tests.conftest import tiny_config
 
+
 def need_transformers():
     return pytest.importorskip("transformers", reason="loading the exported folder needs transformers "
                                                       "(pip install 'squeeze[hf]')")

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from squeeze import config as config_mod
+from squeeze.cli import fit as fit_cmd
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.io import write_json
+from squeeze.runs.results import collect
 from squeeze.scaling import laws
 from squeeze.study import fits
-from squeeze.study.results import collect
 
 D0 = 100_000
 BUDGETS = [D0, 2 * D0, 4 * D0, 8 * D0]
@@ -155,9 +156,9 @@ def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys):
     for r in study_rows() + [row("standard", 16 * D0, None, finished=False)]:
         write_run(tmp_path / "runs", r)
     parser = argparse.ArgumentParser()
-    fits.add_fit_parser(parser.add_subparsers())
+    fit_cmd.add_fit_parser(parser.add_subparsers())
     args = parser.parse_args(["fit", str(tmp_path / "runs"), "--n-boot", str(N_BOOT), "--out", str(tmp_path / "o")])
-    fits.cmd_fit(args)
+    fit_cmd.cmd_fit(args)
     text = capsys.readouterr().out
     assert "10 runs, 9 finished; ignored 1 unfinished" in text and "3x [" in text
     assert (tmp_path / "o" / "data_scaling.png").stat().st_size > 10_000

@@ -143,7 +143,7 @@ def test_random_meta_json(tiny_store, scratch, change, drop):
        raw=st.none() | st.binary(max_size=60))
 def test_random_keep_masks(tiny_store, scratch, change, raw):
     """A keep-mask file of random bytes, or a real mask with random fields changed."""
-    from squeeze.prune.mask import load_mask, save_mask
+    from squeeze.data.mask import load_mask, save_mask
     store = TokenStore.open(tiny_store)
     path = scratch / "mask.json"
     if raw is not None:

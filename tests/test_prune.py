@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from squeeze.cli import main as cli
+from squeeze.data.mask import budget_doc_tokens, kept_stream, load_mask, save_mask
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.prune import select
-from squeeze.prune.mask import budget_doc_tokens, kept_stream, load_mask, save_mask
 from squeeze.train.trainer import make_setup, train
 from tests.conftest import tiny_config, train_until_killed
 

@@ -8,7 +8,7 @@ import pytest
 
 from squeeze.data.corpus import Document, iter_documents
 from squeeze.data.store import TokenStore, prepare_store, val_score
-from squeeze.data.tokenizer import save_tokenizer, token_byte_lengths, train_bpe
+from squeeze.data.tokenizer import save_tokenizer
 from squeeze.errors import SqueezeError
 
 WORDS = "the quick brown fox jumps over a lazy dog naïve café ☃ 日本 and or but 🎉 thou art".split()

@@ -5,9 +5,9 @@ import csv
 import pytest
 
 from squeeze import config as config_mod
+from squeeze.cli.sweep import add_sweep_parser, cmd_sweep, parse_list, parse_sizes
 from squeeze.errors import SqueezeError
-from squeeze.study.sweep import (Grid, add_sweep_parser, certify, cmd_sweep, extend_grid, grid_jobs, parse_list,
-                                 parse_sizes, point_name)
+from squeeze.study.sweep import Grid, certify, extend_grid, grid_jobs, point_name
 from tests.conftest import tiny_config
 
 GROUP = {"budget_tokens": 250_000, "n_layer": 4, "d_model": 128}

@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from squeeze.data.tokenizer import (BYTE_TO_CHAR, CHAR_TO_BYTE, EOT, load_tokenizer, save_tokenizer,
-                                    token_byte_lengths, tokenizer_fingerprint, train_bpe)
+from squeeze.data.tokenizer import (
+    BYTE_TO_CHAR,
+    CHAR_TO_BYTE,
+    EOT,
+    load_tokenizer,
+    save_tokenizer,
+    token_byte_lengths,
+    tokenizer_fingerprint,
+    train_bpe,
+)
 from squeeze.errors import SqueezeError
 
 TEXTS = ["the cat sat on the mat\n", "naïve café ☃ über 日本語\n", "the dog ate the cat's hat\n" * 3,

@@ -86,7 +86,7 @@ def test_nan_loss_stops_keeps_the_checkpoint_and_records_divergence(tiny_store, 
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["diverged"] is True
     weights = load_file(tmp_path / "r" / "model.safetensors")  # the last good checkpoint: finite weights
     assert all(torch.isfinite(w).all() for w in weights.values())
-    from squeeze.study.results import run_row
+    from squeeze.runs.results import run_row
     assert run_row(tmp_path / "r")["val_loss"] == float("inf")
 
 

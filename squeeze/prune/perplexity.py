@@ -1,7 +1,7 @@
 """Perplexity scores from small reference models trained on the training budget itself (cross-fitted).
 
 The candidate documents are split into `folds` seeded halves (or thirds...); reference model f is an ordinary
-trainer run (squeeze.train.trainer.train via squeeze.study.execute, so runs are resumable and skipped when
+trainer run (squeeze.train.trainer.train via squeeze.runs.execute, so runs are resumable and skipped when
 finished) on every fold but f, through a keep-mask, and scores fold f. Every document is thus scored by a model
 that never saw it, and only training documents of the budget are used: validation stays untouched.
 Score = mean next-token loss (nats) of the document's tokens inside the budget.
@@ -14,9 +14,9 @@ import torch
 
 from squeeze import recipes
 from squeeze.config import Config
+from squeeze.data.mask import save_mask
 from squeeze.evaluate import evaluate
-from squeeze.prune.mask import save_mask
-from squeeze.study.execute import Job, run_jobs
+from squeeze.runs.execute import Job, run_jobs
 
 
 def reference_config(store_path: str, budget_tokens: int) -> Config:
@@ -64,7 +64,8 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
         save_mask(mask_path, store, (fold >= 0) & (fold != f), method="perplexity-reference", fold=f)
         cfg = ref_cfg.copy()
         cfg.data.keep_mask = str(mask_path)
-        cfg.recipe = recipes.PERPLEXITY_REFERENCE  # its own label: a fold's run must never count as a recipe's point in a study
+        # its own label: a fold's run must never count as a recipe's point in a study
+        cfg.recipe = recipes.PERPLEXITY_REFERENCE
         jobs.append(Job(cfg, work_dir / f"ref{f}"))
     say(f"perplexity: training {folds} reference models in {work_dir}")
     run_jobs(jobs, workers=workers, threads_per_worker=1 if workers > 1 else None)

@@ -10,7 +10,7 @@ Methods (DESIGN.md section 1): prototypes (Sorscher et al. 2022: score = 1 - cos
 spherical k-means; keep hard = far from the centroid, or easy), semdedup (Abbas et al. 2023: inside a cluster,
 drop a document whose cosine to an already kept one exceeds 1 - eps), d4 (Tirumala et al. 2023: SemDeDup, then
 prototypes on the re-clustered survivors), perplexity slices (Marion et al. 2023) and random.
-Exercised by tests/test_prune.py; `squeeze prune` (squeeze/prune/cli.py) is the command.
+Exercised by tests/test_prune.py; `squeeze prune` (squeeze/prune/pipeline.py) runs it end to end.
 """
 import numpy as np
 import torch

@@ -1,23 +1,21 @@
 """`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of DESIGN.md section 2, rebuilt
 from run directories alone. Owns picking the best run at each point of a curve (mean over seeds first, then the
 best over every other knob), the data- and parameter-scaling fits with their intervals, the joint law, the
-multiplier of every recipe against the standard recipe, the printed report and fits.json. The plots are drawn by
-squeeze/study/plots.py.
+multiplier of every recipe against the standard recipe. Computation only: squeeze/study/fit_output.py writes
+fits.json and the plots, squeeze/cli/fit.py prints the text report.
 
-The pure functions take the rows of squeeze.study.results.collect and touch no file; cmd_fit reads and writes.
+The pure functions take the rows of squeeze.runs.results.collect and touch no file; `load_rows` reads them.
 Run it with `squeeze fit runs/ --out report/`; exercised by tests/test_fits.py.
 """
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from statistics import fmean
 from typing import TYPE_CHECKING, Callable
 
 from squeeze.errors import SqueezeError
-from squeeze.io import write_json
 
 if TYPE_CHECKING:  # scipy costs ~0.6 s to import: the fitting modules load only when a fit runs
     from squeeze.scaling.efficiency import DataEfficiency
@@ -236,21 +234,9 @@ def efficiency_table(rows: list[dict], standard_recipe: str = "standard", base_b
     return [_efficiency_row(rows, name, budget, standard) for name in recipes]
 
 
-# ---- the command: read, fit, print, write ----
-
-def add_fit_parser(subparsers) -> None:
-    f = subparsers.add_parser("fit", help="scaling-law fits and data-efficiency multipliers from run directories")
-    f.add_argument("paths", nargs="+", metavar="PATH", help="a run directory or a folder of run directories")
-    f.add_argument("--out", default=None, help="where fits.json and the plots go (default: the first PATH)")
-    f.add_argument("--recipe", default="standard", help="the baseline recipe the others are measured against")
-    f.add_argument("--base-budget", type=float, default=None,
-                   help="budget at which recipes are compared (default: the smallest standard budget, D0)")
-    f.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples per interval (default {N_BOOT})")
-
-
 def load_rows(paths: list[str]) -> tuple[list[dict], int]:
     """(finished rows, number of unfinished runs) of every run directory at or under the paths, each once."""
-    from squeeze.study.results import collect
+    from squeeze.runs.results import collect
     rows, seen = [], set()
     for path in paths:
         found = collect(path)
@@ -308,155 +294,3 @@ def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | Non
     if standard is None:
         skipped["data efficiency"] = f"needs the data-scaling fit of recipe {recipe!r}"
     return FitReport(recipe, standard, params, joint, constrained, table, skipped)
-
-
-def _iv(value: float, interval) -> str:
-    return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]"
-
-
-def _describe_curve(title: str, var: str, c: Curve) -> list[str]:
-    f, w = c.fit.fit, c.fit
-    lines = [f"{title}: L({var}) = A/{var}^B + C over {len(c.x)} points"]
-    for x, b in c.best.items():
-        r = b.run
-        lines.append(f"  {var} = {x:<10g} best loss {b.loss:.4f} ({len(b.seed_losses)} seed(s); {r['params']:,} "
-                     f"params, lr {r['lr']:g}, wd {r['weight_decay']:g}, {r['epochs']} epochs)")
-    if f.degenerate:
-        return lines + [f"  degenerate fit, no asymptote reported: {f.reason}"]
-    return lines + [f"  A = {_iv(f.A, w.A)}  B = {_iv(f.B, w.B)}  asymptote C = {_iv(f.C, w.C)}  "
-                    f"({w.level:.0%} intervals, {len(w.boot_fits)} resamples of {w.method})"]
-
-
-def _describe_joint(j: JointFit) -> list[str]:
-    f, w = j.result.fit, j.result
-    head = (f"joint law, recipe {j.recipe!r}: L(N, D) = E + A/N^alpha + B/D^beta, N = params, D = tokens seen; "
-            f"{len(j.points)} points ({j.n_sizes} sizes, {j.n_budgets} budgets)")
-    if j.reason:
-        return [head, f"  not identifiable, no asymptote reported: {j.reason}"]
-    return [head, f"  asymptote E = {_iv(f.E, w.E)}  ({w.level:.0%} intervals, {w.n_boot} resamples of points)",
-            f"  A = {_iv(f.A, w.A)}  alpha = {_iv(f.alpha, w.alpha)}  B = {_iv(f.B, w.B)}  beta = {_iv(f.beta, w.beta)}"]
-
-
-def _describe_constrained(c: ConstrainedFit) -> list[str]:
-    b, f = c.base, c.fit
-    lines = [f"data-constrained law, recipe {c.recipe!r}: base law from {c.n_single} single-epoch runs: E = {b.E:.4g}, "
-             f"A = {b.A:.4g}, alpha = {b.alpha:.4g}, B = {b.B:.4g}, beta = {b.beta:.4g}",
-             f"  decay constants from {c.n_points} runs: R_D* = {f.R_D_star:.4g} (repeated data keeps its value for "
-             f"~R_D* epochs), R_N* = {f.R_N_star:.4g} (published: 15.4 and 5.3); point fit, no interval"]
-    return lines + ([f"  {f.note}"] if f.note else [])
-
-
-def _describe_table(rep: FitReport) -> list[str]:
-    lines = [f"data efficiency against recipe {rep.recipe!r} (its law fitted above; interpolation over its "
-             f"measured points)", f"  {'recipe':<16} {'budget':>10} {'loss':>8}  {'multiplier [90%]':<28} interp."]
-    for r in rep.table:
-        e = r.efficiency
-        if r.best is None or e is None:
-            lines.append(f"  {r.recipe:<16} {r.budget:>10g}  -  ({r.note})")
-            continue
-        span = f" [{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval else ""
-        mult = f"beyond asymptote C={e.asymptote:.4g}" if e.beyond_asymptote else f"{e.multiplier:.3g}x{span}"
-        lines.append(f"  {r.recipe:<16} {r.budget:>10g} {r.best.loss:>8.4f}  {mult:<28} {e.interp_note}"
-                     + (f"  ({r.note})" if r.note else ""))
-    return lines if rep.table else lines[:1] + ["  (no other recipe among the runs)"]
-
-
-def describe(rep: FitReport) -> str:
-    """The report as text: every fit with its intervals, then the efficiency table, then what was skipped."""
-    parts = []
-    if rep.standard:
-        parts.append(_describe_curve(f"data scaling, recipe {rep.recipe!r}", "D", rep.standard))
-    for name, (budget, c) in rep.params.items():
-        parts.append(_describe_curve(f"parameter scaling, recipe {name!r} at budget {budget:g}", "N", c))
-    if rep.joint:
-        parts.append(_describe_joint(rep.joint))
-    if rep.constrained:
-        parts.append(_describe_constrained(rep.constrained))
-    if rep.standard:
-        parts.append(_describe_table(rep))
-    parts.append([f"skipped {k}: {v}" for k, v in rep.skipped.items()])
-    return "\n\n".join("\n".join(p) for p in parts if p)
-
-
-def _num(v):
-    """JSON has no inf or nan: such values are written as strings ("inf")."""
-    return v if v is None or math.isfinite(v) else str(v)
-
-
-def _curve_json(c: Curve) -> dict:
-    f, w = c.fit.fit, c.fit
-    runs = [{"name": b.run.get("name"), "seed_losses": list(b.seed_losses),
-             **{k: b.run.get(k) for k in ("params", "lr", "weight_decay", "epochs")}} for b in c.best.values()]
-    return {"x": c.x, "best_losses": c.best_losses, "best_runs": runs,
-            "fit": {"A": f.A, "B": f.B, "C": f.C, "A_interval": list(w.A), "B_interval": list(w.B),
-                    "C_interval": list(w.C), "degenerate": f.degenerate, "reason": f.reason, "rss": f.rss,
-                    "level": w.level, "method": w.method, "n_boot": len(w.boot_fits)}}
-
-
-def _row_json(r: EfficiencyRow) -> dict:
-    d = {"recipe": r.recipe, "budget": r.budget, "loss": r.best and r.best.loss,
-         "seed_losses": r.best and list(r.best.seed_losses), "note": r.note}
-    if r.efficiency is not None:  # DataEfficiency's fields: multiplier, interp_multiplier, reference_loss, ...
-        d.update({k: _num(v) if isinstance(v, float) else v for k, v in asdict(r.efficiency).items()},
-                 multiplier_interval=r.interval and list(r.interval), n_valid=r.n_valid, n_boot=r.n_boot)
-    return d
-
-
-def _joint_json(j: JointFit) -> dict:
-    f, w = j.result.fit, j.result
-    names = ("E", "A", "alpha", "B", "beta")
-    return {"recipe": j.recipe, "points": [list(p) for p in j.points], "reason": j.reason,
-            **{k: getattr(f, k) for k in names}, **{f"{k}_interval": list(getattr(w, k)) for k in names},
-            "objective": f.objective, "level": w.level, "n_boot": w.n_boot}
-
-
-def report_json(rep: FitReport, **meta) -> dict:
-    return {**meta, "standard_recipe": rep.recipe,
-            "data_scaling": rep.standard and _curve_json(rep.standard),
-            "param_scaling": {k: {"budget": b, **_curve_json(c)} for k, (b, c) in rep.params.items()},
-            "joint": rep.joint and _joint_json(rep.joint),
-            "data_constrained": rep.constrained and {
-                "recipe": rep.constrained.recipe, "n_single_epoch": rep.constrained.n_single,
-                "n_points": rep.constrained.n_points, "R_D_star": rep.constrained.fit.R_D_star,
-                "R_N_star": rep.constrained.fit.R_N_star, "note": rep.constrained.fit.note,
-                **{k: getattr(rep.constrained.base, k) for k in ("E", "A", "alpha", "B", "beta")}},
-            "efficiency": [_row_json(r) for r in rep.table], "skipped": rep.skipped}
-
-
-def _marker(r: EfficiencyRow) -> tuple:
-    """(legend label, budget, loss, budget where the standard law reaches the loss, text) for plots.py."""
-    e = r.efficiency
-    text = "beyond the standard asymptote" if e.beyond_asymptote else f"{e.multiplier:.3g}x"
-    span = f" [{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval and not e.beyond_asymptote else ""
-    label = f"{r.recipe} at D={r.budget:g}: {text}{span}, interp. {e.interp_note.split(' (')[0]}"
-    return label, r.budget, r.best.loss, e.multiplier and r.budget * e.multiplier, text
-
-
-def write_plots(rep: FitReport, out: Path) -> list[Path]:
-    from squeeze.study import plots
-    written = []
-    if rep.standard:
-        c, markers = rep.standard, [_marker(r) for r in rep.table if r.efficiency is not None]
-        written.append(plots.plot_data_scaling(c.x, c.best_losses, c.fit.fit, out / "data_scaling.png",
-                                               asymptote_interval=c.fit.C, markers=markers, recipe=rep.recipe))
-    if rep.params:
-        curves = [(f"{name} (D={b:g})", c.x, c.best_losses, c.fit.fit, c.fit.C) for name, (b, c) in rep.params.items()]
-        written.append(plots.plot_param_scaling(curves, out / "param_scaling.png"))
-    return written
-
-
-def cmd_fit(args) -> None:
-    if args.n_boot < 1:
-        raise SqueezeError(f"--n-boot {args.n_boot}: must be >= 1")
-    rows, n_ignored = load_rows(args.paths)
-    print(f"{len(rows) + n_ignored} runs, {len(rows)} finished; ignored {n_ignored} unfinished")
-    if not rows:
-        raise SqueezeError(f"{', '.join(args.paths)}: no finished runs to fit")
-    rep = fit_all(rows, args.recipe, args.base_budget, n_boot=args.n_boot)
-    print(describe(rep))
-    out = Path(args.out or args.paths[0])
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_plots(rep, out)
-    write_json(out / "fits.json", report_json(rep, paths=list(args.paths), runs=len(rows) + n_ignored,
-                                              finished=len(rows), ignored_unfinished=n_ignored))
-    print("\nwrote " + ", ".join(str(p) for p in [out / "fits.json", *written]))

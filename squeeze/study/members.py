@@ -1,61 +1,22 @@
-"""`squeeze ensemble` and `squeeze distill`: many trainer runs that belong together, then one ensemble evaluation.
+"""Many trainer runs that belong together, then one ensemble evaluation: what `squeeze ensemble` and `squeeze
+distill` train (squeeze/cli/members.py turns their flags into these calls and prints the results).
 
-- ensemble: K members that differ by init seed (train.seed) and data order (data.seed), by default with the
-  `recipes.ensemble_member` rule (2x epochs, 1/2 weight decay of the base); trained by the worker pool of
-  squeeze/study/execute.py (finished members are skipped, killed ones resume); ROOT/ensemble.json summarizes them.
-- distill: one student run with `distill.teachers` set, or a chain (`--chain K`) where member i is trained with
-  member i-1 as its teacher, one after another; the chain members are then evaluated as an ensemble
-  (ROOT/chain.json). A student's retention of the ensemble's gain is printed when it finishes.
+- `train_ensemble`: K members that differ by init seed (train.seed) and data order (data.seed), trained by
+  squeeze/runs/execute.py (finished members are skipped, killed ones resume); ROOT/ensemble.json summarizes them.
+- `train_student`: one student run with `distill.teachers` set, and its retention of the ensemble's gain
+  (ROOT/retention.json).
+- `train_chain`: member i is trained with member i-1 as its teacher, one after another; the chain members are then
+  evaluated as an ensemble (ROOT/chain.json).
 
 Exercised by tests/test_ensemble.py and tests/test_distill.py.
 """
-import argparse
-import json
 from pathlib import Path
 
-from squeeze import config as config_mod
-from squeeze import recipes
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json, write_json
-from squeeze.study.execute import Job, run_jobs
-
-
-def _base_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, help="token store directory")
-    p.add_argument("--recipe", default=None, help=f"base recipe: one of {', '.join(recipes.RECIPES)} "
-                                                  "(default: regularized)")
-    p.add_argument("--from", dest="from_run", default=None, help="base config: this run directory's config.json")
-    p.add_argument("--workers", type=int, default=1, help="parallel training processes (default 1)")
-    p.add_argument("--json", action="store_true", help="print the ensemble evaluation as JSON")
-
-
-def add_parsers(sub) -> None:
-    e = sub.add_parser("ensemble", help="train K members (seeds, data orders) and evaluate their ensemble")
-    _base_parser(e)
-    e.add_argument("--out", required=True, help="root directory; members go to ROOT/member<i>")
-    e.add_argument("--members", type=int, default=4, help="ensemble size K (default 4)")
-    e.add_argument("--same-recipe", action="store_true",
-                   help="train members with the base config as is (default: 2x epochs, 1/2 weight decay)")
-    d = sub.add_parser("distill", help="train a student on a teacher's (or an ensemble's) predictions, or a chain")
-    _base_parser(d)
-    d.add_argument("--teachers", nargs="+", default=[], help="teacher run directories (several = their mixture)")
-    d.add_argument("--out", required=True, help="student run directory (with --chain: root of chain<i>)")
-    d.add_argument("--chain", type=int, default=0, help="chain distillation of this many members")
-    d.add_argument("--single", default=None, help="run directory of the single-model baseline for the retention "
-                                                  "(default: the mean of the teachers' losses)")
-
-
-def base_config(a: argparse.Namespace, overrides: list[str]) -> Config:
-    if a.from_run and a.recipe:
-        raise SqueezeError("--from and --recipe: give one of them")
-    if a.from_run:
-        base = config_mod.load(str(Path(a.from_run) / "config.json"))
-    else:
-        base = recipes.recipe(a.recipe or "regularized")
-    if a.data:
-        overrides = [f"data.path={a.data}", *overrides]
-    return config_mod.apply_overrides(base, overrides)
+from squeeze.runs.execute import Job, run_jobs
+from squeeze.runs.files import CHAIN, ENSEMBLE, RETENTION, SUMMARY
 
 
 def seeded(cfg: Config, i: int) -> Config:
@@ -65,25 +26,19 @@ def seeded(cfg: Config, i: int) -> Config:
     return c
 
 
-def _evaluate(dirs: list[str], a: argparse.Namespace) -> dict:
-    from squeeze.ensemble import ensemble_eval, format_table
-    r = ensemble_eval(dirs)
-    print(json.dumps(r) if a.json else format_table(r))
-    return r
-
-
-def cmd_ensemble(a: argparse.Namespace, overrides: list[str]) -> None:
-    if a.members < 1:
-        raise SqueezeError(f"--members {a.members}: must be >= 1")
-    base = base_config(a, overrides)
-    member = base.copy() if a.same_recipe else recipes.ensemble_member(base)
-    root = Path(a.out)
-    jobs = [Job(seeded(member, i), root / f"member{i}") for i in range(a.members)]
-    summaries = run_jobs(jobs, workers=a.workers)
+def train_ensemble(member: Config, root: Path, k: int, *, workers: int = 1, member_recipe: str = "") -> dict:
+    """Train members ROOT/member<i> of `member` with seeds shifted by i, evaluate them as an ensemble in one pass,
+    write ROOT/ensemble.json and return the evaluation (squeeze.ensemble.ensemble_eval's dict)."""
+    from squeeze.ensemble import ensemble_eval
+    if k < 1:
+        raise SqueezeError(f"--members {k}: must be >= 1")
+    jobs = [Job(seeded(member, i), Path(root) / f"member{i}") for i in range(k)]
+    summaries = run_jobs(jobs, workers=workers)
     dirs = [str(j.run_dir) for j in jobs]
-    r = _evaluate(dirs, a)
-    write_json(root / "ensemble.json", {"members": dirs, "member_summaries": summaries, "eval": r,
-                                        "member_recipe": "base" if a.same_recipe else "ensemble_member"})
+    r = ensemble_eval(dirs)
+    write_json(Path(root) / ENSEMBLE, {"members": dirs, "member_summaries": summaries, "eval": r,
+                                       "member_recipe": member_recipe})
+    return r
 
 
 def chain_jobs(base: Config, root: Path, k: int, first_teachers: list[str]) -> list[Job]:
@@ -97,27 +52,32 @@ def chain_jobs(base: Config, root: Path, k: int, first_teachers: list[str]) -> l
     return jobs
 
 
-def cmd_distill(a: argparse.Namespace, overrides: list[str]) -> None:
-    base = base_config(a, overrides)
-    teachers = [str(Path(t).resolve()) for t in a.teachers]
-    root = Path(a.out)
-    if a.chain:
-        jobs = chain_jobs(base, root, a.chain, teachers)
-        for job in jobs:  # sequential: each member needs the one before it
-            run_jobs([job], workers=1)
-        dirs = [str(j.run_dir) for j in jobs]
-        write_json(root / "chain.json", {"members": dirs, "eval": _evaluate(dirs, a)})
-        return
+def train_chain(base: Config, root: Path, k: int, teachers: list[str]) -> dict:
+    """Chain distillation of k members under ROOT, then their ensemble evaluation (also in ROOT/chain.json)."""
+    from squeeze.ensemble import ensemble_eval
+    root = Path(root)
+    jobs = chain_jobs(base, root, k, teachers)
+    for job in jobs:  # sequential: each member needs the one before it
+        run_jobs([job], workers=1)
+    dirs = [str(j.run_dir) for j in jobs]
+    r = ensemble_eval(dirs)
+    write_json(root / CHAIN, {"members": dirs, "eval": r})
+    return r
+
+
+def train_student(base: Config, run_dir: Path, teachers: list[str], single: str | None = None) -> dict:
+    """Train a student of `teachers` (several: their mixture) into run_dir; returns its retention (also written to
+    run_dir/retention.json). A diverged student is a SqueezeError with the trainer's reason."""
     if not teachers:
         raise SqueezeError("squeeze distill needs --teachers RUN_DIR ... (or --chain K)")
     cfg = base.copy()
     cfg.distill.teachers = ",".join(teachers)
-    student = run_jobs([Job(cfg, root)], workers=1)[0]
+    student = run_jobs([Job(cfg, Path(run_dir))], workers=1)[0]
     if student.get("diverged"):
         raise SqueezeError(student["message"])
-    r = student_retention(student, teachers, a.single)
-    write_json(root / "retention.json", r)
-    print(format_retention(r))
+    r = student_retention(student, teachers, single)
+    write_json(Path(run_dir) / RETENTION, r)
+    return r
 
 
 def student_retention(student: dict, teachers: list[str], single: str | None) -> dict:
@@ -125,14 +85,7 @@ def student_retention(student: dict, teachers: list[str], single: str | None) ->
     from squeeze.train.distill import retention
     ens = ensemble_eval(teachers, n_orders=0)
     if single:
-        single_loss = read_json(Path(single) / "summary.json")["val_loss"]
+        single_loss = read_json(Path(single) / SUMMARY)["val_loss"]
     else:
         single_loss = sum(ens["member_losses"]) / len(ens["member_losses"])
     return retention(single_loss, student["val_loss"], ens["mixture"], student["params"], ens["params"])
-
-
-def format_retention(r: dict) -> str:
-    kept = "n/a (the ensemble is no better than the single model)" if r["retention"] is None \
-        else f"{r['retention']:.0%}"
-    return (f"student {r['student_loss']:.4f}, single {r['single_loss']:.4f}, ensemble {r['ensemble_loss']:.4f}: "
-            f"retention {kept} of the ensemble's gain at {r['param_ratio']:.3g}x its parameters")

@@ -1,27 +1,29 @@
 """The data-efficiency study behind `squeeze run`: which runs, in which order, sized per preset (STUDIES).
 
-Each step is a set of ordinary run directories under OUT/runs/<step>/, so a re-run skips finished runs and resumes
-killed ones:
+The study is one ordered list of steps, `STEPS`; each carries its title, its compute estimate, the allowance for
+the runs its certification adds, and the function that runs it. Each step is a set of ordinary run directories
+under OUT/runs/<step>/, so a re-run skips finished runs and resumes killed ones:
   1. standard      the standard recipe (wd 0.1) at D0 x {1, 2, 4, 8}: lr x epochs certified at D0 per size, epochs
                    certified again at every larger budget (DESIGN.md section 2: the baseline gets the same tuning)
   2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
   3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distill/student
   4. best          the certified point plus the options that helped in benchmarks/ablations.py, epochs certified
-                   again with the options on (they regularize: in the ablations the best epoch count moved from 11 to 22)
+                   again with the options on (they regularize: in the ablations the best epochs moved from 11 to 22)
   5. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
-squeeze/study/run.py calls them in order; squeeze/study/report.py turns the runs into the table and report.
+squeeze/study/run.py runs the steps in order; squeeze/study/report.py turns the runs into the table.
 Exercised by tests/test_run.py through `squeeze run --preset smoke`.
 """
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from squeeze import recipes
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
-from squeeze.study.execute import Job, Outcome, run_jobs
-from squeeze.study.sweep import Grid, SweepResult, certify, run_sweep
+from squeeze.runs.execute import ExecutorConfig, Job, run_jobs
+from squeeze.study.progress import StudyProgress, estimated_cost
+from squeeze.study.sweep import Grid, SweepResult, certify, point_config, point_name, run_sweep
 
 Size = tuple[int, int]  # (n_layer, d_model)
 
@@ -63,61 +65,6 @@ STUDIES = {
 }
 
 
-STEPS = ("standard recipe: data scaling at D0 x 1, 2, 4, 8",
-         "regularized recipe: certified at D0, then over sizes",
-         "ensembles of the certified point over sizes, and a student distilled from one",
-         "the best recipe: the certified point plus the options that helped in the ablations",
-         "data selection: half of a 2 x D0 pool by each method, against random")
-
-
-def estimated_cost(cfg: Config, budget: int | None = None) -> float:
-    """Relative compute of a run, for time estimates only: matmul params x tokens seen (~6x that in FLOPs)."""
-    m = cfg.model
-    params = 12 * m.n_layer * m.d_model ** 2 + (m.vocab_size or 1024) * m.d_model
-    return float(params * (budget or cfg.data.budget_tokens) * cfg.train.epochs)
-
-
-@dataclass
-class StudyProgress:
-    """One line per finished run: the step, the run count, the share of the planned compute done and the time
-    left at the rate measured so far (runs finished in an earlier invocation count as done but not to the rate)."""
-    step_costs: tuple[float, ...]  # estimated compute of each step (planned_costs)
-    steps: tuple[str, ...] = STEPS
-    index: int = 0
-    done: float = 0.0
-    done_here: float = 0.0
-    runs: int = 0
-    began: float = field(default_factory=time.perf_counter)
-
-    def __post_init__(self) -> None:
-        self.planned = sum(self.step_costs)  # grows when certification adds runs
-
-    def _replan(self) -> None:
-        """What is done plus the estimates of the steps after this one: a step that outgrew its estimate (its
-        certificate walked on) pushes the total up, rather than eating into the later steps' share."""
-        self.planned = max(self.planned, self.done * 1.05, self.done + sum(self.step_costs[self.index:]))
-
-    def next_step(self) -> None:
-        self.index += 1
-        self._replan()
-        print(f"\n== study step {self.index}/{len(self.steps)}: {self.steps[self.index - 1]} ==", file=sys.stderr,
-              flush=True)
-
-    def __call__(self, i: int, job: Job, out: Outcome) -> None:
-        cost = estimated_cost(job.cfg)
-        self.runs += 1
-        self.done += cost
-        if not out.skipped:
-            self.done_here += cost
-        self._replan()
-        rate = self.done_here / max(time.perf_counter() - self.began, 1e-9)
-        # the first runs (1 epoch, smallest sizes) are mostly start-up and evaluation: no rate until 5% is done
-        measured = rate > 0 and self.done_here >= 0.05 * self.planned
-        left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if measured else "time left: measuring"
-        print(f"study [step {self.index}/{len(self.steps)}] {self.runs} runs done, "
-              f"{self.done / self.planned:.0%} of the planned compute, {left}", file=sys.stderr, flush=True)
-
-
 @dataclass
 class Study:
     """What every step needs: the preset's base config, the study grids, where runs go and how many workers."""
@@ -127,7 +74,7 @@ class Study:
     out: Path
     workers: int
     progress: StudyProgress | None = None
-    executor: dict | None = None  # execute()'s executor, ray_address, runs_per_gpu (None: local)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def base(self, recipe: str) -> Config:
         c = recipes.preset(self.preset, recipe)
@@ -140,7 +87,7 @@ class Study:
     def run(self, jobs: list[Job]) -> list[dict]:
         """Train (or skip, or resume) these runs in the study's workers; one SqueezeError if any failed."""
         return run_jobs(jobs, self.workers, 1 if self.workers > 1 else None, on_done=self.progress,
-                        **(self.executor or {}))
+                        **self.executor.kwargs())
 
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
@@ -193,44 +140,8 @@ def regularized_step(st: Study, lr: float) -> tuple[Config, Path]:
     if others:
         st.sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
                            sizes=others, budgets=[s.d0]), "regularized", None)
-    from squeeze.study.sweep import point_config, point_name
     point = {**best, "seed": 0}
     return point_config(reg, point), st.runs("regularized") / point_name(point)
-
-
-def planned_costs(st: Study) -> tuple[float, ...]:
-    """A first estimate of each step's compute (grids as given, plus an allowance for certification), in STEPS
-    order, for the time estimate."""
-    s, cfg = st.spec, st.base("standard")
-
-    def cost(size: Size, epochs: float, budget: int = s.d0) -> float:
-        return epochs * budget * _cost_per_token(cfg, size)
-    std = sum(len(s.lrs) * cost(size, sum(s.std_epochs)) for size in s.std_sizes)
-    std += sum(cost(size, sum(s.std_epochs), s.d0 * k) for size in s.std_sizes for k in (2, 4, 8))
-    std += sum(cost(size, sum(s.std_epochs)) for size in s.reg_sizes if size not in s.std_sizes)  # at D0 only
-    reg = len(s.reg_wds) * cost(s.main, sum(s.reg_epochs))
-    reg += sum(cost(size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
-    # estimated_cost's units, as the progress counts them: every member (the first is the regularized run, counted
-    # again when skipped) and the student; E/2, E, 2E of the best recipe; selection subsets at their pool budget
-    ens = sum(s.ensemble_k * cost(size, max(s.reg_epochs)) for size in s.ensemble_sizes)
-    ens += cost(s.main, max(s.reg_epochs))
-    best = 3.5 * cost(s.main, max(s.reg_epochs))
-    sel = len(SELECTION) * cost(s.main, max(s.reg_epochs), 2 * s.d0)
-    allowance = CERTIFY_ALLOWANCE if s.certify else (1.0,) * len(STEPS)
-    return tuple(a * c for a, c in zip(allowance, (std, reg, ens, best, sel)))
-
-
-# Certification's extra runs (the walk past a grid's edge) are unknown until they happen. In the default study
-# (D0 10k, benchmarks/RESULTS.md) they made the standard step 1.45x its grids and the regularized one 3.2x (wd
-# walked to 25.6, epochs to 32), so the first estimate counts them in, per step
-CERTIFY_ALLOWANCE = (1.45, 3.2, 1.0, 1.0, 1.0)
-
-
-def _cost_per_token(cfg: Config, size: Size) -> float:
-    c = cfg.copy()
-    c.model.n_layer, c.model.d_model = size
-    c.train.epochs = 1
-    return estimated_cost(c, 1)
 
 
 def resized(cfg: Config, size: Size) -> Config:
@@ -249,8 +160,8 @@ def ensemble_step(st: Study, best: Config) -> Path:
     (mixture, product, the K curve and its asymptote), stored as ensemble.json beside its members, and a student
     of the main size distilled from the main size's ensemble (recipe `distill`). Returns the student's run dir."""
     from squeeze.io import write_json
+    from squeeze.runs.files import ENSEMBLE
     from squeeze.study.members import seeded
-    from squeeze.study.sweep import point_name
     s = st.spec
     groups, jobs = {}, []
     for size in s.ensemble_sizes:
@@ -265,9 +176,9 @@ def ensemble_step(st: Study, best: Config) -> Path:
     summaries = dict(zip([j.run_dir for j in jobs], st.run(jobs)))
     from squeeze.ensemble import ensemble_eval
     for size, (root, dirs) in groups.items():
-        if not (root / "ensemble.json").exists():
+        if not (root / ENSEMBLE).exists():
             r = ensemble_eval([str(d) for d in dirs], n_orders=3)
-            write_json(root / "ensemble.json", {"members": [str(d) for d in dirs], "eval": r,
+            write_json(root / ENSEMBLE, {"members": [str(d) for d in dirs], "eval": r,
                                                 "member_summaries": [summaries[d] for d in dirs],
                                                 "member_recipe": "certified regularized point, seeds 0..K-1"})
     student = best.copy()
@@ -288,25 +199,112 @@ def options_step(st: Study, best: Config) -> None:
 
 # Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
 # ~D0 unique tokens; `random` is the honest baseline (Sorscher et al. 2022, Abbas et al. 2023, Marion et al. 2023).
-SELECTION = (("prototypes", ("--keep-hard",)), ("semdedup", ()), ("perplexity", ("--slice", "middle")),
-             ("random", ()))
+# Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults).
+SELECTION = ("prototypes", "semdedup", "perplexity", "random")
 
 
 def selection_step(st: Study, best: Config, embed_run: Path) -> None:
     """Masks for every method (embeddings: the mean hidden states of `embed_run`, cheap next to MiniLM on a
     2-core CPU), then the best regularized config trained on each subset. Masks already written are reused."""
-    from squeeze.cli import main as cli_main
+    from squeeze.prune.pipeline import PruneOptions, prune_documents
     pool, root = 2 * st.spec.d0, st.runs("selection")
     jobs = []
-    for method, extra in SELECTION:
+    for method in SELECTION:
         mask = root / "masks" / f"{method}.json"
         if not mask.exists():
-            argv = ["prune", "--data", str(st.store), "--method", method, "--keep", "0.5", "--budget-tokens",
-                    str(pool), "--out", str(mask), "--embedder", str(embed_run), "--seed", "0", *extra]
-            if cli_main(argv) != 0:
-                raise SqueezeError(f"squeeze {' '.join(argv)}: failed (see above)")
+            prune_documents(PruneOptions(data=str(st.store), method=method, out=str(mask), keep=0.5,
+                                         budget_tokens=pool, embedder=str(embed_run), seed=0), say=_say)
         c = best.copy()
         c.recipe = f"select-{method}"
         c.data.budget_tokens, c.data.keep_mask = pool, str(mask)
         jobs.append(Job(c, root / method))
     st.run(jobs)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- the steps, in order: one list (title, compute estimate, certification allowance, function) ----------------
+
+def _cost(st: Study, size: Size, epochs: float, budget: int | None = None) -> float:
+    """estimated_cost's units for `size` at `epochs` over `budget` (default D0)."""
+    c = st.base("standard")
+    c.model.n_layer, c.model.d_model = size
+    c.train.epochs = 1
+    return epochs * (budget or st.spec.d0) * estimated_cost(c, 1)
+
+
+def _standard_cost(st: Study) -> float:
+    s = st.spec
+    std = sum(len(s.lrs) * _cost(st, size, sum(s.std_epochs)) for size in s.std_sizes)
+    std += sum(_cost(st, size, sum(s.std_epochs), s.d0 * k) for size in s.std_sizes for k in (2, 4, 8))
+    return std + sum(_cost(st, size, sum(s.std_epochs)) for size in s.reg_sizes if size not in s.std_sizes)
+
+
+def _regularized_cost(st: Study) -> float:
+    s = st.spec
+    reg = len(s.reg_wds) * _cost(st, s.main, sum(s.reg_epochs))
+    return reg + sum(_cost(st, size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
+
+
+def _ensemble_cost(st: Study) -> float:
+    """As the progress counts them: every member (the first is the regularized run, counted again when skipped)
+    and the student."""
+    s = st.spec
+    ens = sum(s.ensemble_k * _cost(st, size, max(s.reg_epochs)) for size in s.ensemble_sizes)
+    return ens + _cost(st, s.main, max(s.reg_epochs))
+
+
+def _best_cost(st: Study) -> float:
+    return 3.5 * _cost(st, st.spec.main, max(st.spec.reg_epochs))  # E/2, E, 2E and a little walking
+
+
+def _selection_cost(st: Study) -> float:
+    return len(SELECTION) * _cost(st, st.spec.main, max(st.spec.reg_epochs), 2 * st.spec.d0)  # at the pool budget
+
+
+@dataclass
+class StudyState:
+    """What a step hands to the later ones."""
+    lr_of: dict[Size, float] = field(default_factory=dict)  # standard: the certified lr of each size at D0
+    best: Config | None = None  # regularized: the certified point's config
+    best_dir: Path | None = None  # and its run directory
+
+
+def _run_standard(st: Study, state: StudyState) -> None:
+    state.lr_of = standard_step(st)
+
+
+def _run_regularized(st: Study, state: StudyState) -> None:
+    lr = state.lr_of.get(st.spec.main, state.lr_of[st.spec.std_sizes[-1]])
+    state.best, state.best_dir = regularized_step(st, lr)
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    cost: Callable[[Study], float]  # the first estimate of its compute (its grids as given)
+    # Certification's extra runs (the walk past a grid's edge) are unknown until they happen. In the default study
+    # (D0 10k, benchmarks/RESULTS.md) they made the standard step 1.45x its grids and the regularized one 3.2x (wd
+    # walked to 25.6, epochs to 32), so the first estimate counts them in
+    certify_allowance: float
+    run: Callable[[Study, StudyState], None]
+
+
+STEPS = (
+    Step("standard recipe: data scaling at D0 x 1, 2, 4, 8", _standard_cost, 1.45, _run_standard),
+    Step("regularized recipe: certified at D0, then over sizes", _regularized_cost, 3.2, _run_regularized),
+    Step("ensembles of the certified point over sizes, and a student distilled from one", _ensemble_cost, 1.0,
+         lambda st, state: ensemble_step(st, state.best)),
+    Step("the best recipe: the certified point plus the options that helped in the ablations", _best_cost, 1.0,
+         lambda st, state: options_step(st, state.best)),
+    Step("data selection: half of a 2 x D0 pool by each method, against random", _selection_cost, 1.0,
+         lambda st, state: selection_step(st, state.best, state.best_dir)),
+)
+
+
+def planned_costs(st: Study) -> tuple[float, ...]:
+    """A first estimate of each step's compute (grids as given, plus the allowance for certification), in STEPS
+    order, for the time estimate."""
+    return tuple((step.certify_allowance if st.spec.certify else 1.0) * step.cost(st) for step in STEPS)

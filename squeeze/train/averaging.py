@@ -22,8 +22,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from squeeze.config import TrainConfig
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_save
-
-EMA_WEIGHTS, AVG_WEIGHTS = "model_ema.safetensors", "model_avg.safetensors"
+from squeeze.runs.files import AVG_WEIGHTS, EMA_WEIGHTS, epoch_weights
 
 
 def ema_update_(avg: dict[str, torch.Tensor], new: dict[str, torch.Tensor], decay: float) -> None:
@@ -78,7 +77,7 @@ class Averager:
         return bool(self.decay or self.k)
 
     def snapshot_path(self, epoch: int) -> Path:
-        return self.run_dir / f"epoch{epoch:03d}.safetensors"
+        return self.run_dir / epoch_weights(epoch)
 
     def after_step(self, model: torch.nn.Module, step: int) -> None:
         """Called with the number of steps done, after the optimizer step."""

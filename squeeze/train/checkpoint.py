@@ -19,10 +19,8 @@ from squeeze import config as config_mod
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_save, atomic_write, read_json
 from squeeze.model import GPT
+from squeeze.runs.files import CONFIG, METRICS, RUN, STATE, SUMMARY, WEIGHTS  # noqa: F401  (callers use ckpt.X)
 from squeeze.train.digest import DIGEST_KEY, WEIGHTS_KEY, state_digest
-
-WEIGHTS, STATE, CONFIG, RUN, METRICS, SUMMARY = (
-    "model.safetensors", "state.pt", "config.json", "run.json", "metrics.jsonl", "summary.json")
 
 
 def git_commit() -> str:
@@ -117,7 +115,8 @@ def check_tokenizer(run_dir: Path, info: dict, store) -> None:
 
 def load_run(run_dir: str | Path, device: str = "cpu", weights: str = WEIGHTS) -> tuple[config_mod.Config, GPT, dict]:
     """(config, model with its weights in eval mode, run.json) of a run directory; `weights` names the file
-    (model.safetensors = the raw weights; model_ema / model_avg.safetensors = the averages of squeeze.train.averaging)."""
+    (model.safetensors = the raw weights; model_ema / model_avg.safetensors = the averages of
+    squeeze.train.averaging)."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise SqueezeError(f"{run_dir}: not a run directory (no {CONFIG})")

@@ -68,7 +68,8 @@ class Teacher:
             cfg, model, info = load_run(d, device)
             check_tokenizer(Path(d), info, store)
             if cfg.model.vocab_size != store.vocab_size:
-                raise SqueezeError(f"{d}: teacher vocabulary {cfg.model.vocab_size} != token store's {store.vocab_size}")
+                raise SqueezeError(f"{d}: teacher vocabulary {cfg.model.vocab_size} != token store's "
+                                   f"{store.vocab_size}")
             if cfg.model.seq_len < seq_len:
                 raise SqueezeError(f"{d}: teacher context {cfg.model.seq_len} is shorter than the student's {seq_len}")
             self.models.append(model.requires_grad_(False))

@@ -186,8 +186,11 @@ class Parallel:
             if not self.main:
                 return None, None
             return model.state_dict(), [opt.state_dict() for opt in optimizers]
-        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                             get_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0 only
         model_sd = get_model_state_dict(model, options=opts)
         optim_sds = [get_optimizer_state_dict(model, opt, options=opts) for opt in optimizers]  # collective
@@ -211,8 +214,11 @@ class Parallel:
             for opt, sd in zip(optimizers, state["optimizers"], strict=True):
                 opt.load_state_dict(sd)
             return
-        from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
-                                                             set_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
         opts = StateDictOptions(full_state_dict=True)
         set_model_state_dict(model, state["model"], options=opts)
         for opt, sd in zip(optimizers, state["optimizers"], strict=True):

@@ -28,16 +28,15 @@ from squeeze.data.loader import EpochLoader
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
-from squeeze.io import dir_lock, disk_error, read_json, write_json, atomic_write
+from squeeze.io import atomic_write, dir_lock, disk_error, read_json, write_json
 from squeeze.model import GPT
 from squeeze.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.train import checkpoint as ckpt
-from squeeze.train import distributed
+from squeeze.train import distributed, regularize
 from squeeze.train import init as init_mod
-from squeeze.train.mirror import make_mirror
-from squeeze.train import regularize
 from squeeze.train.averaging import Averager
 from squeeze.train.distill import make_distiller
+from squeeze.train.mirror import make_mirror
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
@@ -74,7 +73,7 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     offsets = store.train_offsets
     kept_sha256 = None
     if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
-        from squeeze.prune.mask import kept_stream, load_mask
+        from squeeze.data.mask import kept_stream, load_mask
         keep = load_mask(cfg.data.keep_mask, store)
         tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask)
         kept_sha256 = hashlib.sha256(keep.tobytes()).hexdigest()
@@ -396,7 +395,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
         if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par, {**avg.state(), **(extra() or {})})
+            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par,
+                        {**avg.state(), **(extra() or {})})
     bar.close()
     train_time = elapsed + time.perf_counter() - t0
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.

@@ -3,7 +3,7 @@
 `run_on_ray(jobs, ...)` connects to the cluster at `address` (`ray start --head` prints it; None starts a Ray
 instance on this machine) and runs each job as a task asking for `threads` CPUs and, on a
 cluster with GPUs, 1/runs_per_gpu GPU, and honours chain order (`Job.after`) through the shared scheduler of
-squeeze/study/execute.py. Tasks write their run directories themselves, so ROOT must be a path every node sees
+squeeze/runs/jobs.py. Tasks write their run directories themselves, so ROOT must be a path every node sees
 (a shared file system) and squeeze must be installed on every node; the run directories hold the same files and
 numbers as the local executor's (the trainer is the same, only the process that calls it differs).
 Exercised by tests/test_execute.py (two tiny runs on a local Ray instance) and `squeeze sweep --executor ray`.
@@ -39,7 +39,7 @@ def run_on_ray(jobs: list, workers: int, threads: int, quiet: bool, report, addr
                runs_per_gpu: int) -> list:
     """One Outcome per job, in job order. How many run at once is Ray's to decide from the tasks' CPU and GPU
     requests; `workers` only sets the default threads per run (this machine's cores / workers)."""
-    from squeeze.study.execute import Outcome, run_one, schedule
+    from squeeze.runs.jobs import Outcome, run_one, schedule
     ray = _ray()
     started = _connect(ray, address, threads)
     try:

@@ -1,18 +1,18 @@
-"""`squeeze prune`: score the training documents of a budget, select a subset, write the keep-mask and its summary.
+"""Data selection end to end: score the training documents of a budget, select a subset, write the keep-mask, its
+summary and its score plot. `squeeze prune` and the study's selection step both call `prune_documents`.
 
-    squeeze prune --data STORE --method prototypes --keep 0.5 --out mask.json [--budget-tokens N]
-        [--clusters K] [--keep-hard|--keep-easy] [--balance] [--eps E] [--embedder minilm|RUN_DIR] [--seed S]
+    prune_documents(PruneOptions(data=STORE, method="prototypes", keep=0.5, out="mask.json"))
 
-Writes MASK (see squeeze/prune/mask.py), MASK without .json + `.summary.json` (kept documents and tokens, per
-cluster counts, eps, timings) and `.scores.png` (score histogram, kept vs dropped). `--keep` is a fraction of the
+Writes MASK (see squeeze/data/mask.py), MASK without .json + `.summary.json` (kept documents and tokens, per
+cluster counts, eps, timings) and `.scores.png` (score histogram, kept vs dropped). `keep` is a fraction of the
 candidate TOKENS (the training documents inside the budget). Validation documents are never read.
 Then train on the subset: `squeeze train --data STORE --data.keep_mask=mask.json ...`.
 Exercised by tests/test_prune.py.
 """
-import argparse
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,42 +21,39 @@ from squeeze.errors import SqueezeError
 METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
 
 
-def add_prune_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("prune", help="select training documents: write a keep-mask for `squeeze train`")
-    p.add_argument("--data", required=True, help="token store directory")
-    p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--keep", type=float, default=None, help="fraction of the candidate tokens to keep, in (0, 1]")
-    p.add_argument("--out", required=True, help="keep-mask file to write (JSON)")
-    p.add_argument("--budget-tokens", type=int, default=0, help="select inside this budget prefix (0 = whole store)")
-    p.add_argument("--clusters", type=int, default=0, help="k-means clusters (0 = sqrt(candidate documents))")
-    hard = p.add_mutually_exclusive_group()
-    hard.add_argument("--keep-hard", dest="hard", action="store_true", default=True,
-                      help="prototypes/d4: keep documents far from their centroid (default; plentiful data)")
-    hard.add_argument("--keep-easy", dest="hard", action="store_false",
-                      help="prototypes/d4: keep documents near their centroid (scarce data)")
-    p.add_argument("--balance", action="store_true", help="prototypes/d4: equal token quota per cluster")
-    p.add_argument("--eps", type=float, default=None, help="semdedup/d4: drop cos > 1 - eps (else searched for --keep)")
-    p.add_argument("--dedup-keep", type=float, default=0.75, help="d4: token fraction SemDeDup keeps before "
-                                                                  "prototypes (default 0.75, as in D4)")
-    p.add_argument("--slice", default="middle", choices=("low", "middle", "high"), help="perplexity: which slice")
-    p.add_argument("--embedder", default="minilm", help="minilm, or a squeeze run directory (mean hidden states)")
-    p.add_argument("--cache", default=None, help="embedding cache directory (default: STORE/embeddings)")
-    p.add_argument("--ref-config", default=None, help="perplexity: reference model config.json (default: 2x64)")
-    p.add_argument("--ref-dir", default=None, help="perplexity: where reference runs go (default: MASK.ref/)")
-    p.add_argument("--workers", type=int, default=1, help="perplexity: reference runs in parallel")
-    p.add_argument("--seed", type=int, default=0, help="k-means, fold and random seed")
-    return p
+@dataclass(frozen=True)
+class PruneOptions:
+    """What `squeeze prune` asks for; the flags of the same names (--keep-hard / --keep-easy set `hard`)."""
+    data: str  # token store directory
+    method: str  # one of METHODS
+    out: str  # keep-mask file to write (JSON)
+    keep: float | None = None  # fraction of the candidate tokens to keep, in (0, 1]
+    budget_tokens: int = 0  # select inside this budget prefix (0 = whole store)
+    clusters: int = 0  # k-means clusters (0 = sqrt(candidate documents))
+    hard: bool = True  # prototypes/d4: keep documents far from their centroid (plentiful data)
+    balance: bool = False  # prototypes/d4: equal token quota per cluster
+    eps: float | None = None  # semdedup/d4: drop cos > 1 - eps (else searched for `keep`)
+    dedup_keep: float = 0.75  # d4: token fraction SemDeDup keeps before prototypes
+    slice: str = "middle"  # perplexity: low, middle or high
+    embedder: str = "minilm"  # minilm, or a squeeze run directory (mean hidden states)
+    cache: str | None = None  # embedding cache directory (default: STORE/embeddings)
+    ref_config: str | None = None  # perplexity: reference model config.json (default: 2x64)
+    ref_dir: str | None = None  # perplexity: where reference runs go (default: MASK.ref/)
+    workers: int = 1  # perplexity: reference runs in parallel
+    seed: int = 0  # k-means, fold and random seed
 
-
-def _check(a: argparse.Namespace) -> None:
-    if a.keep is not None and not 0 < a.keep <= 1:
-        raise SqueezeError(f"--keep {a.keep}: must be in (0, 1]")
-    if a.keep is None and not (a.method == "semdedup" and a.eps is not None):
-        raise SqueezeError(f"--method {a.method} needs --keep F" + (" or --eps E" if a.method == "semdedup" else ""))
-    if a.eps is not None and not 0 <= a.eps <= 2:
-        raise SqueezeError(f"--eps {a.eps}: must be in [0, 2]")
-    if not 0 < a.dedup_keep <= 1 or a.clusters < 0:
-        raise SqueezeError("--dedup-keep must be in (0, 1] and --clusters >= 0")
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SqueezeError(f"--method {self.method}: must be one of {', '.join(METHODS)}")
+        if self.keep is not None and not 0 < self.keep <= 1:
+            raise SqueezeError(f"--keep {self.keep}: must be in (0, 1]")
+        if self.keep is None and not (self.method == "semdedup" and self.eps is not None):
+            raise SqueezeError(f"--method {self.method} needs --keep F"
+                               + (" or --eps E" if self.method == "semdedup" else ""))
+        if self.eps is not None and not 0 <= self.eps <= 2:
+            raise SqueezeError(f"--eps {self.eps}: must be in [0, 2]")
+        if not 0 < self.dedup_keep <= 1 or self.clusters < 0:
+            raise SqueezeError("--dedup-keep must be in (0, 1] and --clusters >= 0")
 
 
 def _clusters(x, cand, k, seed):
@@ -69,7 +66,7 @@ def _clusters(x, cand, k, seed):
     return cluster, 1.0 - cos, len(cent)
 
 
-def select_docs(a: argparse.Namespace, store, ntok, say) -> tuple[np.ndarray, np.ndarray | None, dict]:
+def select_docs(a: "PruneOptions", store, ntok, say) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(keep [N], score [N] or None, extra summary fields) for the method asked for."""
     from squeeze.prune import select
     cand, info = ntok > 0, {}
@@ -130,12 +127,11 @@ def _plot(path: Path, score, keep, cand, title: str) -> None:
     plt.close(fig)
 
 
-def cmd_prune(a: argparse.Namespace) -> dict:
+def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None) -> dict:
+    """Select, then write the keep-mask, its summary and its score plot; returns the summary (with `out`)."""
+    from squeeze.data.mask import budget_doc_tokens, save_mask
     from squeeze.data.store import TokenStore
     from squeeze.io import write_json
-    from squeeze.prune.mask import budget_doc_tokens, save_mask
-    _check(a)
-    say = lambda m: print(m, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     store = TokenStore.open(a.data)
     ntok = budget_doc_tokens(store, a.budget_tokens)
@@ -159,7 +155,4 @@ def cmd_prune(a: argparse.Namespace) -> dict:
     if score is not None:
         what = "mean loss (nats/token)" if a.method == "perplexity" else "1 - cos to nearest centroid"
         _plot(Path(f"{stem}.scores.png"), score, keep, ntok > 0, what)
-    print(f"{out}: kept {summary['kept_docs']:,} of {summary['candidate_docs']:,} documents, "
-          f"{summary['kept_tokens']:,} of {summary['candidate_tokens']:,} tokens "
-          f"({summary['kept_tokens'] / max(summary['candidate_tokens'], 1):.1%}); summary {stem}.summary.json")
-    return summary
+    return {**summary, "out": str(out), "summary_path": f"{stem}.summary.json"}

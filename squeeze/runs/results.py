@@ -9,6 +9,7 @@ from pathlib import Path
 from squeeze import config as config_mod
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_write, read_json
+from squeeze.runs.files import CONFIG, SUMMARY
 
 # Row fields, in column order: identity, the knobs sweeps vary, then the measurements.
 FIELDS = ("name", "path", "recipe", "finished", "lr", "weight_decay", "epochs", "optimizer", "budget_tokens",
@@ -18,8 +19,8 @@ FIELDS = ("name", "path", "recipe", "finished", "lr", "weight_decay", "epochs", 
 
 def run_row(run_dir: Path, root: Path | None = None) -> dict:
     """One flat row for one run directory; measurements are None until summary.json exists."""
-    cfg = config_mod.load(str(run_dir / "config.json"))
-    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else {}
+    cfg = config_mod.load(str(run_dir / CONFIG))
+    summary = read_json(run_dir / SUMMARY) if (run_dir / SUMMARY).exists() else {}
     row = {
         "name": str(run_dir.relative_to(root)) if root else run_dir.name, "path": str(run_dir),
         "recipe": cfg.recipe, "finished": bool(summary), "lr": cfg.train.lr,
@@ -40,7 +41,7 @@ def collect(root: str | Path) -> list[dict]:
     root = Path(root)
     if not root.exists():
         raise SqueezeError(f"{root}: no such directory")
-    dirs = sorted({p.parent for p in root.rglob("config.json")})
+    dirs = sorted({p.parent for p in root.rglob(CONFIG)})
     return [run_row(d, root) for d in dirs]
 
 

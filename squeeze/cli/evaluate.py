@@ -1,0 +1,103 @@
+"""`squeeze eval` (a run's loss, several runs' ensemble, or a task's accuracy), `squeeze sample` and `squeeze
+export`: their flags, the calls into the library, and what they print. Exercised by tests/test_cli.py,
+tests/test_ensemble.py, tests/test_eval_tasks.py and tests/test_export.py.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from squeeze.errors import SqueezeError
+from squeeze.runs.files import WEIGHT_FILES
+
+
+def add_eval_parser(sub) -> None:
+    e = sub.add_parser("eval", help="validation loss and bits per byte of a run (several runs: their ensemble)")
+    e.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    e.add_argument("--orders", type=int, default=5, help="random member orders averaged in the K curve")
+    e.add_argument("--data", default=None, help="token store (default: the run's own)")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--weights", choices=("raw", "ema", "avg"), default="raw",
+                   help="raw = model.safetensors; ema / avg = the averaged weights (train.ema_decay, "
+                        "train.avg_last_epochs)")
+    e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
+                                                "{context, choices, label}, or 'heldout' (built from the store)")
+    e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
+    e.add_argument("--task-seed", type=int, default=0, help="seed of the heldout task's examples")
+
+
+def add_sample_parser(sub) -> None:
+    s = sub.add_parser("sample", help="generate text from a run")
+    s.add_argument("run_dir")
+    s.add_argument("--prompt", default="", help="text to continue")
+    s.add_argument("--tokens", type=int, default=200, help="tokens to generate")
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--seed", type=int, default=0)
+
+
+def add_export_parser(sub) -> None:
+    x = sub.add_parser("export", help="a run's model as a Hugging Face folder (transformers loads it offline)")
+    x.add_argument("run_dir")
+    x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
+    x.add_argument("--out", required=True, help="folder to write")
+    x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    if len(a.run_dirs) > 1:
+        if a.task or a.weights != "raw":
+            raise SqueezeError("--task and --weights apply to one run; an ensemble uses each member's raw weights")
+        from squeeze.ensemble import ensemble_eval, format_table
+        r = ensemble_eval(a.run_dirs, data=a.data, n_orders=a.orders)
+        print(json.dumps(r) if a.json else format_table(r))
+        return
+    run_dir = a.run_dirs[0]
+    if a.task:
+        return _eval_task(a, run_dir)
+    from squeeze.evaluate import evaluate
+    from squeeze.train.checkpoint import check_tokenizer, load_run
+    from squeeze.train.trainer import bind_to_store
+    weights = WEIGHT_FILES[a.weights]
+    cfg, model, info = load_run(run_dir, weights=weights)
+    if a.data:
+        cfg.data.path = a.data
+    _, store = bind_to_store(cfg)
+    check_tokenizer(Path(run_dir), info, store)
+    out = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
+                   dtype=cfg.train.dtype)
+    if a.json:
+        print(json.dumps({**out, "weights": weights}))
+    else:
+        print(f"{run_dir} ({weights}): val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
+              f"({out['tokens']:,} tokens, {out['bytes']:,} bytes)")
+
+
+def _eval_task(a: argparse.Namespace, run_dir: str) -> None:
+    """`squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S] [--json]`."""
+    from squeeze.eval_tasks import task_accuracy
+    out = task_accuracy(run_dir, a.task, limit=a.task_limit, seed=a.task_seed, data=a.data)
+    if a.json:
+        print(json.dumps(out))
+    else:
+        print(f"{run_dir}: task {out['task']}: acc {out['acc']:.4f}, acc_norm {out['acc_norm']:.4f} "
+              f"({out['normalization']}) over {out['n']:,} examples (chance {out['chance']:.3f})")
+
+
+def cmd_sample(a: argparse.Namespace) -> None:
+    import torch
+
+    from squeeze.data.store import TokenStore
+    from squeeze.train.checkpoint import check_tokenizer, load_run
+    cfg, model, info = load_run(a.run_dir)
+    store = TokenStore.open(cfg.data.path)
+    check_tokenizer(Path(a.run_dir), info, store)
+    tok = store.tokenizer
+    ids = tok.encode(a.prompt).ids if a.prompt else [store.eot_id]
+    gen = torch.Generator().manual_seed(a.seed)
+    out = model.generate(torch.tensor([ids]), a.tokens, temperature=a.temperature, top_k=a.top_k, generator=gen)
+    print(tok.decode(out[0].tolist(), skip_special_tokens=False).replace("<|endoftext|>", "\n\n"))
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from squeeze.export import describe_export, export_run
+    print(describe_export(a.out, export_run(a.run_dir, a.out, a.format, force=a.force)))

@@ -1,0 +1,40 @@
+"""From a corpus path to a token store, in one place: `squeeze prepare`, `squeeze run` and the benchmarks use it.
+
+`prepare_corpus` refuses an empty corpus with a one-line error, then streams the documents into
+squeeze.data.store.prepare_store (read three times, never held in memory). `ensure_store` is the study's form: a
+path that already is a token store is used as is; anything else is prepared once into OUT/data, and a later call
+with another corpus or vocabulary for the same OUT is refused.
+Exercised by tests/test_run.py and tests/test_store.py.
+"""
+import sys
+from pathlib import Path
+
+from squeeze.errors import SqueezeError
+from squeeze.io import read_json
+
+
+def prepare_corpus(data: str | None, out: str | Path, *, vocab_size: int, text_field: str = "text",
+                   **store_options) -> dict:
+    """Prepare the corpus at `data` (None: the built-in one) into the token store `out`; returns its meta.json."""
+    from squeeze.data.corpus import iter_documents
+    from squeeze.data.store import prepare_store
+    if next(iter_documents(data, text_field=text_field), None) is None:
+        raise SqueezeError(f"{data or 'built-in corpus'}: corpus is empty (no non-blank documents)")
+    return prepare_store(lambda: iter_documents(data, text_field=text_field), out, vocab_size=vocab_size,
+                         source=data or "builtin", **store_options)
+
+
+def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
+    """A token store for `data`: used as is when it already is one, else prepared once into out/data."""
+    if data and (Path(data) / "meta.json").exists():
+        return Path(data)
+    store = Path(out) / "data"
+    if (store / "meta.json").exists():
+        meta = read_json(store / "meta.json")
+        if (meta.get("source"), meta.get("vocab_size")) != (data or "builtin", vocab_size):
+            raise SqueezeError(f"{store}: prepared from {meta.get('source')} with vocabulary {meta.get('vocab_size')}, "
+                               f"not {data or 'builtin'} with {vocab_size}; use another --out")
+        return store
+    print(f"preparing {'the built-in corpus' if data is None else data} -> {store}", file=sys.stderr)
+    prepare_corpus(data, store, vocab_size=vocab_size, text_field=text_field)
+    return store
