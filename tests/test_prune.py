@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from squeeze.cli import main as cli
-from squeeze.data.mask import budget_doc_tokens, kept_stream, load_mask, save_mask
+from squeeze.data.mask import budget_doc_tokens, kept_stream, load_mask, load_selection, save_mask
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.prune import select
@@ -201,7 +201,9 @@ def test_prune_cli_random_and_perplexity(tiny_store, tmp_path):
     assert (tmp_path / "r1.json").read_text() == (tmp_path / "r2.json").read_text()  # deterministic for a seed
     summary = json.loads((tmp_path / "r1.summary.json").read_text())
     ntok = budget_doc_tokens(store)
-    assert summary["kept_tokens"] == ntok[load_mask(tmp_path / "r1.json", store)].sum() >= 0.5 * ntok.sum()
+    keep, partial = load_selection(tmp_path / "r1.json", store)
+    # exactly the target: whole documents, then the first tokens of one more (like for like across methods)
+    assert summary["kept_tokens"] == ntok[keep].sum() + (partial[1] if partial else 0) == round(0.5 * ntok.sum())
     ref = tiny_config(tiny_store, epochs=1)
     from squeeze import config as config_mod
     config_mod.save(ref, str(tmp_path / "ref.json"))
@@ -249,3 +251,33 @@ def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path):
         assert abs(s["kept_tokens"] / s["candidate_tokens"] - 0.6) < 0.1, (method, s)
         assert (tmp_path / "a" / f"{method}.scores.png").stat().st_size > 1000
     assert load_mask(tmp_path / "a" / "d4.json", store).sum() > 0
+
+
+def test_fit_to_target_cuts_the_last_document_by_priority():
+    """By hand: documents of 5, 4, 3, 6 tokens (one not a candidate), priority 3 > 0 > 2 > 1. Target 8 from a
+    selection that kept docs 0 and 1 (9 tokens): doc 0 (5, top priority) whole, then doc 1 (4) does not fit, so it
+    is cut to the 3 tokens missing. Target 11 from the same selection: both whole (9), then the best left-out
+    candidate, doc 2, cut to 2 tokens."""
+    ntok = np.array([5, 4, 3, 0, 6])
+    prio = np.array([3.0, 2.0, 0.0, 9.0, 1.0])
+    keep = np.array([True, True, False, False, False])
+    out, partial = select.fit_to_target(keep, prio, ntok, 8)
+    assert out.tolist() == [True, False, False, False, False] and partial == (1, 3)
+    out, partial = select.fit_to_target(keep, prio, ntok, 11)
+    assert out.tolist() == [True, True, False, False, False] and partial == (4, 2)  # doc 4 outranks doc 2
+    out, partial = select.fit_to_target(keep, prio, ntok, 9)
+    assert out.tolist() == [True, True, False, False, False] and partial is None
+
+
+def test_partial_document_enters_the_training_stream(tiny_store, tmp_path):
+    from squeeze.data.mask import kept_stream
+    store = TokenStore.open(tiny_store)
+    ntok = budget_doc_tokens(store)
+    keep = np.zeros(len(ntok), dtype=bool)
+    keep[0] = True
+    save_mask(tmp_path / "m.json", store, keep, (2, 7), method="test")
+    k, partial = load_selection(tmp_path / "m.json", store)
+    tokens, offsets = kept_stream(store, k, 0, "m", partial)
+    s2 = int(store.train_offsets[2])
+    assert len(tokens) == ntok[0] + 7 and offsets.tolist() == [0, ntok[0], ntok[0] + 7]
+    assert tokens[ntok[0]:].tolist() == np.asarray(store.train[s2:s2 + 7]).tolist()

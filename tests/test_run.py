@@ -112,10 +112,11 @@ def test_best_recipe_gets_its_epochs_certified(smoke_study, tmp_path):
     rows = [r for r in collect(tmp_path / "runs") if r["finished"]]
     assert rows and {r["recipe"] for r in rows} == {"best"}
     assert all(json.loads((Path(r["path"]) / "summary.json").read_text())["mean_depth"] > 2 for r in rows)  # looped
-    epochs = sorted(r["epochs"] for r in rows)
+    epochs = sorted({r["epochs"] for r in rows})
     assert {1, 2, 4} <= set(epochs)
     grid = Grid(lr=[8e-3], weight_decay=[0.8], epochs=epochs, sizes=[spec.main], budgets=[spec.d0])
-    assert certify(rows, grid, ("epochs",)).certified
+    cert = certify(rows, grid, ("epochs",), best_seeds=spec.seeds)
+    assert cert.certified and cert.n_seeds == spec.seeds  # decided on the best's seed mean
 
 
 def test_progress_adds_a_step_that_outgrew_its_estimate_to_the_plan(capsys):
@@ -168,7 +169,7 @@ def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monk
 
     from squeeze.prune import pipeline
     out, _ = smoke_study
-    names = [f"selection/{m}" for m in ("prototypes", "semdedup", "perplexity", "random")]
+    names = [f"selection/{m}/s{i}" for m in ("prototypes", "semdedup", "perplexity", "random") for i in (0, 1)]
     first = {r["name"]: r["val_loss"] for r in collect(out / "runs") if r["finished"]}
     shutil.rmtree(out / "runs" / "selection")
 
@@ -183,3 +184,31 @@ def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monk
     assert main(argv) == 0
     again = {r["name"]: r["val_loss"] for r in collect(out / "runs") if r["finished"]}
     assert [again[n] for n in names] == [first[n] for n in names]
+
+
+def test_every_row_carries_its_noise_and_its_whole_compute(smoke_study):
+    """The measurement rules in summary.json: every row has the interpolated and the law multiplier with
+    intervals, its seeds and seed spread, a significance label, its own and total FLOPs and a certificate status;
+    the standard law has a point at D0/2; selection rows kept their target tokens within 2%."""
+    from squeeze.study.plan import STUDIES
+    out, _ = smoke_study
+    spec = STUDIES["smoke"]
+    saved = json.loads((out / "summary.json").read_text())
+    assert [p["budget"] for p in saved["standard_points"]] == [float(b) for b in spec.std_budgets]
+    assert all(p["seeds"] >= spec.seeds for p in saved["standard_points"])
+    assert saved["noise"]["dof"] > 0 and "parametric bootstrap" in saved["noise"]["method"]
+    labels = {"significant gain", "significant loss", "no measurable gain", "reference"}
+    for m in saved["methods"]:
+        assert {"multiplier", "multiplier_text", "interval", "law_multiplier", "law_interval", "seeds", "seed_sd",
+                "significance", "flops_own", "flops_total", "certificate"} <= set(m), m["method"]
+        assert m["significance"] in labels and m["flops_total"] >= m["flops_own"] > 0
+        assert len(m["interval"]) == 2 and m["interval"][0] <= m["interval"][1]
+        if m["single_model"]:
+            assert m["seeds"] >= spec.seeds and m["seed_sd"] is not None
+        if m["law_note"]:
+            assert "degenerate" in m["law_note"]
+    student = next(m for m in saved["methods"] if m["method"] == "distilled student")
+    assert student["flops_total"] > 3 * student["flops_own"]  # its 3 teachers' training and their forward passes
+    for m in saved["methods"]:
+        if m["method"].startswith("data selection"):
+            assert abs(m["budget"] - spec.d0) <= 0.02 * spec.d0, m

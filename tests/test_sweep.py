@@ -63,7 +63,8 @@ def test_certified_when_every_neighbour_is_trained_and_worse():
     cert = certify(star(), grid3())
     assert cert.certified and cert.best == {**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4}
     assert cert.best_loss == 4.0 and cert.n_neighbours == 6 and not (cert.missing or cert.better or cert.at_edge)
-    assert cert.describe() == "certified: every one-step neighbour trained and worse"
+    assert cert.describe() == "certified: every one-step neighbour trained and none better"
+    assert cert.status == "certified"
 
 
 def test_a_missing_neighbour_blocks_the_certificate():
@@ -84,27 +85,29 @@ def test_a_better_neighbour_blocks_the_certificate():
     assert best.best["lr"] == 1e-3 and best.best_loss == 3.9 and best.at_edge == ["lr"] and not best.certified
 
 
-def test_best_at_an_edge_is_flagged():
+def test_best_at_an_edge_is_never_certified():
     cert = certify(star(center=(2e-3, 0.2, 8)), grid3())  # no 16-epoch neighbour on the grid
-    assert cert.certified and cert.at_edge == ["epochs"] and cert.n_neighbours == 5
-    assert cert.describe() == ("certified: every one-step neighbour trained and worse; "
-                               "best at the edge of the epochs grid: widen it")
+    assert not cert.certified and cert.status == "edge" and cert.at_edge == ["epochs"] and cert.n_neighbours == 5
+    assert cert.describe() == "edge: not certified; best at the edge of the epochs grid: widen it"
 
 
 def test_seeds_are_averaged():
-    g = grid3(lr=[1e-3, 2e-3], weight_decay=[0.2], epochs=[4], seeds=[0, 1])
+    g = grid3(lr=[1e-3, 2e-3, 4e-3], weight_decay=[0.2], epochs=[4], seeds=[0, 1])
     rows = [row(1e-3, 0.2, 4, 3.0, seed=0), row(1e-3, 0.2, 4, 5.2, seed=1),  # mean 4.1: the best single seed
-            row(2e-3, 0.2, 4, 4.0, seed=0), row(2e-3, 0.2, 4, 4.0, seed=1)]  # mean 4.0: the best point
+            row(2e-3, 0.2, 4, 4.0, seed=0), row(2e-3, 0.2, 4, 4.0, seed=1),  # mean 4.0: the best point
+            row(4e-3, 0.2, 4, 4.5, seed=0), row(4e-3, 0.2, 4, 4.5, seed=1)]
     cert = certify(rows, g, axes=("lr",))
     assert cert.best["lr"] == 2e-3 and cert.best_loss == 4.0 and cert.n_seeds == 2 and cert.certified
+    # pooled SD over the three points: sqrt(2.42 / 3) = 0.90, so 1e-3 (+0.1) is flat, 4e-3 (+0.5) too at 3 dof
+    assert [p["lr"] for p in cert.flat] == [1e-3, 4e-3] and cert.noise[1] == 3
     cert = certify(rows[:3], g, axes=("lr",))  # lr 2e-3 seed 1 unfinished: its mean is seed 0 alone
     assert cert.best["lr"] == 2e-3 and cert.n_seeds == 1 and not cert.certified
-    assert cert.missing == [{**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4, "seed": 1}]
-    assert cert.describe().startswith("not certified: best lacks seed 1; best at the edge of the lr grid")
+    assert cert.missing[0] == {**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4, "seed": 1}
+    assert cert.describe().startswith("not certified: best lacks seed 1; 1 neighbour missing (lr0.004_wd0.2_ep4)")
     assert certify([], g).describe() == "not certified: no finished runs"
     rows[2]["val_loss"] = float("nan")  # a broken run counts as worse than any finished one
     cert = certify(rows, g, axes=("lr",), candidate={**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4})
-    assert cert.best_loss == float("inf") and [p["lr"] for p in cert.better] == [1e-3]
+    assert cert.best_loss == float("inf") and [p["lr"] for p in cert.better] == [1e-3, 4e-3]
 
 
 def test_extend_grid_steps_beyond_the_edges():

@@ -53,12 +53,16 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
                    f"{','.join(AXES)}; e.g. lr,epochs for the standard recipe, whose weight decay is fixed)")
     # 64 default-preset runs (250k tokens x at most 16 epochs, ~18k tokens/s on 2 cores) take at most ~4 hours
     s.add_argument("--max-runs", type=int, default=64, help="cap on the sweep's runs, grid included (default 64)")
+    s.add_argument("--best-seeds", type=int, default=1, help="seeds (init and data order) for each group's best point "
+                   "and, with --certify, for every neighbour within seed noise of it; certificates decide on seed "
+                   "means (default 1)")
     return s
 
 
 
 
-def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[str, ...]) -> dict:
+def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[str, ...],
+                 best_seeds: int = 1) -> dict:
     """Per (budget, size) group: its runs sorted by val_loss, then its best point and certificate line.
     Returns the certificates by group."""
     certs = {}
@@ -73,7 +77,7 @@ def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[s
                               (("val_loss", ".4f"), ("val_bpb", ".4f"), ("train_seconds", ".1f")))
             print(f"  {r['lr']:>9g} {r['weight_decay']:>7g} {r['epochs']:>6} {r['seed']:>4} {loss:>9} {bpb:>9} "
                   f"{sec:>8}")
-        certs[key] = cert = certify(rows, grid, axes)
+        certs[key] = cert = certify(rows, grid, axes, best_seeds=best_seeds)
         if cert.best is not None:
             seeds = f", mean of {cert.n_seeds} seeds" if cert.n_seeds > 1 else ""
             print(f"  best {short_name(cert.best)}: val loss {cert.best_loss:.4f}{seeds}")
@@ -94,10 +98,12 @@ def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
         raise SqueezeError(f"--certify-axes: unknown axis {bad[0]!r} (known: {', '.join(AXES)})")
     if args.workers < 1 or args.max_runs < 1:
         raise SqueezeError(f"--workers {args.workers}, --max-runs {args.max_runs}: both must be >= 1")
+    if args.best_seeds < 1:
+        raise SqueezeError(f"--best-seeds {args.best_seeds}: must be >= 1")
     res = run_sweep(base, grid, args.out, workers=args.workers, threads=base.train.threads or None,
                     certify_axes=axes if args.certify else None, max_runs=args.max_runs,
-                    executor=executor_config(args))
-    certs = print_report(res.rows, res.grids, res.planned, axes)
+                    executor=executor_config(args), best_seeds=args.best_seeds)
+    certs = print_report(res.rows, res.grids, res.planned, axes, args.best_seeds)
     todo = [group_name(key) for key, c in certs.items() if not c.certified]
     print(f"\n{len(certs) - len(todo)} of {len(certs)} groups certified"
           f"{' (not certified: ' + ', '.join(todo) + ')' if todo else ''}; {len(res.planned)} runs; "

@@ -44,17 +44,25 @@ def budget_doc_tokens(store, budget_tokens: int = 0) -> np.ndarray:
     return np.clip(np.minimum(offsets[1:], end) - offsets[:-1], 0, None)
 
 
-def save_mask(path: str | os.PathLike, store, keep: np.ndarray, **info) -> None:
+def save_mask(path: str | os.PathLike, store, keep: np.ndarray, partial: tuple[int, int] | None = None,
+              **info) -> None:
+    """Write a keep-mask; `partial` = (document, tokens): also keep that document's first `tokens` tokens."""
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (store.meta["n_train_docs"],):
         raise ValueError(f"mask of shape {keep.shape} for {store.meta['n_train_docs']} training documents")
+    extra = {"partial": [int(partial[0]), int(partial[1])]} if partial else {}
     write_json(path, {"format": FORMAT, "version": VERSION, "store_fingerprint": store_fingerprint(store),
-                      "n_train_docs": int(len(keep)), "kept_docs": int(keep.sum()), **info,
+                      "n_train_docs": int(len(keep)), "kept_docs": int(keep.sum()), **info, **extra,
                       "keep": "".join("1" if k else "0" for k in keep)})
 
 
 def load_mask(path: str | os.PathLike, store) -> np.ndarray:
     """bool [n_train_docs] from a mask file made for `store`; anything else is a one-line SqueezeError."""
+    return load_selection(path, store)[0]
+
+
+def load_selection(path: str | os.PathLike, store) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """(keep flags, the partly kept (document, tokens) or None) from a mask file made for `store`."""
     path = Path(path)
     if not path.is_file():
         raise SqueezeError(f"{path}: no such keep-mask file")
@@ -72,15 +80,29 @@ def load_mask(path: str | os.PathLike, store) -> np.ndarray:
     flags = d.get("keep")
     if not isinstance(flags, str) or len(flags) != n or set(flags) - {"0", "1"}:
         raise SqueezeError(f"{path}: field 'keep' must be a string of {n} characters 0/1")
-    return np.frombuffer(flags.encode("ascii"), dtype=np.uint8) == ord("1")
+    keep = np.frombuffer(flags.encode("ascii"), dtype=np.uint8) == ord("1")
+    partial = d.get("partial")
+    if partial is None:
+        return keep, None
+    if not (isinstance(partial, list) and len(partial) == 2 and all(isinstance(v, int) for v in partial)
+            and 0 <= partial[0] < n and not keep[partial[0]] and partial[1] >= 2):
+        raise SqueezeError(f"{path}: field 'partial' must be [document, tokens] of a document not kept whole")
+    return keep, (partial[0], partial[1])
 
 
-def kept_stream(store, keep: np.ndarray, budget_tokens: int = 0, name: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """(tokens, offsets) of the kept documents inside the budget prefix, concatenated in store order.
+def kept_stream(store, keep: np.ndarray, budget_tokens: int = 0, name: str = "",
+                partial: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, offsets) of the kept documents inside the budget prefix, concatenated in store order; the `partial`
+    document (if any) contributes its first tokens only.
 
     The copy costs kept tokens x 2-4 bytes of memory (~8 MB per 4M tokens): the loader then needs no notion of
     a mask, and batches stay a pure function of (epoch, step), so resume stays exact."""
     ntok = budget_doc_tokens(store, budget_tokens)
+    keep = np.array(keep, dtype=bool)
+    if partial is not None:
+        keep[partial[0]] = True
+        ntok = ntok.copy()
+        ntok[partial[0]] = min(int(ntok[partial[0]]), partial[1])
     docs = np.flatnonzero(keep & (ntok > 0))
     if ntok[docs].sum() < 2:
         raise SqueezeError(f"{name or 'keep-mask'}: keeps {int(ntok[docs].sum())} tokens inside the budget; "

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from squeeze.errors import SqueezeError
+from squeeze.prune import select
 
 METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
 
@@ -105,6 +106,19 @@ def select_docs(a: "PruneOptions", store, ntok, say) -> tuple[np.ndarray, np.nda
                                                   int(survivors.sum()), "hard": a.hard, "balance": a.balance}
 
 
+def priority(a: PruneOptions, score, ntok) -> np.ndarray:
+    """The order in which a method values documents (highest first), for cutting its selection to the target:
+    prototypes / d4 their score (hard: far from the centroid first), perplexity its slice (middle: the median
+    first), random and semdedup (no ranking among survivors) a seeded random order."""
+    if score is None or a.method == "semdedup":
+        return np.random.default_rng([a.seed, 11]).permutation(len(ntok)).astype(float)
+    s = np.nan_to_num(np.asarray(score, dtype=float), nan=-np.inf if a.method != "perplexity" else np.inf)
+    if a.method == "perplexity":
+        median = float(np.median(s[(ntok > 0) & np.isfinite(s)]))
+        return {"low": -s, "high": s, "middle": -np.abs(s - median)}[a.slice]
+    return s if a.hard else -s
+
+
 def _pad(x: np.ndarray, n: int) -> np.ndarray:
     """Embeddings of the first len(x) documents, zero rows for documents past the budget (never candidates)."""
     return np.concatenate([x, np.zeros((n - len(x), x.shape[1]), np.float32)]) if len(x) < n else x
@@ -137,20 +151,25 @@ def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None
     ntok = budget_doc_tokens(store, a.budget_tokens)
     keep, score, info = select_docs(a, store, ntok, say)
     keep &= ntok > 0
+    partial, target = None, None
+    if a.keep is not None:  # exactly the target tokens, like for like across methods (the last document cut)
+        target = int(round(a.keep * ntok.sum()))
+        keep, partial = select.fit_to_target(keep, priority(a, score, ntok), ntok, target)
     cluster = info.pop("cluster", None)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("") if out.suffix == ".json" else out
     summary = {"method": a.method, "keep": a.keep, "seed": a.seed, "budget_tokens": a.budget_tokens,
                "fraction_of": "tokens", "candidate_docs": int((ntok > 0).sum()), "candidate_tokens": int(ntok.sum()),
-               "kept_docs": int(keep.sum()), "kept_tokens": int(ntok[keep].sum()), **info}
+               "kept_docs": int(keep.sum()), "kept_tokens": int(ntok[keep].sum()) + (partial[1] if partial else 0),
+               "target_tokens": target, "partial": list(partial) if partial else None, **info}
     if cluster is not None:
         k = int(cluster.max()) + 1
         summary["per_cluster"] = [{"cluster": j, "docs": int((cluster == j).sum()), "kept_docs": int(
             (keep & (cluster == j)).sum()), "kept_tokens": int(ntok[keep & (cluster == j)].sum())} for j in range(k)]
     summary["seconds"] = round(time.perf_counter() - t0, 2)
-    save_mask(out, store, keep, method=a.method, budget_tokens=a.budget_tokens, keep_fraction=a.keep,
-              kept_tokens=summary["kept_tokens"])
+    save_mask(out, store, keep, partial, method=a.method, budget_tokens=a.budget_tokens, keep_fraction=a.keep,
+              kept_tokens=summary["kept_tokens"], target_tokens=target, seed=a.seed)
     write_json(f"{stem}.summary.json", summary)
     if score is not None:
         what = "mean loss (nats/token)" if a.method == "perplexity" else "1 - cos to nearest centroid"

@@ -311,6 +311,10 @@ def asymptote_two_stage(table: Mapping[float, tuple], *, n_boot=200, seed=0, lev
             raise ValueError(f"size {n}: K and losses must be finite 1-D arrays of the same length")
         data.append((K, L))
     stage1 = tuple(_stage1(K, L) for K, L in data)
+    bad = [f"size {n:g}: {f.reason}" for n, f in zip(sizes, stage1) if "C at its bound 0" in f.reason]
+    if bad:  # a stage-1 C at its bound says "not resolved", not "0": stage 2 would fit made-up asymptotes
+        raise ValueError("a stage-1 K -> inf asymptote is not resolved, so stage 2 has nothing to fit: "
+                         + "; ".join(bad))
     stage2 = fit_power_law(sizes, [f.C for f in stage1])
     rng = np.random.default_rng(seed)
     plans = [_cells(K, None) for K, _ in data]

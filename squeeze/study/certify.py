@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from squeeze.study.grid import AXES, GROUP, POINT_KEYS, Grid, point_name
+from squeeze.study.noise import Point, pooled_noise
 
 
 def _step(axis: str, values: list, up: bool) -> float | int | None:
@@ -34,7 +35,13 @@ def beyond(axis: str, values: list, value) -> list:
 
 @dataclass
 class Certificate:
-    """Whether `best` is a local optimum of its (budget, size) group on the grid."""
+    """Whether `best` is a local optimum of its (budget, size) group on the grid, decided on seed means.
+
+    Each trained one-step neighbour is labelled against the best: "better" (a lower seed mean), "flat" (worse by
+    less than the seed noise can tell: under t(0.95, dof) x SD x sqrt(1/n_best + 1/n_neighbour), the SD pooled over
+    the group's points with >= 2 seeds) or "worse" (beyond noise; "worse" alone when no noise estimate exists yet).
+    Certified: the best has all its seeds, every neighbour is trained, none is better and the best is not on an
+    edge of the grid that could be widened (status "edge" then)."""
     best: dict | None  # the best hyperparameter point (group keys and axes, no seed)
     best_loss: float | None  # its val_loss, the mean over its finished seeds
     n_seeds: int
@@ -43,6 +50,14 @@ class Certificate:
     better: list[dict] = field(default_factory=list)  # neighbours whose mean val_loss (key "val_loss") beats best
     at_edge: list[str] = field(default_factory=list)  # axes where best sits on a grid edge that could be widened
     n_neighbours: int = 0
+    flat: list[dict] = field(default_factory=list)  # neighbours within noise of the best (key "val_loss": mean)
+    noise: tuple[float, int] | None = None  # (pooled seed SD, degrees of freedom) the labels used, if any
+
+    @property
+    def status(self) -> str:
+        """certified, edge (the best sits on a grid edge) or not certified."""
+        return "certified" if self.certified else "edge" if self.at_edge and self.best is not None \
+            else "not certified"
 
     def describe(self) -> str:
         if self.best is None:
@@ -57,8 +72,15 @@ class Certificate:
                 f"{short_name(p)}: {p['val_loss']:.4f}" for p in self.better) + ")")
         if not self.n_neighbours:
             why.append("no neighbours on the grid (one value per axis)")
-        line = ("certified: every one-step neighbour trained and worse" if self.certified
-                else "not certified: " + "; ".join(why))
+        if self.certified:
+            line = "certified: every one-step neighbour trained and none better"
+            line += "" if self.noise is None else " (on seed means)"
+        elif self.at_edge and not why:
+            line = "edge: not certified"
+        else:
+            line = "not certified: " + "; ".join(why)
+        if self.flat:
+            line += f"; flat (within noise): {', '.join(short_name(p) for p in self.flat)}"
         if self.at_edge:
             axes = " and ".join(", ".join(self.at_edge).rsplit(", ", 1))
             line += (f"; best at the edge of the {axes} grid{'s' * (len(self.at_edge) > 1)}: "
@@ -80,32 +102,41 @@ def _hp(point: dict) -> dict:
     return {k: point[k] for k in (*GROUP, *AXES)}
 
 
-def _mean_losses(rows: list[dict], grid: Grid) -> tuple[dict[str, float], dict[str, tuple[float | None, int]]]:
-    """val_loss of every finished run of `grid` by run name, and (mean over its finished seeds, how many) by
-    hyperparameter point name. NaN counts as inf: a broken run is worse than any that finished."""
-    runs = {point_name(p) for p in grid.points()}
-    losses = {}
+def _seed_losses(rows: list[dict], grid: Grid, seeds: list[int]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """val_loss of every finished run of the grid's points at `seeds` by run name, and each hyperparameter point's
+    seed losses by point name. NaN counts as inf: a broken run is worse than any that finished."""
+    hps = {point_name(_hp(p)) for p in grid.points()}
+    losses, by_point = {}, {name: [] for name in hps}
     for r in rows:
-        name = point_name({k: r[k] for k in POINT_KEYS})
-        if name in runs and r.get("val_loss") is not None:
-            losses[name] = math.inf if math.isnan(float(r["val_loss"])) else float(r["val_loss"])
-    means = {}
-    for p in grid.points():
-        found = [losses[n] for n in (point_name({**_hp(p), "seed": s}) for s in grid.seeds) if n in losses]
-        means[point_name(_hp(p))] = (statistics.fmean(found) if found else None), len(found)
-    return losses, means
+        if r.get("val_loss") is None or r["seed"] not in seeds:
+            continue
+        hp_name = point_name({k: r[k] for k in (*GROUP, *AXES)})
+        if hp_name in hps:
+            loss = math.inf if math.isnan(float(r["val_loss"])) else float(r["val_loss"])
+            losses[point_name({k: r[k] for k in POINT_KEYS})] = loss
+            by_point[hp_name].append(loss)
+    return losses, by_point
 
 
-def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidate: dict | None = None) -> Certificate:
-    """Certify the best finished point of a one-group grid (lowest val_loss, mean over finished seeds), or
-    `candidate`, a point of the grid (say, the hyperparameters a recipe reports). Rows outside the grid are
-    ignored; a diverged run reported with val_loss = inf counts as trained and worse."""
+def _within_noise(diff: float, n_best: int, n_other: int, noise: tuple[float, int]) -> bool:
+    from scipy.stats import t
+    sd, dof = noise
+    return diff <= float(t.ppf(0.95, dof)) * sd * math.sqrt(1 / n_best + 1 / n_other)
+
+
+def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidate: dict | None = None,
+            best_seeds: int = 1) -> Certificate:
+    """Certify the best finished point of a one-group grid (lowest seed-mean val_loss), or `candidate`, a point of
+    the grid (say, the hyperparameters a recipe reports). The best needs seeds 0..best_seeds-1 (besides the grid's
+    own), and so does every neighbour within noise of it (adaptive seeds: spent only where they decide something).
+    Rows outside the grid are ignored; a diverged run reported with val_loss = inf counts as trained and worse."""
     if len(grid.budgets) != 1 or len(grid.sizes) != 1:
         raise ValueError("certify one (budget, size) group at a time: pass grid.group(key)")
     if unknown := set(axes) - set(AXES):
         raise ValueError(f"unknown axes {sorted(unknown)}: choose from {AXES}")
-    losses, means = _mean_losses(rows, grid)
-    loss = {name: m for name, (m, _) in means.items() if m is not None}  # in grid order
+    full = sorted(set(grid.seeds) | set(range(best_seeds)))
+    losses, by_point = _seed_losses(rows, grid, full)
+    loss = {name: statistics.fmean(v) for name, v in by_point.items() if v}
     hps = {point_name(_hp(p)): _hp(p) for p in grid.points()}
     if candidate is not None:
         best = _hp(candidate)
@@ -114,20 +145,34 @@ def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidat
     elif not loss:
         return Certificate(None, None, 0, False)
     else:
-        best = hps[min(loss, key=loss.get)]  # the lowest mean; the first in grid order on a tie
-    best_loss, n_seeds = means[point_name(best)]
+        best = hps[min(loss, key=lambda n: (loss[n], list(hps).index(n)))]  # lowest mean; grid order on a tie
+    best_name = point_name(best)
+    best_loss, n_seeds = loss.get(best_name), len(by_point[best_name])
+    noise = pooled_noise([Point(0, tuple(v)) for v in by_point.values() if len(v) > 1 and all(map(math.isfinite, v))])
+    noise = noise if noise[1] > 0 else None
     neighbours = []
     for axis in axes:
         values = grid.values(axis)
         i = values.index(best[axis])
         neighbours += [{**best, axis: values[j]} for j in (i - 1, i + 1) if 0 <= j < len(values)]
-    missing = [{**hp, "seed": s} for hp in (best, *neighbours) for s in grid.seeds
-               if point_name({**hp, "seed": s}) not in losses]
-    better = [{**hp, "val_loss": loss[point_name(hp)]} for hp in neighbours
-              if best_loss is not None and loss.get(point_name(hp), math.inf) < best_loss]
+    better, flat = [], []
+    for hp in neighbours:
+        m = loss.get(point_name(hp))
+        if m is None or best_loss is None:
+            continue
+        if m < best_loss:
+            better.append({**hp, "val_loss": m})
+        elif noise and math.isfinite(m) and _within_noise(m - best_loss, n_seeds, len(by_point[point_name(hp)]),
+                                                          noise):
+            flat.append({**hp, "val_loss": m})
+    flat_names = {point_name(_hp(p)) for p in flat}
+    missing = [{**best, "seed": s} for s in full if point_name({**best, "seed": s}) not in losses]
+    missing += [{**hp, "seed": s} for hp in neighbours
+                for s in (full if point_name(hp) in flat_names else grid.seeds)
+                if point_name({**hp, "seed": s}) not in losses]
     at_edge = [axis for axis in axes if beyond(axis, grid.values(axis), best[axis])]
-    certified = best_loss is not None and bool(neighbours) and not missing and not better
-    return Certificate(best, best_loss, n_seeds, certified, missing, better, at_edge, len(neighbours))
+    certified = best_loss is not None and bool(neighbours) and not missing and not better and not at_edge
+    return Certificate(best, best_loss, n_seeds, certified, missing, better, at_edge, len(neighbours), flat, noise)
 
 
 def extend_grid(grid: Grid, certificate: Certificate) -> Grid | None:

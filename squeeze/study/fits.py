@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # scipy costs ~0.6 s to import: the fitting modules load only
     from squeeze.scaling.fit import FitWithInterval
     from squeeze.scaling.joint import ChinchillaWithInterval
 
-# Runs equal on every one of these are seeds of one configuration; their losses are averaged before any "best".
+# Runs from run directories carry `config_key` (squeeze.runs.results): equal keys are seeds of one configuration, and
+# only those are averaged. Hand-made rows without it (tests) group by these knobs instead.
 CONFIG_KNOBS = ("recipe", "budget", "params", "n_layer", "d_model", "lr", "weight_decay", "epochs", "optimizer")
 LEVEL = 0.9  # every interval printed is a 90% percentile interval
 N_BOOT = 200  # resamples behind each interval (~10-20 ms each)
@@ -48,13 +49,20 @@ class Best:
 
 
 def configurations(rows: list[dict], recipe: str) -> list[Best]:
-    """The finished runs of `recipe` grouped by every knob but the seed; unfinished rows are ignored."""
+    """The finished runs of `recipe` grouped by configuration (the whole config but the seeds: `config_key`);
+    unfinished rows are ignored. Each group's row is its lowest seed's."""
     groups: dict[tuple, list[dict]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r.get("seed", 0), r.get("data_seed", 0))):
         if is_finished(r) and r.get("recipe") == recipe:
-            key = tuple(budget_of(r) if k == "budget" else r.get(k) for k in CONFIG_KNOBS)
-            groups.setdefault(key, []).append(r)
+            groups.setdefault(seed_group(r), []).append(r)
     return [Best(fmean(r["val_loss"] for r in rs), tuple(r["val_loss"] for r in rs), rs[0]) for rs in groups.values()]
+
+
+def seed_group(row: dict) -> tuple:
+    """The key under which a row's seeds are pooled: its config_key, else (hand-made rows) the knobs."""
+    if row.get("config_key"):
+        return (row["config_key"],)
+    return tuple(budget_of(row) if k == "budget" else row.get(k) for k in CONFIG_KNOBS)
 
 
 def best_runs(rows: list[dict], recipe: str, by: Callable[[dict], object]) -> dict:
@@ -126,20 +134,23 @@ class JointFit:
 
 def joint_fit(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOOT, seed: int = 0) -> JointFit:
     """fit_chinchilla with bootstrap intervals, when `recipe` has >= 2 sizes and >= 2 budgets with >= 5 points.
-    Repeated epochs count as full tokens here (the data-constrained law is what discounts them)."""
+    Repeated epochs count as full tokens here (the data-constrained law is what discounts them). One point per
+    (N, tokens seen, unique budget): two budgets that saw equal tokens (D0 x 8 epochs, 2 D0 x 4) stay two points,
+    not the better of them."""
     from squeeze.scaling.joint import chinchilla_with_uncertainty
-    best = best_runs(rows, recipe, by=lambda r: (float(r["params"]), float(r["tokens_seen"])))
-    sizes = {n for n, _ in best}
+    by_nd = best_runs(rows, recipe, by=lambda r: (float(r["params"]), float(r["tokens_seen"]), budget_of(r)))
+    best = {(n, d, u): b for (n, d, u), b in by_nd.items()}
+    sizes = {n for n, _, _ in best}
     budgets = {budget_of(b.run) for b in best.values()}
     if len(sizes) < 2 or len(budgets) < 2 or len(best) < 5:
         raise SqueezeError(f"the joint law of recipe {recipe!r} needs >= 2 model sizes and >= 2 budgets with >= 5 "
                            f"points; found {len(sizes)} sizes, {len(budgets)} budgets, {len(best)} points")
-    points = [(n, d, b.loss) for (n, d), b in best.items()]
+    points = [(n, d, b.loss) for (n, d, _), b in best.items()]
     result = chinchilla_with_uncertainty(*zip(*points), n_boot=n_boot, seed=seed, level=LEVEL)
     reasons = []
     if len(sizes) == 2:
         reasons.append("2 model sizes: A, alpha and E are not separately determined")
-    if len({d for _, d in best}) == 2:
+    if len({d for _, d, _ in best}) == 2:
         reasons.append("2 values of tokens seen: B, beta and E are not separately determined")
     if len(best) == 5:
         reasons.append("5 points for 5 constants: exact fit, no check")

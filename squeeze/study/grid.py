@@ -23,7 +23,7 @@ class Grid:
     epochs: list[int]
     sizes: list[tuple[int, int]]
     budgets: list[int]  # data.budget_tokens; 0 = the whole store
-    seeds: list[int] = field(default_factory=lambda: [0])  # train.seed (the init seed)
+    seeds: list[int] = field(default_factory=lambda: [0])  # seed s: init and data order both shifted by s
 
     def __post_init__(self) -> None:
         self.lr, self.weight_decay = [float(x) for x in self.lr], [float(x) for x in self.weight_decay]
@@ -77,4 +77,5 @@ def point_config(base: Config, point: dict) -> Config:
         f"model.n_layer={point['n_layer']}", f"model.d_model={point['d_model']}",
         f"model.n_head={point['d_model'] // head_dim}", f"data.budget_tokens={point['budget_tokens']}",
         f"train.lr={point['lr']!r}", f"train.weight_decay={point['weight_decay']!r}",
-        f"train.epochs={point['epochs']}", f"train.seed={point['seed']}"])
+        f"train.epochs={point['epochs']}", f"train.seed={base.train.seed + point['seed']}",
+        f"data.seed={base.data.seed + point['seed']}"])

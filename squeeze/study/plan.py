@@ -42,15 +42,21 @@ class StudySpec:
     reg_epochs: tuple[int, ...]
     ensemble_k: int  # members per ensemble
     ensemble_sizes: tuple[Size, ...]  # sizes with an ensemble, among reg_sizes (>= 3 for the two-stage asymptote)
-    max_runs: int = 120  # per step, certification included
+    max_runs: int = 160  # per step, certification and seeds included
     certify: bool = True  # train missing grid neighbours until the best point is certified (or max_runs)
+    seeds: int = 3  # seeds (init and data order) of every point a row or a law rests on
+
+    @property
+    def std_budgets(self) -> tuple[int, ...]:
+        """The standard law's budgets: D0/2 (so a method worse than the standard gets a number), D0, 2, 4, 8 x D0."""
+        return (self.d0 // 2, self.d0, 2 * self.d0, 4 * self.d0, 8 * self.d0)
 
 
 STUDIES = {
     # every code path in about a minute; the numbers mean nothing
     "smoke": StudySpec(d0=2048, std_sizes=((2, 32),), reg_sizes=((1, 32), (2, 32), (2, 64)), main=(2, 32),
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
-                       ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False),
+                       ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2),
     # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
     # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
     # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`). D0 = 20k took
@@ -90,9 +96,11 @@ class Study:
                         **self.executor.kwargs())
 
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
+        """Run the grid(s), certify along `axes` on seed means (when the preset certifies), and give each group's
+        best point the preset's seeds."""
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
                         certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
-                        on_done=self.progress, executor=self.executor)
+                        on_done=self.progress, executor=self.executor, best_seeds=self.spec.seeds)
         if res.note:
             print(f"{step}: {res.note}", file=sys.stderr)
         if res.failure:
@@ -100,8 +108,8 @@ class Study:
         return res
 
 
-def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], what: str) -> dict:
-    cert = certify(res.rows, res.grids[key], axes)
+def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], what: str, seeds: int) -> dict:
+    cert = certify(res.rows, res.grids[key], axes, best_seeds=seeds)
     if cert.best is None:
         raise SqueezeError(f"{what}: no finished run in group {key} ({cert.describe()})")
     print(f"  {what} {key[1]}x{key[2]} at {key[0]:,} tokens: {cert.best} -> {cert.best_loss:.4f}; {cert.describe()}",
@@ -110,36 +118,35 @@ def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], 
 
 
 def standard_step(st: Study) -> dict[Size, float]:
-    """The standard recipe's data scaling; returns the certified learning rate of each size at D0."""
+    """The standard recipe's data scaling: lr x epochs certified on seed means at every budget of its law
+    (D0/2 .. 8 x D0) for every size of it, the best of each with the preset's seeds. The regularized sizes outside
+    the law get the same search at D0, so that both recipes' best at D0 is taken over the same sizes. Returns the
+    certified learning rate of each size at D0."""
     s, std = st.spec, st.base("standard")
-    res = st.sweep(std, Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=list(s.std_sizes),
-                             budgets=[s.d0]), "standard", ("lr", "epochs"))
-    lr_of = {size: best_of(res, (s.d0, *size), ("lr", "epochs"), "standard")["lr"] for size in s.std_sizes}
-    budgets = [s.d0 * k for k in (2, 4, 8)]
-    grids = [Grid(lr=[lr], weight_decay=[0.1], epochs=list(s.std_epochs), sizes=[size], budgets=budgets)
-             for size, lr in lr_of.items()]
-    # The regularized sizes outside the standard law still get a standard run at D0, so that both recipes'
-    # best at D0 is taken over the same sizes.
-    main_lr = lr_of.get(s.main) or lr_of[s.std_sizes[-1]]
-    extra = [size for size in s.reg_sizes if size not in lr_of]
+    grids = [Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=list(s.std_sizes),
+                  budgets=list(s.std_budgets))]
+    extra = [size for size in s.reg_sizes if size not in s.std_sizes]
     if extra:
-        grids.append(Grid(lr=[main_lr], weight_decay=[0.1], epochs=list(s.std_epochs), sizes=extra, budgets=[s.d0]))
-    st.sweep(std, grids, "standard", ("epochs",))
-    return lr_of
+        grids.append(Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=extra, budgets=[s.d0]))
+    res = st.sweep(std, grids, "standard", ("lr", "epochs"))
+    for key in res.grids:
+        best_of(res, key, ("lr", "epochs"), "standard", s.seeds)
+    return {size: best_of(res, (s.d0, *size), ("lr", "epochs"), "standard", s.seeds)["lr"] for size in s.std_sizes}
 
 
 def regularized_step(st: Study, lr: float) -> tuple[Config, Path]:
-    """lr x weight decay x epochs certified at D0 on the main size, then that point over all sizes; returns the
-    best config (the one later steps start from) and its run directory."""
+    """lr x weight decay x epochs certified on seed means at D0 on the main size, then that point over all sizes
+    (each with the preset's seeds); returns the best config (the one later steps start from) and its run
+    directory."""
     s, reg = st.spec, st.base("regularized")
     axes = ("lr", "weight_decay", "epochs")
     res = st.sweep(reg, Grid(lr=[lr], weight_decay=list(s.reg_wds), epochs=list(s.reg_epochs), sizes=[s.main],
                              budgets=[s.d0]), "regularized", axes)
-    best = best_of(res, (s.d0, *s.main), axes, "regularized")
+    best = best_of(res, (s.d0, *s.main), axes, "regularized", s.seeds)
     others = [size for size in s.reg_sizes if size != s.main]
     if others:
         st.sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
-                           sizes=others, budgets=[s.d0]), "regularized", None)
+                           sizes=others, budgets=[s.d0], seeds=list(range(s.seeds))), "regularized", None)
     point = {**best, "seed": 0}
     return point_config(reg, point), st.runs("regularized") / point_name(point)
 
@@ -166,13 +173,14 @@ def ensemble_step(st: Study, best: Config) -> Path:
     groups, jobs = {}, []
     for size in s.ensemble_sizes:
         c = resized(best, size)
-        first = st.runs("regularized") / point_name({"budget_tokens": s.d0, "n_layer": size[0], "d_model": size[1],
-                                                     "lr": c.train.lr, "weight_decay": c.train.weight_decay,
-                                                     "epochs": c.train.epochs, "seed": 0})
+        point = {"budget_tokens": s.d0, "n_layer": size[0], "d_model": size[1], "lr": c.train.lr,
+                 "weight_decay": c.train.weight_decay, "epochs": c.train.epochs}
         root = st.runs("ensemble") / f"L{size[0]}d{size[1]}"
-        members = [Job(seeded(c, i), root / f"member{i}") for i in range(1, s.ensemble_k)]
-        groups[size] = (root, [first, *(j.run_dir for j in members)])
-        jobs += [Job(c, first), *members]  # the first is finished already: skipped
+        # the regularized step's seeds of this point are its first members (finished already: skipped)
+        members = [Job(seeded(c, i), st.runs("regularized") / point_name({**point, "seed": i}) if i < s.seeds
+                       else root / f"member{i}") for i in range(s.ensemble_k)]
+        groups[size] = (root, [j.run_dir for j in members])
+        jobs += members
     summaries = dict(zip([j.run_dir for j in jobs], st.run(jobs)))
     from squeeze.ensemble import ensemble_eval
     for size, (root, dirs) in groups.items():
@@ -184,7 +192,7 @@ def ensemble_step(st: Study, best: Config) -> Path:
     student = best.copy()
     student.recipe = "distill"
     student.distill.teachers = ",".join(str(d) for d in groups[s.main][1])
-    st.run([Job(student, st.runs("distill") / "student")])
+    st.run([Job(seeded(student, i), st.runs("distill") / "student" / f"s{i}") for i in range(s.seeds)])
     return st.runs("distill") / "student"
 
 
@@ -204,20 +212,26 @@ SELECTION = ("prototypes", "semdedup", "perplexity", "random")
 
 
 def selection_step(st: Study, best: Config, embed_run: Path) -> None:
-    """Masks for every method (embeddings: the mean hidden states of `embed_run`, cheap next to MiniLM on a
-    2-core CPU), then the best regularized config trained on each subset. Masks already written are reused."""
+    """Masks for every method, each exactly half the pool's tokens (the last document cut: like for like), then
+    the best regularized config trained on each subset with the preset's seeds. A deterministic method's mask is
+    the same for every seed; the random control draws a new subset per seed (its seed is the subset's too).
+    Embeddings: the mean hidden states of `embed_run`, cheap next to MiniLM on a 2-core CPU. Masks already written
+    are reused."""
     from squeeze.prune.pipeline import PruneOptions, prune_documents
+    from squeeze.study.members import seeded
     pool, root = 2 * st.spec.d0, st.runs("selection")
     jobs = []
     for method in SELECTION:
-        mask = root / "masks" / f"{method}.json"
-        if not mask.exists():
-            prune_documents(PruneOptions(data=str(st.store), method=method, out=str(mask), keep=0.5,
-                                         budget_tokens=pool, embedder=str(embed_run), seed=0), say=_say)
-        c = best.copy()
-        c.recipe = f"select-{method}"
-        c.data.budget_tokens, c.data.keep_mask = pool, str(mask)
-        jobs.append(Job(c, root / method))
+        for i in range(st.spec.seeds):
+            mask = root / "masks" / (f"{method}_s{i}.json" if method == "random" else f"{method}.json")
+            if not mask.exists():
+                prune_documents(PruneOptions(data=str(st.store), method=method, out=str(mask), keep=0.5,
+                                             budget_tokens=pool, embedder=str(embed_run),
+                                             seed=i if method == "random" else 0), say=_say)
+            c = seeded(best, i)
+            c.recipe = f"select-{method}"
+            c.data.budget_tokens, c.data.keep_mask = pool, str(mask)
+            jobs.append(Job(c, root / method / f"s{i}"))
     st.run(jobs)
 
 
@@ -236,16 +250,17 @@ def _cost(st: Study, size: Size, epochs: float, budget: int | None = None) -> fl
 
 
 def _standard_cost(st: Study) -> float:
+    """The lr x epochs grid at every budget and size, plus the best's extra seeds (at its largest epochs)."""
     s = st.spec
-    std = sum(len(s.lrs) * _cost(st, size, sum(s.std_epochs)) for size in s.std_sizes)
-    std += sum(_cost(st, size, sum(s.std_epochs), s.d0 * k) for size in s.std_sizes for k in (2, 4, 8))
-    return std + sum(_cost(st, size, sum(s.std_epochs)) for size in s.reg_sizes if size not in s.std_sizes)
+    grid = len(s.lrs) * sum(s.std_epochs) + (s.seeds - 1) * max(s.std_epochs)
+    std = sum(grid * _cost(st, size, 1, b) for size in s.std_sizes for b in s.std_budgets)
+    return std + sum(grid * _cost(st, size, 1) for size in s.reg_sizes if size not in s.std_sizes)
 
 
 def _regularized_cost(st: Study) -> float:
     s = st.spec
-    reg = len(s.reg_wds) * _cost(st, s.main, sum(s.reg_epochs))
-    return reg + sum(_cost(st, size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
+    reg = len(s.reg_wds) * _cost(st, s.main, sum(s.reg_epochs)) + (s.seeds - 1) * _cost(st, s.main, max(s.reg_epochs))
+    return reg + s.seeds * sum(_cost(st, size, max(s.reg_epochs)) for size in s.reg_sizes if size != s.main)
 
 
 def _ensemble_cost(st: Study) -> float:
@@ -253,15 +268,17 @@ def _ensemble_cost(st: Study) -> float:
     and the student."""
     s = st.spec
     ens = sum(s.ensemble_k * _cost(st, size, max(s.reg_epochs)) for size in s.ensemble_sizes)
-    return ens + _cost(st, s.main, max(s.reg_epochs))
+    return ens + s.seeds * _cost(st, s.main, max(s.reg_epochs))
 
 
 def _best_cost(st: Study) -> float:
-    return 3.5 * _cost(st, st.spec.main, max(st.spec.reg_epochs))  # E/2, E, 2E and a little walking
+    s = st.spec
+    return (3.5 + s.seeds - 1) * _cost(st, s.main, max(s.reg_epochs))  # E/2, E, 2E, a little walking, seeds
 
 
 def _selection_cost(st: Study) -> float:
-    return len(SELECTION) * _cost(st, st.spec.main, max(st.spec.reg_epochs), 2 * st.spec.d0)  # at the pool budget
+    s = st.spec
+    return s.seeds * len(SELECTION) * _cost(st, s.main, max(s.reg_epochs), 2 * s.d0)  # at the pool budget
 
 
 @dataclass

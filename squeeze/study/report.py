@@ -2,9 +2,11 @@
 evaluations stored beside their members); squeeze/study/report_output.py writes report.md, report.html, summary.json
 and the plots from it, and squeeze/cli/study.py prints it (`squeeze run`, `squeeze report DIR`).
 
-`summarize(out)` is the one place that turns runs into the headline table: every method's best validation loss and
-bits per byte at D0, its data-efficiency multiplier against the standard recipe's law (with a 90% bootstrap
-interval and the interpolation-only figure), its parameters and training compute, and the single best model.
+`summarize(out)` is the one place that turns runs into the table. Every row is a configuration over its seeds: its
+seed-mean loss and seed SD, its data-efficiency multiplier read against the measured standard points (squeeze/study/
+noise.py: interpolation in log D, a 90% interval over seed noise, and whether the gain stands out from it), the
+fitted law's multiplier as a secondary column (flagged on every row when the law is degenerate), its parameters,
+its own and total training FLOPs (a student counts its teachers; an ensemble all its members) and its certificate.
 `squeeze run` prints the same table from the same function, so the two can never disagree.
 Run it with `squeeze report squeeze-out`; exercised by tests/test_run.py.
 """
@@ -20,83 +22,142 @@ from squeeze.runs.files import CONFIG, ENSEMBLE, SUMMARY
 from squeeze.study import fits as fits_mod
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
+from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier
+
+STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squeeze run` used
 
 # How each recipe name in a run's config.json is shown in the table, in table order.
 METHOD_NAMES = {"standard": "standard recipe (tuned lr, epochs)", "regularized": "regularized (tuned wd, epochs, lr)",
                 "best": "best recipe (regularized + options that helped)", "distill": "distilled student",
                 "ensemble_member": "ensemble member (2x epochs, wd/2)"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
+CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs"), "best": ("epochs",)}
 
 
 @dataclass
 class Method:
-    """One row of the headline table."""
+    """One row of the headline table: a configuration over its seeds (an ensemble: one measurement)."""
     method: str
-    val_loss: float
-    val_bpb: float | None
-    multiplier: float | None  # None: beyond the standard asymptote, or no usable law
-    interval: tuple[float, float] | None
-    interp: str  # the interpolation-only figure over measured standard points
+    val_loss: float  # the mean over seeds
+    val_bpb: float | None  # the mean over seeds
+    seeds: int
+    seed_sd: float | None  # SD of the seeds' losses (None with one)
+    multiplier: float | None  # primary: interpolated between measured standard points; None outside their range
+    multiplier_text: str  # "1.23x [1.05, 1.41]", "< 0.5x [< 0.5, 0.81]"
+    interval: tuple[float, float] | None  # 90% over seed noise (an open end is at the measured range's bound)
+    interval_open: tuple[bool, bool]
+    significance: str  # significant gain / significant loss / no measurable gain / reference
+    law_multiplier: float | None  # secondary: the fitted standard law's D_eff ratio (extrapolates)
+    law_interval: tuple[float, float] | None
+    law_note: str  # e.g. the law is degenerate: said on every row
     params: int
-    flops: float  # training compute, FLOPs (ensembles: all members; students: teacher cost included when known)
+    flops_own: float  # this model's training
+    flops_total: float  # plus what it needed: a student's teachers (training and forward passes); all members
     path: str  # run directory (ensembles: the folder of members)
+    certificate: str  # certified / edge / not certified / n/a
     note: str = ""
     single_model: bool = True
-    seeds: int = 1  # runs behind val_loss: the mean over init/data seeds of one configuration
-    budget: float = 0.0  # the unique training tokens the multiplier is read at (a data subset: the tokens it kept)
+    budget: float = 0.0  # the unique training tokens the multiplier is read at
 
 
-CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs")}
+@dataclass(frozen=True)
+class Reference:
+    """What every row is read against: the standard points (best configuration per budget, over its seeds), the
+    pooled seed noise, the standard law and D0."""
+    points: list[Point]
+    noise: tuple[float, int]
+    law: fits_mod.Curve
+    d0: float
 
 
 def certificate_note(rows: list[dict], run: dict) -> str:
-    """Whether `run` is certified locally optimal on the grid of values its recipe trained at its budget and size
-    (rebuilt from the rows, so the report needs no record of the sweep's grid)."""
+    """Whether `run` is certified locally optimal on the grid of values its recipe trained at its budget and size,
+    on seed means (rebuilt from the rows, so the report needs no record of the sweep's grid). The best's seeds
+    are what the study gave its best points (the most seeds of any point of the group)."""
     from squeeze.study.sweep import Grid, certify
     axes = CERTIFY_AXES.get(run["recipe"])
     if axes is None:
-        return ""
+        return "n/a"
     group = [r for r in rows if r["recipe"] == run["recipe"] and budget_of(r) == budget_of(run)
              and (r["n_layer"], r["d_model"]) == (run["n_layer"], run["d_model"])]
     grid = Grid(lr=sorted({r["lr"] for r in group}), weight_decay=sorted({r["weight_decay"] for r in group}),
                 epochs=sorted({r["epochs"] for r in group}), sizes=[(run["n_layer"], run["d_model"])],
-                budgets=[run["budget_tokens"]], seeds=sorted({r["seed"] for r in group}))
-    cert = certify(group, grid, axes)
-    return "certified (" + ", ".join(axes) + ")" if cert.certified else cert.describe()
+                budgets=[run["budget_tokens"]], seeds=[0])
+    seeds = max(len(b.seed_losses) for b in fits_mod.configurations(group, run["recipe"]))
+    cert = certify(group, grid, axes, best_seeds=seeds)
+    return cert.status if cert.certified else f"{cert.status} ({cert.describe()})"
 
 
-def _standard_method(std: fits_mod.Curve, d0: float, rows: list[dict]) -> Method:
-    b = std.best[d0]
-    r = b.run
-    return Method(METHOD_NAMES["standard"], b.loss, r.get("val_bpb"), 1.0, None, "1x (reference)",
-                  int(r["params"]), float(r["flops"] or 0), r["path"],
-                  f"the baseline every multiplier divides by; {certificate_note(rows, r)}", seeds=len(b.seed_losses),
-                  budget=d0)
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
-def _efficiency_method(row: fits_mod.EfficiencyRow, rows: list[dict]) -> Method | None:
-    if row.best is None:
-        return None
-    r, e = row.best.run, row.efficiency
-    mult = None if e is None or e.beyond_asymptote else e.multiplier
-    n = len(row.best.seed_losses)
-    notes = [f"mean of {n} seeds (bits/byte: seed 0's run)" if n > 1 else "", row.note,
-             "beats the standard asymptote" if e is not None and e.beyond_asymptote else "", certificate_note(rows, r)]
-    note = "; ".join(n for n in notes if n)
-    return Method(METHOD_NAMES.get(row.recipe, row.recipe), row.best.loss, r.get("val_bpb"), mult, row.interval,
-                  e.interp_note if e else "-", int(r["params"]), float(r["flops"] or 0), r["path"], note, seeds=n,
-                  budget=row.budget)
+def _row(ref: Reference, name: str, losses: tuple[float, ...], bpb: float | None, budget: float, params: int,
+         flops_own: float, flops_total: float, path: str, certificate: str, note: str, single: bool) -> Method:
+    """A row read against the reference: the interpolated multiplier with its interval and label, and the law's."""
+    m = read_multiplier(losses, budget, ref.points, ref.noise)
+    law, law_iv = _law_multiplier(ref.law, sum(losses) / len(losses), budget)
+    sd = Point(budget, losses).sd
+    return Method(name, sum(losses) / len(losses), bpb, len(losses), sd, m.value, m.text(), (m.lo, m.hi),
+                  (m.lo_open, m.hi_open), m.label, law, law_iv, _law_note(ref.law), params, flops_own, flops_total,
+                  path, certificate, note, single, budget)
 
 
-def _loss_method(std: fits_mod.Curve, name: str, loss: float, bpb: float | None, budget: float, params: int,
-                 flops: float, path: str, note: str, single: bool) -> Method:
-    """A method placed on the standard law by its loss at `budget` unique tokens (an ensemble, a subset)."""
-    from squeeze.scaling.efficiency import data_efficiency
-    e = data_efficiency(std.fit.fit, loss, budget, measured_budgets=std.x, measured_losses=std.best_losses)
+def _law_multiplier(law: fits_mod.Curve, loss: float, budget: float):
+    """(multiplier, interval) from the fitted standard law; None where the loss is beyond its asymptote."""
     fn = lambda f: fits_mod._multiplier(f, loss, budget)  # noqa: E731
-    interval = std.fit.interval(fn) if std.fit.n_valid(fn) else None
-    mult = None if e.beyond_asymptote else e.multiplier
-    return Method(name, loss, bpb, mult, interval, e.interp_note, params, flops, path, note, single, budget=budget)
+    value = fn(law.fit.fit)
+    interval = law.fit.interval(fn) if law.fit.n_valid(fn) else None
+    return value, interval
+
+
+def _law_note(law: fits_mod.Curve) -> str:
+    f = law.fit.fit
+    return f"degenerate law ({f.reason}): extrapolation unreliable, read the interpolated column" if f.degenerate \
+        else ""
+
+
+def _study_d0(out: Path, rows: list[dict], std_budgets: list[float]) -> float:
+    """D0 from OUT/study.json, else the budget most non-standard rows were trained at."""
+    if (out / STUDY_FILE).exists():
+        return float(read_json(out / STUDY_FILE)["d0"])
+    others = [budget_of(r) for r in rows if r["recipe"] not in ("standard", recipes.PERPLEXITY_REFERENCE)]
+    return max(set(others), key=others.count) if others else std_budgets[0]
+
+
+def reference(out: Path, rows: list[dict], n_boot: int) -> tuple[Reference, fits_mod.FitReport]:
+    rep = fits_mod.fit_all(rows, "standard", None, n_boot=n_boot, joint=False)  # `squeeze fit` has the joint law
+    if rep.standard is None:
+        raise SqueezeError(f"{out / 'runs'}: no standard-recipe data scaling law ({rep.skipped.get('data scaling')})")
+    std = rep.standard
+    points = [Point(x, b.seed_losses) for x, b in std.best.items()]
+    everything = [Point(0, b.seed_losses) for recipe in {r["recipe"] for r in rows}
+                  for b in fits_mod.configurations(rows, recipe)]
+    noise = pooled_noise(everything)
+    if not noise[1]:
+        raise SqueezeError(f"{out / 'runs'}: every configuration has one seed: no seed noise to read multipliers "
+                           "against (train >= 2 seeds of some configuration)")
+    return Reference(points, noise, std, _study_d0(out, rows, std.x)), rep
+
+
+def _config_rows(rows: list[dict], recipe: str, budget: float) -> fits_mod.Best | None:
+    return fits_mod.best_runs([r for r in rows if budget_of(r) == budget], recipe, by=budget_of).get(budget)
+
+
+def _seed_rows(rows: list[dict], best: fits_mod.Best) -> list[dict]:
+    key = fits_mod.seed_group(best.run)
+    return [r for r in rows if fits_mod.seed_group(r) == key and fits_mod.is_finished(r)]
+
+
+def _recipe_row(ref: Reference, rows: list[dict], recipe: str, budget: float, name: str, note: str = "",
+                read_at: float | None = None) -> Method:
+    """The best configuration of `recipe` at `budget` over its seeds, read at `read_at` tokens (default budget)."""
+    best = _config_rows(rows, recipe, budget)
+    seed_rows = _seed_rows(rows, best)
+    flops = float(best.run["flops"] or 0)
+    return _row(ref, name, best.seed_losses, _mean(r.get("val_bpb") for r in seed_rows), read_at or budget,
+                int(best.run["params"]), flops, flops, best.run["path"], certificate_note(rows, best.run), note, True)
 
 
 def rebase(path: str, runs: Path) -> Path:
@@ -131,7 +192,7 @@ def ensemble_results(runs: Path) -> list[dict]:
                     "flops": sum(float(m.get("flops") or 0) for m in saved.get("member_summaries", [])),
                     "k_curve": e["mixture_curve_mean"],
                     "k_fit": {k: fit[k] for k in ("A", "B", "C", "degenerate", "reason")} if "C" in fit else None,
-                    "asymptote_text": (f"{fit['C']:.4f} [{fit['C_interval'][0]:.4f}, {fit['C_interval'][1]:.4f}]"
+                    "asymptote_text": (asymptote_text(fit["C"], *fit["C_interval"])
                                        + (" (degenerate)" if fit["degenerate"] else "")) if "C" in fit else
                     "not fitted (needs K >= 3)"})
     return sorted(out, key=lambda r: (r["member_params"], r["path"]))
@@ -158,33 +219,41 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     out = Path(out)
     runs = out / "runs"
     rows, _ = fits_mod.load_rows([str(runs)])
-    rep = fits_mod.fit_all(rows, "standard", None, n_boot=n_boot, joint=False)  # `squeeze fit` has the joint law
-    if rep.standard is None:
-        raise SqueezeError(f"{runs}: no standard-recipe data scaling law ({rep.skipped.get('data scaling')})")
-    std, d0 = rep.standard, rep.standard.x[0]
-    methods = [_standard_method(std, d0, rows)]
+    ref, rep = reference(out, rows, n_boot)
+    d0 = ref.d0
+    std_here = _config_rows(rows, "standard", d0)
+    if std_here is None:
+        raise SqueezeError(f"{runs}: no standard-recipe run at D0 = {d0:,.0f} tokens")
+    methods = [_recipe_row(ref, rows, "standard", d0, METHOD_NAMES["standard"], "the reference every row is read "
+                           "against")]
+    methods[0].significance = "reference"
     order = list(METHOD_NAMES)
-    for row in sorted(rep.table, key=lambda r: (order.index(r.recipe) if r.recipe in order else 99, r.recipe)):
-        if (m := _efficiency_method(row, rows)) is not None:
-            methods.append(m)
+    others = sorted({r["recipe"] for r in rows} - {"standard", recipes.PERPLEXITY_REFERENCE},
+                    key=lambda r: (order.index(r) if r in order else 99, r))
+    for recipe in [r for r in others if not r.startswith("select-")]:
+        if _config_rows(rows, recipe, d0) is not None:
+            methods.append(_recipe_row(ref, rows, recipe, d0, METHOD_NAMES.get(recipe, recipe)))
     ensembles = ensemble_results(runs)
     for ens in ensembles:
-        k = ens["k"]
         product = f"; product of experts {ens['product']:.4f}" if ens.get("product") is not None else ""
-        methods.append(_loss_method(std, f"ensemble of {k} x {ens['size']} (mixture)", ens["loss"], ens.get("bpb"),
-                                    d0, ens["params"], ens["flops"], ens["path"],
-                                    f"mean member {ens['mean_member_loss']:.4f}{product}; K->inf asymptote "
-                                    f"{ens['asymptote_text']}", False))
-    _add_retention(methods, runs, ensembles)
-    for r in sorted((r for r in rows if r["recipe"].startswith("select-")), key=lambda r: r["val_loss"]):
-        pool = budget_of(r)
-        methods.append(_loss_method(std, f"data selection: {r['recipe'][7:]}", r["val_loss"], r["val_bpb"],
-                                    r["unique_tokens"], r["params"], r["flops"] or 0, r["path"],
-                                    f"kept {r['unique_tokens']:,} of a {pool:,.0f}-token pool; multiplier at the kept "
-                                    "tokens", True))
+        methods.append(_row(ref, f"ensemble of {ens['k']} x {ens['size']} (mixture)", (ens["loss"],), ens.get("bpb"),
+                            d0, ens["params"], ens["flops"], ens["flops"], ens["path"], "n/a",
+                            f"one ensemble: its noise counted as one seed's; mean member "
+                            f"{ens['mean_member_loss']:.4f}{product}; K->inf asymptote {ens['asymptote_text']}",
+                            False))
+    _add_students(methods, rows, runs, ensembles)
+    for recipe in [r for r in others if r.startswith("select-")]:
+        b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
+        pool, kept = budget_of(b.run), _mean(_kept_tokens(r, runs) for r in _seed_rows(rows, b))
+        methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {recipe[7:]}",
+                                   f"kept {kept:,.0f} tokens of a {pool:,.0f}-token pool; multiplier at the kept "
+                                   "tokens", read_at=kept))
     singles = [m for m in methods if m.single_model]
     best = min(singles, key=lambda m: m.val_loss)
     return {"d0": d0, "fits": report_json(rep), "methods": [asdict(m) for m in methods],
+            "noise": {"seed_sd": ref.noise[0], "dof": ref.noise[1], "method": NOISE_METHOD},
+            "standard_points": [{"budget": p.budget, "loss": p.mean, "seeds": p.n, "seed_sd": p.sd}
+                                for p in ref.points],
             "ensembles": ensembles, "two_stage": two_stage(ensembles, n_boot),
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
@@ -192,20 +261,40 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                                                      and r["recipe"] != recipes.PERPLEXITY_REFERENCE})}
 
 
-def _add_retention(methods: list[Method], runs: Path, ensembles: list[dict]) -> None:
-    """Note on the distilled student's row: the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at
-    1/8 of the parameters), with the teachers' mean member loss as the single model."""
+NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over every configuration with >= 2 seeds "
+                "and redrawn from its chi-square distribution, then each point's seed mean redrawn as "
+                "N(mean, SD^2 / seeds); the multiplier interpolated in log D between the redrawn standard points")
+
+
+def _kept_tokens(row: dict, runs: Path) -> float:
+    """The tokens a data subset kept, in the units of data.budget_tokens (its mask's count; the loader's
+    unique_tokens drop a partial last window, as they do for the standard runs it is read against)."""
+    from squeeze import config as config_mod
+    mask = config_mod.load(str(Path(row["path"]) / CONFIG)).data.keep_mask
+    parts = Path(mask).parts
+    moved = Path(runs, *parts[len(parts) - parts[::-1].index("runs"):]) if "runs" in parts else Path(mask)
+    path = moved if moved.exists() else Path(mask)
+    found = read_json(path).get("kept_tokens") if path.exists() else None
+    return float(found if found is not None else row["unique_tokens"])
+
+
+def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict]) -> None:
+    """The distilled student's row: its FLOPs counted whole (its teachers' training and the forward passes that
+    taught it) and the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at 1/8 of the parameters)."""
     from squeeze import config as config_mod
     from squeeze.train.distill import retention
     for m in methods:
         if m.method != METHOD_NAMES["distill"]:
             continue
-        teachers = config_mod.load(str(Path(m.path) / CONFIG)).distill.teacher_dirs()
-        ens = next((e for e in ensembles if [str(rebase(t, runs)) for t in teachers] == e["members"]), None)
+        teachers = [str(rebase(t, runs)) for t in config_mod.load(str(Path(m.path) / CONFIG)).distill.teacher_dirs()]
+        teacher_flops = sum(float(read_json(Path(t) / SUMMARY).get("flops") or 0) for t in teachers)
+        forward = float(read_json(Path(m.path) / SUMMARY).get("teacher_forward_flops") or 0)
+        m.flops_total = m.flops_own + forward + teacher_flops
+        ens = next((e for e in ensembles if teachers == e["members"]), None)
         if ens is None:
             continue
         r = retention(ens["mean_member_loss"], m.val_loss, ens["loss"], m.params, ens["params"])
         kept = "n/a (the ensemble is no better)" if r["retention"] is None else f"{r['retention']:.0%}"
-        summary = read_json(Path(m.path) / SUMMARY)
         m.note = (f"keeps {kept} of the {ens['k']}-member ensemble's gain at {r['param_ratio']:.3g}x its parameters; "
-                  f"teacher forward {summary.get('teacher_forward_flops', 0):.3g} FLOPs on top; " + m.note).strip("; ")
+                  f"total FLOPs include its teachers' training and {forward:.3g} FLOPs of their forward passes; "
+                  + m.note).strip("; ")

@@ -14,6 +14,7 @@ from squeeze.io import atomic_write, read_json, write_json
 from squeeze.runs.files import METRICS, SUMMARY
 from squeeze.study import fits as fits_mod
 from squeeze.study.fits import budget_of, is_finished
+from squeeze.study.noise import asymptote_text
 
 
 def _val_scope(summary: dict, meta: dict) -> str:
@@ -28,18 +29,31 @@ def _val_scope(summary: dict, meta: dict) -> str:
     return "every token"
 
 
-def _mult_text(m: dict) -> str:
-    if m["multiplier"] is None:
-        return "beyond the standard asymptote" if "asymptote" in m["note"] else "-"
-    span = f" [{m['interval'][0]:.2f}, {m['interval'][1]:.2f}]" if m.get("interval") else ""
-    return f"{m['multiplier']:.2f}x{span}"
+def _law_text(m: dict) -> str:
+    if m["law_multiplier"] is None:
+        return "beyond asymptote"
+    iv = m.get("law_interval")
+    span = f" [{iv[0]:.2f}, {iv[1]:.2f}]" if iv else ""
+    return f"{m['law_multiplier']:.2f}x{span}" + (" (degenerate)" if m.get("law_note") else "")
+
+
+def _loss_text(m: dict) -> str:
+    sd = f" ± {m['seed_sd']:.3f}" if m.get("seed_sd") is not None else ""
+    return f"{m['val_loss']:.4f}{sd} ({m['seeds']})"
+
+
+def _cert_text(m: dict) -> str:
+    return m["certificate"].split(" (")[0]
 
 
 def table_lines(summary: dict, markdown: bool = False) -> list[str]:
     """The headline table as text (aligned) or as a markdown table."""
-    head = ("method", "val loss", "bits/byte", "multiplier [90%]", "interp.", "params", "train FLOPs")
-    rows = [(m["method"], f"{m['val_loss']:.4f}", f"{m['val_bpb']:.4f}" if m["val_bpb"] is not None else "-",
-             _mult_text(m), m["interp"], f"{m['params']:,}", f"{m['flops']:.3g}") for m in summary["methods"]]
+    head = ("method", "val loss ± seed SD (seeds)", "bits/byte", "multiplier [90%]", "beyond noise?", "law [90%]",
+            "params", "FLOPs own", "FLOPs total", "certificate")
+    rows = [(m["method"], _loss_text(m), f"{m['val_bpb']:.4f}" if m["val_bpb"] is not None else "-",
+             "1.00x (reference)" if m["significance"] == "reference" else m["multiplier_text"],
+             "-" if m["significance"] == "reference" else m["significance"], _law_text(m), f"{m['params']:,}",
+             f"{m['flops_own']:.3g}", f"{m['flops_total']:.3g}", _cert_text(m)) for m in summary["methods"]]
     if markdown:
         return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
@@ -48,7 +62,42 @@ def table_lines(summary: dict, markdown: bool = False) -> list[str]:
     return [fmt(head), *map(fmt, rows)]
 
 
-# ---- report.md and report.html: one list of blocks, two renderers ----------------------------------------------
+def plain_words(summary: dict) -> str:
+    """The report's opening paragraph: what was measured, the best multiplier with its interval, what did and did
+    not help beyond seed noise."""
+    rows = summary["methods"][1:]
+    gains = [m for m in rows if m["significance"] == "significant gain"]
+    flat = [m for m in rows if m["significance"] == "no measurable gain"]
+    losses = [m for m in rows if m["significance"] == "significant loss"]
+    seeds = sorted({m["seeds"] for m in summary["methods"] if m["single_model"]})
+    head = (f"This study trained {summary['runs']} models on D0 = {summary['d0']:,.0f} unique tokens and read each "
+            f"method against the standard recipe measured at {len(summary.get('standard_points', []))} budgets, "
+            f"with {'-'.join(map(str, seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds))} seeds per "
+            f"configuration and 90% intervals over seed noise (seed SD "
+            f"{summary.get('noise', {}).get('seed_sd', float('nan')):.3f} nats).")
+    if gains:
+        top = max(gains, key=lambda m: m["multiplier"] or math.inf)
+        best = (f" The largest gain beyond noise: {top['method']}, {top['multiplier_text']}: the standard recipe "
+                f"would need that many times the data to match it.")
+    else:
+        best = " No method gained beyond seed noise."
+    helped = f" Beyond noise it helped: {', '.join(m['method'] for m in gains)}." if gains else ""
+    none = f" No measurable gain: {', '.join(m['method'] for m in flat)}." if flat else ""
+    worse = f" Worse than the standard recipe beyond noise: {', '.join(m['method'] for m in losses)}." \
+        if losses else ""
+    nxt = (" At this size effects are small next to seed noise; for larger, clearer ones run a bigger D0 (more text "
+           "with `--data`), the `gpu` preset on a GPU, or more ensemble members.")
+    return head + best + helped + none + worse + nxt
+
+
+def verdicts(summary: dict) -> list[str]:
+    """One line per method in plain words: its multiplier and whether it stands out from seed noise."""
+    out = []
+    for m in summary["methods"][1:]:
+        out.append(f"{m['method']}: {m['multiplier_text']}, {m['significance']}"
+                   + ("" if m["significance"] != "no measurable gain" else " (its interval includes 1.0x)"))
+    return out
+
 
 def _md(blocks: list[tuple]) -> str:
     parts = []
@@ -100,8 +149,8 @@ def _fit_text(c: dict | None, var: str) -> str:
     f = c["fit"]
     if f["degenerate"]:
         return f"degenerate, no asymptote reported ({f['reason']})"
-    return (f"L({var}) = {f['A']:.4g}/{var}^{f['B']:.4g} + {f['C']:.4g}; asymptote C = {f['C']:.4f} "
-            f"[{f['C_interval'][0]:.4f}, {f['C_interval'][1]:.4f}] ({f['level']:.0%} interval, {f['n_boot']} "
+    return (f"L({var}) = {f['A']:.4g}/{var}^{f['B']:.4g} + {f['C']:.4g}; asymptote C = "
+            f"{asymptote_text(f['C'], *f['C_interval'])} ({f['level']:.0%} interval, {f['n_boot']} "
             f"resamples of {f['method']})")
 
 
@@ -150,8 +199,7 @@ def write_report(out: str | Path, summary: dict) -> list[Path]:
     ds = fits["data_scaling"]
     markers = [(m["method"], m.get("budget") or summary["d0"], m["val_loss"],
                 (m.get("budget") or summary["d0"]) * m["multiplier"] if m["multiplier"] else None,
-                f"{m['multiplier']:.2f}x" if m["multiplier"] else "beyond asymptote")
-               for m in summary["methods"][1:]]
+                m["multiplier_text"].split(" [")[0]) for m in summary["methods"][1:]]
     fit_obj = _PowerLaw(**{k: ds["fit"][k] for k in ("A", "B", "C", "degenerate", "reason")})
     pngs.append(plots.plot_data_scaling(ds["x"], ds["best_losses"], fit_obj, out / "data_scaling.png",
                                         asymptote_interval=ds["fit"]["C_interval"], markers=markers))
@@ -203,25 +251,35 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
               if meta else "corpus: (no token store in this directory)")
     blocks = [
         ("h", 1, "squeeze data-efficiency report"),
+        ("p", plain_words(summary)),
         ("p", f"{corpus}. Base budget D0 = {summary['d0']:,.0f} unique training tokens; {summary['runs']} runs, "
               f"every number below rebuilt from the run directories under {out / 'runs'}."),
         ("h", 2, "Headline"),
         ("table", table_lines(summary, markdown=True)),
         ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {b['path']}."),
-        ("list", [f"{m['method']}: {m['note']} ({m['path']})" for m in summary["methods"] if m["note"]]),
+        ("h", 3, "Against seed noise"),
+        ("list", verdicts(summary)),
+        ("list", [f"{m['method']}: {m['note']} ({m['path']}; certificate: {m['certificate']})"
+                  for m in summary["methods"] if m["note"]]),
         ("h", 2, "How these numbers were measured"),
         ("list", [
             f"val loss: mean next-token cross-entropy (nats/token) over {_val_scope(summary, meta)} of the "
             "held-out validation documents, which never enter training or pruning; bits/byte: the same total in "
             "bits over the UTF-8 bytes of those tokens (comparable across tokenizers).",
-            "multiplier: how many times D0 the standard recipe would need to reach the method's loss, "
-            "D_eff(L) / D_eff(L_std(D0)) with D_eff(L) = (A / (L - C))^(1/B) from the standard law below; the "
-            "interval is the 90% percentile interval over bootstrap refits of that law; 'interp.' uses only the "
-            "measured standard points (piecewise linear in log D), no fit.",
-            "tuning: the standard recipe's learning rate and epochs were certified locally optimal at D0 for each "
-            "size of its law (the same search and certificate the regularized recipe got, which also tunes weight "
-            "decay); at 2, 4 and 8 x D0 only its epochs were searched again, at D0's learning rate.",
-            "train FLOPs: 6 x parameters x tokens seen plus attention, summed over members for an ensemble.",
+            "multiplier: how many times D0 the standard recipe would need to reach the method's loss, read off the "
+            "measured standard points by linear interpolation in log D (so the standard recipe reads 1.00x); "
+            "outside the measured budgets only a bound ('< 0.5x', '> 8x'). The interval is 90% over seed noise: "
+            f"{summary.get('noise', {}).get('method', '')} (seed SD {summary.get('noise', {}).get('seed_sd', 0):.3f} "
+            f"nats, {summary.get('noise', {}).get('dof', 0)} degrees of freedom). 'significant gain' means the "
+            "interval lies above 1.0x; 'no measurable gain' means it includes 1.0x.",
+            "law: the same ratio from the fitted law L(D) = A/D^B + C (D_eff(L) / D_eff(L_std(D0))), which "
+            "extrapolates beyond the measured budgets; its interval refits the law to seeds resampled within each "
+            "budget. When the law is degenerate every row says so.",
+            "tuning: the standard recipe's learning rate and epochs were certified locally optimal on seed means at "
+            "every budget for each size of its law (the regularized recipe also tunes weight decay at D0); a best "
+            "point on the edge of its grid reads 'edge', never 'certified'.",
+            "FLOPs: 6 x parameters x tokens seen plus attention, per model. 'total' counts what a row needed: every "
+            "member of an ensemble, and for a student also its teachers' training and their forward passes.",
         ]),
         ("h", 2, "The standard recipe's data scaling law"),
         ("p", _fit_text(fits["data_scaling"], "D")),
@@ -241,7 +299,7 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
         ts = summary.get("two_stage")
         if ts and "C" in ts:
             blocks += [("p", f"Two-stage asymptote (K -> inf per size, then N -> inf over {len(ts['sizes'])} sizes): "
-                             f"{ts['C']:.4f} [{ts['C_interval'][0]:.4f}, {ts['C_interval'][1]:.4f}]"
+                             f"{asymptote_text(ts['C'], *ts['C_interval'])}"
                              + (f", degenerate: {ts['reason']}" if ts["degenerate"] else ""))]
         elif ts:
             blocks += [("p", f"Two-stage asymptote: not fitted ({ts['error']})")]

@@ -9,7 +9,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock
+from squeeze.io import dir_lock, write_json
 from squeeze.runs.execute import ExecutorConfig
 
 
@@ -35,6 +35,9 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers,
                         executor=executor or ExecutorConfig())
+        spec = st.spec
+        write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
+                                             "standard_budgets": list(spec.std_budgets)})
         st.progress = StudyProgress(plan.planned_costs(st), tuple(step.title for step in plan.STEPS))
         state = plan.StudyState()
         for step in plan.STEPS:

@@ -48,7 +48,18 @@ class _Sweep:
         self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done,
                                             **self.executor.kwargs()))
 
-    def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int) -> str | None:
+    def seed_the_best(self, grids: dict, best_seeds: int) -> None:
+        """Without certification rounds: each group's best point (on seed means) gets seeds 0..best_seeds-1, once."""
+        rows = collect(self.root)
+        wanted = {}
+        for grid in grids.values():
+            cert = certify(rows, grid, (), best_seeds=best_seeds)
+            wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
+        if wanted:
+            self.run(list(wanted.values()))
+
+    def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int,
+                           best_seeds: int = 1) -> str | None:
         """Train what the certificates lack, one round at a time; a note when --max-runs stopped it early.
 
         Each round adds only runs never planned before, so a failed run is not retried and the loop ends."""
@@ -56,12 +67,12 @@ class _Sweep:
             rows, wanted = collect(self.root), {}
             trained = {r["name"] for r in rows if r["finished"]}
             for key, grid in grids.items():
-                cert = certify(rows, grid, axes)
+                cert = certify(rows, grid, axes, best_seeds=best_seeds)
                 # Widen past the edge for as long as the new neighbours are already trained (a re-run finds the
                 # runs of earlier rounds) and still lose to nothing; stop at the first one that needs training.
                 while not cert.missing and (wider := extend_grid(grid, cert)):
                     grids[key] = grid = wider
-                    cert = certify(rows, grid, axes)
+                    cert = certify(rows, grid, axes, best_seeds=best_seeds)
                     self.planned |= {point_name(p) for p in grid.points()} & trained  # they count to --max-runs
                 wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
             if not wanted:
@@ -87,9 +98,12 @@ class SweepResult:
 
 def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, workers: int = 1,
               threads: int | None = None, certify_axes: tuple[str, ...] | None = None,
-              max_runs: int = 64, on_done=None, executor: ExecutorConfig | None = None) -> SweepResult:
+              max_runs: int = 64, on_done=None, executor: ExecutorConfig | None = None,
+              best_seeds: int = 1) -> SweepResult:
     """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
     (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`.
+    `best_seeds`: seeds (init and data order) that each group's best point gets, and with certification every
+    neighbour within noise of it too; the certificate decides on seed means.
 
     Several grids (say, one per model size, each with its own learning rate) run as one pool of jobs, so every
     worker stays busy while one group's certification still trains its last long run."""
@@ -103,7 +117,11 @@ def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, worker
         sweep = _Sweep(base, root, workers, threads, on_done, executor)
         sweep.run([p for g in grids_in for p in g.points()])
         grids = {key: g.group(key) for g in grids_in for key in g.groups()}
-        note = sweep.certify_until_done(grids, certify_axes, max_runs) if certify_axes else None
+        note = None
+        if certify_axes:
+            note = sweep.certify_until_done(grids, certify_axes, max_runs, best_seeds)
+        elif best_seeds > 1:
+            sweep.seed_the_best(grids, best_seeds)
         rows = collect(root)
         write_csv(rows, root / "results.csv")
     failure = failure_message([j for j, _ in sweep.done], [o for _, o in sweep.done])

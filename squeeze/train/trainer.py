@@ -73,10 +73,10 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     offsets = store.train_offsets
     kept_sha256 = None
     if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
-        from squeeze.data.mask import kept_stream, load_mask
-        keep = load_mask(cfg.data.keep_mask, store)
-        tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask)
-        kept_sha256 = hashlib.sha256(keep.tobytes()).hexdigest()
+        from squeeze.data.mask import kept_stream, load_selection
+        keep, partial = load_selection(cfg.data.keep_mask, store)
+        tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask, partial)
+        kept_sha256 = hashlib.sha256(keep.tobytes() + (repr(partial).encode() if partial else b"")).hexdigest()
     if cfg.data.fitness_tokens:  # the budget's last tokens are the ensemble fitness slice: never trained on
         if cfg.data.keep_mask:
             raise SqueezeError("data.fitness_tokens and data.keep_mask: choose one (the slice is a tail of the budget)")
