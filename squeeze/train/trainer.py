@@ -112,8 +112,9 @@ def describe(s: Setup, model: GPT, device: str) -> str:
     counts, c = model.param_counts(), s.cfg
     unique = s.loader.tokens_per_epoch
     seen = unique * c.train.epochs
+    heads = f"; +{counts['mtp']:,} in training-only MTP heads" if "mtp" in counts else ""
     return (f"model: {counts['total']:,} parameters ({counts['embedding']:,} embedding, "
-            f"{counts['non_embedding']:,} non-embedding), {c.model.n_layer} layers x d {c.model.d_model}, "
+            f"{counts['non_embedding']:,} non-embedding{heads}), {c.model.n_layer} layers x d {c.model.d_model}, "
             f"context {c.model.seq_len}\n"
             f"data: {unique:,} unique training tokens ({s.loader.n_sequences:,} sequences) x {c.train.epochs} "
             f"epochs = {seen:,} tokens seen in {s.total_steps:,} steps of {c.train.batch_size}; "
