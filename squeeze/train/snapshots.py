@@ -8,7 +8,8 @@ At the end of cycle c (1-based; after `cycle_bounds(...)[c]` steps, the lr at it
    (1-a)·CE + a·T²·KL(p_snapshot^T ‖ p^T) (squeeze/train/distill.py's kd_loss, T = distill.snapshot_temperature);
 3. with `train.snapshot_noise` = s, adds N(0, (s·RMS(W))²) noise to every weight matrix W (not the norm gains,
    which weight decay also leaves alone), drawn from a generator seeded by (train.seed, c), so the next cycle
-   starts further from this snapshot (`weight_noise`); nothing is added after the last snapshot.
+   starts further from this snapshot (`weight_noise`, `perturb`: after that step's evaluation, so an epoch end
+   that is also a cycle end reports the snapshot's loss); nothing is added after the last snapshot.
 Kill-safe and resumable like averaging.py's epoch snapshots: everything is a function of the weights at the cycle
 end and (seed, c), so a resumed run repeats it exactly. A resumed run rewrites no snapshot that exists (a fresh
 run first deletes stale ones), and rebuilds its teacher from the previous snapshot file, so state.pt holds
@@ -139,7 +140,8 @@ class Snapshots:
         return self._logp(x_BT).clone()
 
     def after_step(self, model: torch.nn.Module, step: int) -> None:
-        """Called with the number of steps done, after the optimizer step: snapshot, teacher, noise at cycle ends."""
+        """Called with the number of steps done, after the optimizer step: at a cycle end, the snapshot file and
+        the next cycle's teacher."""
         c = self.ends.get(step) if self.n else None
         if c is None:
             return
@@ -147,11 +149,15 @@ class Snapshots:
         path = self.run_dir / snapshot_weights(c)
         if self.write and not path.exists():  # a resumed run may redo a cycle end it had already saved
             ckpt.save_tensors(weights, path)
-        if c == self.n:
-            return
-        if self.alpha:  # copied before the noise below changes the live weights (which `weights` may share)
+        if self.alpha and c < self.n:  # a copy: the noise of `perturb` must not reach it (`weights` may share)
             self.teacher = frozen_copy(self.cfg, weights, self.device, self._repeats(c))
-        if self.cfg.train.snapshot_noise:
+
+    def perturb(self, model: torch.nn.Module, step: int) -> None:
+        """The weight noise after snapshot c < N; the trainer calls it after the step's evaluation (an epoch end
+        that is also a cycle end then reports the snapshot's loss, not the noised weights') and before its
+        checkpoint (which must hold the noised weights a resumed run continues from)."""
+        c = self.ends.get(step) if self.n and self.cfg.train.snapshot_noise else None
+        if c is not None and c < self.n:
             add_weight_noise_(model, self.cfg.train.snapshot_noise, self.cfg.train.seed, c)
 
     def teacher_flops(self, flops_per_token, tokens_at) -> int:

@@ -403,7 +403,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             opt.zero_grad(set_to_none=True)
         step += 1
         avg.after_step(model, step)
-        snaps.after_step(model, step)  # at a cycle end: the snapshot file, the next teacher, the weight noise
+        snaps.after_step(model, step)  # at a cycle end: the snapshot file and the next teacher
         tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
@@ -419,6 +419,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+        snaps.perturb(model, step)  # the weight noise after a snapshot: after its eval, before the checkpoint
         if step % tc.ckpt_every == 0 and step < s.total_steps:
             _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par,
                         {**avg.state(), **(extra() or {})})
