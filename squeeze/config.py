@@ -41,6 +41,9 @@ class ModelConfig:
     loop_inject: bool = _f(False, "input injection: every block sees l_res*x + l_x0*x0 with learned scalars "
                            "(start at 1 and 0, so it starts as the plain model)")
     norm_eps: float = _f(1e-6, "RMSNorm epsilon (imported Hugging Face checkpoints bring their own, often 1e-5)")
+    mtp_heads: int = _f(0, "multi-token prediction: auxiliary heads, head k predicts token t+1+k from the last hidden "
+                        "state (RMSNorm(W_k h) through the shared unembedding); training-only, left out of export "
+                        "and of summary.json's params; 0 = off")
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -55,6 +58,8 @@ class ModelConfig:
             if getattr(self, name) < 1:
                 raise SqueezeError(f"model.{name} must be >= 1")
         self._check_regularizers_and_loop()
+        if not 0 <= self.mtp_heads < self.seq_len:  # head k has T-k positions with a target inside the window
+            raise SqueezeError(f"model.mtp_heads={self.mtp_heads} must be in [0, model.seq_len={self.seq_len})")
 
     def _check_regularizers_and_loop(self) -> None:
         for name in ("attn_dropout", "resid_dropout"):
@@ -131,6 +136,16 @@ class TrainConfig:
     aug_mask_rate: float = _f(0.0, "fraction of input tokens replaced by train.aug_mask_id (targets untouched)")
     aug_replace_rate: float = _f(0.0, "fraction of input tokens replaced by uniform random tokens")
     aug_mask_id: int = _f(0, "token id masked inputs become (0 = <|endoftext|> in squeeze's tokenizer)")
+    lr_cycles: int = _f(0, "cyclic schedule: the steps split into N equal cycles, each a cosine from the peak lr to "
+                        "train.min_lr_frac (warmup in the first only; later cycles restart at the peak), with a "
+                        "snapshotNNN.safetensors written at each cycle end; 0 or 1 = off (needs schedule=cosine)")
+    wd_cycle_min: float = _f(1.0, "weight decay anti-correlated with the lr: this multiple of weight_decay at the peak "
+                             "lr, 1.0 at the floor, linear in the lr between (Slowrun kept ~0.7-1.0); 1.0 = off")
+    snapshot_noise: float = _f(0.0, "after each snapshot but the last, add Gaussian noise of std snapshot_noise x "
+                               "the tensor's RMS to every weight matrix (seeded by train.seed and the cycle), so "
+                               "the snapshots differ more; 0 = off (needs train.lr_cycles > 1)")
+    mtp_weight: float = _f(0.3, "weight of the multi-token prediction loss (the mean over model.mtp_heads heads) "
+                           "added to the next-token loss; used only when model.mtp_heads > 0")
     init: str = _f("", "start from these weights: a squeeze run directory or a local Hugging Face Llama/Qwen3 "
                    "folder; its architecture replaces the model section (applies at step 0 only)")
     log: Literal["none", "tensorboard", "wandb"] = _f("none", "mirror metrics.jsonl to TensorBoard (RUN_DIR/tb) or "
@@ -170,6 +185,24 @@ class TrainConfig:
                                f"{self.aug_replace_rate} must be >= 0 with a sum < 1")
         if self.aug_mask_id < 0:
             raise SqueezeError(f"train.aug_mask_id={self.aug_mask_id} must be >= 0")
+        self._check_cycles()
+
+    def _check_cycles(self) -> None:
+        if self.lr_cycles < 0:
+            raise SqueezeError(f"train.lr_cycles={self.lr_cycles} must be >= 0 (0 or 1 = one plain schedule)")
+        if self.lr_cycles > 1 and self.schedule != "cosine":
+            raise SqueezeError(f"train.lr_cycles={self.lr_cycles} needs train.schedule=cosine (each cycle is a cosine)")
+        if self.lr_cycles > 1 and self.warmup * self.lr_cycles >= 1:
+            raise SqueezeError(f"train.warmup={self.warmup} must be shorter than the first of train.lr_cycles="
+                               f"{self.lr_cycles} cycles (warmup x lr_cycles < 1)")
+        if not 0.0 < self.wd_cycle_min <= 1.0:
+            raise SqueezeError(f"train.wd_cycle_min={self.wd_cycle_min} must be in (0, 1] (1 = off)")
+        if self.wd_cycle_min < 1.0 and self.wd_schedule != "constant":
+            raise SqueezeError("train.wd_cycle_min and train.wd_schedule=inverse both set the weight decay: choose one")
+        if self.snapshot_noise < 0 or self.mtp_weight < 0:
+            raise SqueezeError("train.snapshot_noise and train.mtp_weight must be >= 0")
+        if self.snapshot_noise and self.lr_cycles < 2:
+            raise SqueezeError("train.snapshot_noise needs train.lr_cycles > 1 (noise is added at cycle ends)")
 
 
 @dataclass
@@ -181,6 +214,10 @@ class DistillConfig:
     seq_count: int = _f(0, "sequence-level KD: teacher-generated sequences (seq_len+1 tokens each); 0 = off")
     seq_temperature: float = _f(1.0, "sampling temperature of the generated sequences")
     seq_fraction: float = _f(0.25, "share of each batch's rows that are generated sequences (real rows unchanged)")
+    snapshot_alpha: float = _f(0.0, "distillation from the previous snapshot (train.lr_cycles > 1): from the second "
+                               "cycle on the loss is (1-a)*CE + a*T^2*KL(p_snapshot^T || p^T), the teacher the "
+                               "frozen weights of the last snapshot (Slowrun: ~0.45); 0 = off")
+    snapshot_temperature: float = _f(1.2, "temperature T of the snapshot distillation (Slowrun: 1.2)")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -191,6 +228,11 @@ class DistillConfig:
             raise SqueezeError("distill.seq_count must be >= 0 and distill.seq_fraction in [0, 1)")
         if self.seq_count and not self.teachers:
             raise SqueezeError("distill.seq_count needs distill.teachers (the models that generate the sequences)")
+        if not 0.0 <= self.snapshot_alpha <= 1.0 or self.snapshot_temperature <= 0:
+            raise SqueezeError(f"distill.snapshot_alpha={self.snapshot_alpha} must be in [0, 1] and "
+                               f"distill.snapshot_temperature={self.snapshot_temperature} > 0")
+        if self.snapshot_alpha and self.teachers:
+            raise SqueezeError("distill.snapshot_alpha and distill.teachers: one teacher at a time (choose one)")
 
     def teacher_dirs(self) -> list[str]:
         return [t.strip() for t in self.teachers.split(",") if t.strip()]
@@ -203,6 +245,11 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def __post_init__(self) -> None:
+        if self.distill.snapshot_alpha and self.train.lr_cycles < 2:
+            raise SqueezeError("distill.snapshot_alpha needs train.lr_cycles > 1 (the teacher is the previous "
+                               "cycle's snapshot)")
 
     def copy(self) -> "Config":
         return from_dict(to_dict(self))

@@ -10,6 +10,9 @@ from ONE pass over the validation windows of squeeze/evaluate.py (so the numbers
 
 Memory stays independent of the number of validation tokens: each batch adds into per-(order, k) sums and is
 dropped. Run with `squeeze eval RUN_DIR RUN_DIR ...`; exercised by tests/test_ensemble.py.
+The snapshots of one run (`snapshotNNN.safetensors`, train.lr_cycles) are members too: `snapshot_members` builds
+them from the run's one config and its weight files, `snapshot_eval` is `squeeze eval RUN_DIR --snapshots
+[--top-k K]` (tests/test_snapshots.py).
 """
 import math
 from dataclasses import dataclass
@@ -123,9 +126,9 @@ def fitness_tokens(members: list[Member], store) -> np.ndarray | None:
     return np.asarray(tokens[len(tokens) - n:])
 
 
-def learned_weights(members: list[Member], store, batch_size: int, device: str = "cpu",
-                    dtype: str = "auto") -> dict | None:
-    """Fit mixture weights on the fitness slice; None when the members reserved none (data.fitness_tokens=0)."""
+def fitness_logp(members: list[Member], store, batch_size: int, device: str = "cpu",
+                 dtype: str = "auto") -> torch.Tensor | None:
+    """Each member's log-probability of every fitness-slice target, [K, N]; None without a fitness slice."""
     tokens = fitness_tokens(members, store)
     if tokens is None:
         return None
@@ -134,7 +137,18 @@ def learned_weights(members: list[Member], store, batch_size: int, device: str =
     for x_BT, y_BT in eval_windows(tokens, members[0].cfg.model.seq_len, batch_size):
         logp_KNV = _member_logp(members, x_BT, device, dt)
         parts.append(logp_KNV.gather(-1, y_BT.flatten()[None, :, None].expand(len(members), -1, 1))[..., 0])
-    tgt_KN = torch.cat(parts, 1)
+    return torch.cat(parts, 1)
+
+
+def learned_weights(members: list[Member], store, batch_size: int, device: str = "cpu",
+                    dtype: str = "auto") -> dict | None:
+    """Fit mixture weights on the fitness slice; None when the members reserved none (data.fitness_tokens=0)."""
+    tgt_KN = fitness_logp(members, store, batch_size, device, dtype)
+    return None if tgt_KN is None else weights_report(tgt_KN)
+
+
+def weights_report(tgt_KN: torch.Tensor) -> dict:
+    """Mixture weights fitted on the fitness targets' log-probs [K, N], and the fitness loss before and after."""
     w_K = fit_mixture_weights(tgt_KN)
     return {"weights": w_K.tolist(), "fitness_tokens": int(tgt_KN.shape[1]),
             "fitness_loss_uniform": float(mixture_nll(tgt_KN).mean()),
@@ -264,3 +278,84 @@ def format_table(r: dict) -> str:
     else:
         lines.append("  asymptote: needs K >= 3" if a is None else f"  asymptote: fit failed ({a['error']})")
     return "\n".join(lines)
+
+
+# ---- the snapshots of one run ------------------------------------------------------------------------------------
+
+def snapshot_members(run_dir: str | Path, device: str = "cpu", data: str | None = None) -> tuple[list[Member], object]:
+    """One member per `snapshotNNN.safetensors` of a run, in cycle order, all built from the run's one config;
+    and the token store (the run's own, or `data`), checked against the run's tokenizer."""
+    from squeeze import config as config_mod
+    from squeeze.io import read_json
+    from squeeze.runs.files import CONFIG, RUN, snapshot_cycle
+    from squeeze.train.checkpoint import check_tokenizer, load_weights
+    from squeeze.train.trainer import bind_to_store
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise SqueezeError(f"{run_dir}: not a run directory (no {CONFIG})")
+    cfg = config_mod.load(str(run_dir / CONFIG))
+    files = sorted((p for p in run_dir.glob("snapshot*.safetensors") if snapshot_cycle(p.name) is not None),
+                   key=lambda p: snapshot_cycle(p.name))
+    if not files:
+        raise SqueezeError(f"{run_dir}: no snapshotNNN.safetensors (they are written by runs with "
+                           "--train.lr_cycles=N, N > 1, at each cycle end)")
+    repeats = _snapshot_repeats(cfg, [snapshot_cycle(p.name) for p in files])
+    members = []
+    for p, r in zip(files, repeats):
+        model = GPT(cfg.model).to(device)
+        load_weights(model, p)
+        model.repeats = r
+        members.append(Member(str(p), cfg, model.eval(), None))
+    store_cfg = cfg.copy()
+    if data:
+        store_cfg.data.path = data
+    _, store = bind_to_store(store_cfg)
+    check_tokenizer(run_dir, read_json(run_dir / RUN) if (run_dir / RUN).exists() else {}, store)
+    return members, store
+
+
+def _snapshot_repeats(cfg: Config, cycles: list[int]) -> list[int]:
+    """The looped block's repeats each snapshot trained with: train.loop_from may switch the loop on mid-run."""
+    if not cfg.model.loop_repeats or not cfg.train.loop_from:
+        return [cfg.model.loop_repeats] * len(cycles)
+    from squeeze.train.optim import cycle_bounds
+    from squeeze.train.regularize import repeats_at
+    from squeeze.train.trainer import make_setup
+    total = make_setup(cfg).total_steps  # the run's own store and budget fix its steps
+    bounds = cycle_bounds(total, cfg.train.lr_cycles)
+    return [repeats_at(bounds[c] - 1, total, cfg.model, cfg.train) for c in cycles]
+
+
+def snapshot_eval(run_dir: str | Path, *, top_k: int = 0, data: str | None = None, n_orders: int = 5,
+                  device: str = "cpu", max_tokens: int | None = None) -> dict:
+    """A run's snapshots as an ensemble in one pass (what `squeeze eval RUN_DIR --snapshots` prints). `top_k` > 0
+    keeps the K snapshots with the largest mixture weights learned on the fitness slice, or, when the run reserved
+    none, the K with the lowest validation loss (chosen on the tokens they are then scored on, so optimistic; the
+    result says which). max_tokens None: the validation tokens of the run's own final evaluation."""
+    members, store = snapshot_members(run_dir, device, data)
+    c = members[0].cfg.train
+    max_tokens = c.final_eval_tokens if max_tokens is None else max_tokens
+    tgt_KN = fitness_logp(members, store, c.batch_size, device, c.dtype)
+    selection = None
+    if 0 < top_k < len(members):
+        if tgt_KN is not None:
+            w_K = fit_mixture_weights(tgt_KN)
+            keep, by = w_K.topk(top_k).indices.sort().values.tolist(), "learned weight on the fitness slice"
+            scores = w_K.tolist()
+        else:
+            first = evaluate_ensemble(members, store, n_orders=0, batch_size=c.batch_size, device=device,
+                                      dtype=c.dtype, max_tokens=max_tokens, product=False)
+            scores = first["member_losses"]
+            keep = sorted(sorted(range(len(members)), key=lambda i: scores[i])[:top_k])
+            by = "validation loss (no fitness slice; chosen on the tokens it is scored on, so optimistic)"
+        selection = {"top_k": top_k, "by": by, "scores": scores, "kept": [Path(members[i].run_dir).name
+                                                                          for i in keep]}
+        members = [members[i] for i in keep]
+        tgt_KN = None if tgt_KN is None else tgt_KN[keep]
+    lw = None if tgt_KN is None else weights_report(tgt_KN)
+    out = evaluate_ensemble(members, store, n_orders=n_orders, batch_size=c.batch_size, device=device,
+                            dtype=c.dtype, max_tokens=max_tokens,
+                            weights_K=None if lw is None else torch.tensor(lw["weights"]))
+    out.update(run_dir=str(run_dir), snapshots=[Path(m.run_dir).name for m in members], learned_weights=lw,
+               selection=selection, lr_cycles=c.lr_cycles)
+    return out

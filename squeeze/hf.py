@@ -8,8 +8,10 @@ squeeze's GPT is a Llama when `qk_norm` is off and a Qwen3 when it is on; the ma
 - the fused `qkv` rows are [q; k; v], heads contiguous; the SwiGLU `up` rows are [gate; up] (`silu(gate) * up`);
 - no biases anywhere; tied embeddings <-> `tie_word_embeddings`; attention scale 1/sqrt(head dim) in both.
 Not representable: the GELU MLP (Llama's MLP is always gated), and any model field beyond these at a non-default
-value (looped blocks, for instance); those raise a SqueezeError naming the field. Grouped-query attention imports
-exactly by repeating each key/value head for the query heads that share it (more parameters, same function).
+value (looped blocks, for instance); those raise a SqueezeError naming the field. The multi-token prediction
+heads (`model.mtp_heads`) are training-only: export leaves them out; the exported model is the next-token LM.
+Grouped-query attention imports exactly by repeating each key/value head for the query heads that share it (more
+parameters, same function).
 
 Only safetensors weights are read (never pickles). Exercised by tests/test_export.py and tests/test_init.py.
 """
@@ -25,7 +27,8 @@ from squeeze.io import read_json
 
 MAPPED_FIELDS = {"vocab_size", "n_layer", "d_model", "n_head", "seq_len", "mlp", "mlp_ratio", "tie_embeddings",
                  "qk_norm", "dropout", "rope_base", "norm_eps",
-                 "attn_dropout", "resid_dropout", "drop_path"}  # training-only: the eval-mode model is the same
+                 "attn_dropout", "resid_dropout", "drop_path",  # training-only: the eval-mode model is the same
+                 "mtp_heads"}  # training-only heads: export drops them, the next-token model is complete without
 SUPPORTED_TYPES = ("llama", "qwen3")
 
 
@@ -74,7 +77,7 @@ def hf_config(cfg: ModelConfig, eot_id: int) -> dict:
 
 def to_hf_state(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
     """squeeze GPT state_dict -> HF tensor names (contiguous clones, the tied head left out when tied)."""
-    state = dict(state)
+    state = {k: v for k, v in state.items() if not k.startswith("mtp.")}  # training-only MTP heads
     D, F = cfg.d_model, mlp_hidden(cfg)
     out = {"model.embed_tokens.weight": state.pop("embed.weight"), "model.norm.weight": state.pop("norm.weight")}
     head = state.pop("head.weight")

@@ -5,7 +5,12 @@ CPU). Tensor names carry their shapes: B batch, T time, D width, H heads, K head
 Options for small data (issue 5), all off by default: separate attention / residual dropout, stochastic depth
 (`model.drop_path`), a looped middle block (`model.loop_*`: blocks [loop_start, loop_end) run `repeats` extra times
 with shared weights; `GPT.repeats` is set per step by the trainer) and input injection (`model.loop_inject`).
-Exercised by tests/test_model.py (causality, parameter counts, tied weights, looping, drop-path).
+Multi-token prediction (`model.mtp_heads`, issue 19): head k = 1..K maps the final normed hidden state through
+its own D x D projection and RMSNorm into the shared unembedding and predicts token t+1+k; `forward(idx,
+mtp=True)` also returns their logits. The heads are training-only: `param_counts` leaves them out of `total`
+(reported under "mtp"), and export drops them (squeeze/hf.py).
+Exercised by tests/test_model.py (causality, parameter counts, tied weights, looping, drop-path) and
+tests/test_mtp.py.
 """
 import math
 
@@ -124,6 +129,20 @@ class Block(nn.Module):
         return x_BTD + drop_path(self.drop(self.mlp(self.norm2(x_BTD))), p_drop, self.training)
 
 
+class MTPHead(nn.Module):
+    """One multi-token prediction head: RMSNorm(W h) for the shared unembedding; D² + D parameters. W starts like
+    the blocks' input matrices, N(0, 1/sqrt(D)), which keeps the scale of h."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        nn.init.normal_(self.proj.weight, std=cfg.d_model ** -0.5)
+
+    def forward(self, h_BTD: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(h_BTD))
+
+
 class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -141,6 +160,8 @@ class GPT(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
         self.repeats = cfg.loop_repeats  # extra passes of the looped block now; the trainer sets it every step
         self.reset_parameters()
+        if cfg.mtp_heads:  # built after the model's own init, so the LM starts as the same seed's plain model
+            self.mtp = nn.ModuleList(MTPHead(cfg) for _ in range(cfg.mtp_heads))
 
     def reset_parameters(self) -> None:
         """Embeddings N(0, 0.02); input matrices N(0, 1/sqrt(fan_in)); output projections zero, so every block
@@ -154,8 +175,10 @@ class GPT(nn.Module):
             nn.init.zeros_(block.attn.proj.weight)
             nn.init.zeros_(block.mlp.down.weight)
 
-    def forward(self, idx_BT: torch.Tensor) -> torch.Tensor:
-        """Token ids [B, T] -> logits [B, T, V] (float32 for a stable softmax whatever the autocast dtype)."""
+    def forward(self, idx_BT: torch.Tensor, mtp: bool = False):
+        """Token ids [B, T] -> logits [B, T, V] (float32 for a stable softmax whatever the autocast dtype). With
+        `mtp`: (logits, [logits of head k, [B, T-k, V], for k = 1..K]); position t of head k predicts token t+1+k,
+        so its last k positions, whose targets lie past the window, are not computed."""
         if idx_BT.shape[1] > self.cfg.seq_len:
             raise ValueError(f"sequence of {idx_BT.shape[1]} tokens exceeds model.seq_len={self.cfg.seq_len}")
         x_BTD = self.embed(idx_BT)
@@ -163,11 +186,16 @@ class GPT(nn.Module):
         if order == list(range(self.cfg.n_layer)) and not self.cfg.drop_path and not self.cfg.loop_inject:
             for block in self.blocks:  # the plain model, exactly as before the options existed
                 x_BTD = block(x_BTD, self.rope_cos, self.rope_sin)
-            return self.head(self.norm(x_BTD)).float()
-        x0_BTD = x_BTD if self.cfg.loop_inject else None
-        for i, p_drop in zip(order, drop_path_probs(len(order), self.cfg.drop_path)):
-            x_BTD = self.blocks[i](x_BTD, self.rope_cos, self.rope_sin, x0_BTD, p_drop)
-        return self.head(self.norm(x_BTD)).float()
+        else:
+            x0_BTD = x_BTD if self.cfg.loop_inject else None
+            for i, p_drop in zip(order, drop_path_probs(len(order), self.cfg.drop_path)):
+                x_BTD = self.blocks[i](x_BTD, self.rope_cos, self.rope_sin, x0_BTD, p_drop)
+        h_BTD = self.norm(x_BTD)
+        logits_BTV = self.head(h_BTD).float()
+        if not mtp:
+            return logits_BTV
+        T = idx_BT.shape[1]
+        return logits_BTV, [self.head(m(h_BTD[:, :T - k])).float() for k, m in enumerate(self.mtp, 1)]
 
     def effective_depth(self, repeats: int | None = None) -> int:
         """Blocks run per forward pass: n_layer plus the looped block's extra passes (default: `self.repeats`)."""
@@ -175,10 +203,13 @@ class GPT(nn.Module):
         return len(block_order(self.cfg.n_layer, self.cfg.loop_start, self.cfg.loop_end, r))
 
     def param_counts(self) -> dict[str, int]:
-        """Unique parameters, split into embedding (input table, and the head when untied) and the rest."""
-        total = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
+        """Unique parameters of the language model, split into embedding (input table, and the head when untied)
+        and the rest; the training-only MTP heads are not in `total` but under "mtp" (only when there are any)."""
+        mtp = sum(p.numel() for p in self.mtp.parameters()) if self.cfg.mtp_heads else 0
+        total = sum(p.numel() for p in self.parameters()) - mtp  # parameters() yields a tied tensor once
         embedding = self.embed.weight.numel() + (0 if self.cfg.tie_embeddings else self.head.weight.numel())
-        return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
+        out = {"total": total, "embedding": embedding, "non_embedding": total - embedding}
+        return {**out, "mtp": mtp} if mtp else out
 
     def flops_per_token(self, repeats: int | None = None) -> int:
         """Training FLOPs per token: 6 x (matmul params) + attention's 12·L·D·T (Kaplan et al. 2020, PaLM); each

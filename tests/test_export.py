@@ -103,3 +103,16 @@ def test_export_refuses_to_overwrite_and_unknown_format(tiny_store, tmp_path, ca
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")]) == 2
     assert "pass --force" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "run"), "--format", "gguf", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_mtp_heads_are_left_out_of_the_export(tiny_store, tmp_path, monkeypatch):
+    need_transformers()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg, gpt = random_run(tiny_store, tmp_path / "run", mtp_heads=2)
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")]) == 0
+    x_BT = torch.randint(0, cfg.model.vocab_size, (2, cfg.model.seq_len), generator=torch.Generator().manual_seed(0))
+    model, theirs = hf_logits(tmp_path / "hf", x_BT)
+    with torch.no_grad():
+        ours = gpt(x_BT)
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)  # the next-token model, complete without heads
+    assert sum(p.numel() for p in model.parameters()) == gpt.param_counts()["total"]

@@ -36,3 +36,20 @@ def test_best_is_regularized_plus_the_options_that_helped():
     for name in recipes.PRESETS:  # placed for the preset's depth, and valid there
         c = apply_overrides(recipes.preset(name, "best"), [])
         assert (c.model.loop_start, c.model.loop_end) == (c.model.n_layer // 2, c.model.n_layer)
+
+
+def test_snapshot_recipe_is_regularized_plus_the_record_options_and_trains(tiny_store, tmp_path):
+    from squeeze.config import apply_overrides
+    from squeeze.train.trainer import train
+    s, reg = recipes.recipe("snapshot"), recipes.recipe("regularized")
+    assert (s.train.weight_decay, s.train.epochs, s.recipe) == (reg.train.weight_decay, reg.train.epochs, "snapshot")
+    assert (s.train.lr_cycles, s.train.wd_cycle_min, s.distill.snapshot_alpha, s.distill.snapshot_temperature) == \
+        (4, 0.7, 0.45, 1.2)
+    assert s.train.snapshot_noise > 0 and (s.model.mtp_heads, s.train.mtp_weight) == (1, 0.3)
+    for name in recipes.PRESETS:  # valid at every preset's size
+        apply_overrides(recipes.preset(name, "snapshot"), [])
+    c = recipes.preset("smoke", "snapshot")  # 2 epochs of 4 steps: 4 cycles of 2
+    c.data.path, c.train.dtype = str(tiny_store), "fp32"
+    out = train(c, tmp_path / "r", quiet=True)
+    assert out["snapshots"] == [f"snapshot{i:03d}.safetensors" for i in (1, 2, 3, 4)]
+    assert out["snapshot_teacher_forward_flops"] > 0 and out["mtp_params"] > 0

@@ -1,6 +1,6 @@
 """`squeeze eval` (a run's loss, several runs' ensemble, or a task's accuracy), `squeeze sample` and `squeeze
 export`: their flags, the calls into the library, and what they print. Exercised by tests/test_cli.py,
-tests/test_ensemble.py, tests/test_eval_tasks.py and tests/test_export.py.
+tests/test_ensemble.py, tests/test_eval_tasks.py, tests/test_export.py and tests/test_snapshots.py.
 """
 import argparse
 import json
@@ -19,6 +19,12 @@ def add_eval_parser(sub) -> None:
     e.add_argument("--weights", choices=("raw", "ema", "avg"), default="raw",
                    help="raw = model.safetensors; ema / avg = the averaged weights (train.ema_decay, "
                         "train.avg_last_epochs)")
+    e.add_argument("--snapshots", action="store_true", help="the run's snapshotNNN.safetensors (train.lr_cycles) "
+                                                               "as an ensemble: each one's loss, mixture, product, "
+                                                               "learned weights, K curve")
+    e.add_argument("--top-k", type=int, default=0, help="with --snapshots: keep the K snapshots with the largest "
+                                                        "learned weights (without a fitness slice: the K best "
+                                                        "validation losses, flagged optimistic); 0 = all")
     e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
                                                 "{context, choices, label}, or 'heldout' (built from the store)")
     e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
@@ -44,6 +50,8 @@ def add_export_parser(sub) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    if a.snapshots or a.top_k:
+        return _eval_snapshots(a)
     if len(a.run_dirs) > 1:
         if a.task or a.weights != "raw":
             raise SqueezeError("--task and --weights apply to one run; an ensemble uses each member's raw weights")
@@ -70,6 +78,26 @@ def cmd_eval(a: argparse.Namespace) -> None:
     else:
         print(f"{run_dir} ({weights}): val loss {out['loss']:.4f} nats/token, {out['bpb']:.4f} bits/byte "
               f"({out['tokens']:,} tokens, {out['bytes']:,} bytes)")
+
+
+def _eval_snapshots(a: argparse.Namespace) -> None:
+    """`squeeze eval RUN_DIR --snapshots [--top-k K] [--orders N] [--data DIR] [--json]`."""
+    if not a.snapshots:
+        raise SqueezeError("--top-k applies to --snapshots")
+    if len(a.run_dirs) > 1 or a.task or a.weights != "raw":
+        raise SqueezeError("--snapshots takes one run directory and no --task or --weights")
+    if a.top_k < 0:
+        raise SqueezeError(f"--top-k {a.top_k}: must be >= 0 (0 = every snapshot)")
+    from squeeze.ensemble import format_table, snapshot_eval
+    r = snapshot_eval(a.run_dirs[0], top_k=a.top_k, data=a.data, n_orders=a.orders)
+    if a.json:
+        print(json.dumps(r))
+        return
+    lines = [f"{r['run_dir']}: snapshots {', '.join(r['snapshots'])} (train.lr_cycles={r['lr_cycles']})"]
+    sel = r["selection"]
+    if sel:
+        lines.append(f"  top {sel['top_k']} by {sel['by']}: " + ", ".join(f"{v:.4f}" for v in sel["scores"]))
+    print("\n".join(lines + [format_table(r)]))
 
 
 def _eval_task(a: argparse.Namespace, run_dir: str) -> None:

@@ -49,10 +49,13 @@ def _unique_tensors(model: GPT) -> dict:
 
 def save_weights(model: GPT, run_dir: Path) -> None:
     """Atomically write model.safetensors (tied tensors stored once) with the sha256 of its tensors in its header."""
-    tensors = _unique_tensors(model)
+    save_tensors(_unique_tensors(model), run_dir / WEIGHTS)
+
+
+def save_tensors(tensors: dict, path: Path) -> None:
+    """Atomically write a weights file with the sha256 of its tensors in its header (`verify_weights` checks it)."""
     metadata = {WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
-    atomic_save(run_dir / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=metadata),
-                errors=(OSError, SafetensorError))
+    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), errors=(OSError, SafetensorError))
 
 
 def verify_weights(path: Path) -> None:

@@ -4,9 +4,12 @@ Weight decay applies to matrices only (norm gains never decay; the embedding tab
 `train.decay_embeddings`), because decaying gains and embeddings hurts without regularizing much (nanoGPT, Kim et
 al. 2025 tune decay on matrices). Muon (torch.optim.Muon, PyTorch >= 2.9) orthogonalizes updates of the hidden
 matrices; embeddings, head and gains stay on AdamW (Jordan et al. 2024). `train.wd_schedule=inverse` sets each
-group's weight_decay against its lr multiplier (`set_weight_decay`). Exercised by tests/test_optim.py and
-tests/test_regularize.py.
+group's weight_decay against its lr multiplier (`set_weight_decay`). `train.lr_cycles=N` splits the steps into N
+cycles of cosine decay (`cycle_bounds`, `cyclic_multiplier`: snapshot ensembles, Huang et al. 2017), and
+`train.wd_cycle_min` moves the weight decay against the lr inside each cycle (`cycle_wd_factor`). Exercised by
+tests/test_optim.py, tests/test_regularize.py and tests/test_snapshots.py.
 """
+import bisect
 import math
 
 import torch
@@ -53,7 +56,10 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Opt
 
 
 def lr_multiplier(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Learning rate at `step` (0-based) as a fraction of the peak: linear warmup, then cosine / wsd / constant."""
+    """Learning rate at `step` (0-based) as a fraction of the peak: linear warmup, then cosine / wsd / constant;
+    with train.lr_cycles > 1, the cyclic cosine of `cyclic_multiplier`."""
+    if cfg.lr_cycles > 1:
+        return cyclic_multiplier(step, total_steps, cfg)
     warmup = round(cfg.warmup * total_steps)
     if step < warmup:
         return (step + 1) / warmup
@@ -68,6 +74,44 @@ def lr_multiplier(step: int, total_steps: int, cfg: TrainConfig) -> float:
         return 1.0
     progress = (step - decay_start + 1) / max(1, total_steps - decay_start)
     return 1.0 - (1 - floor) * min(progress, 1.0)
+
+
+def cycle_bounds(total_steps: int, cycles: int) -> list[int]:
+    """The first step of each cycle, then total_steps: cycle c (0-based) is steps [b[c], b[c+1]). Equal up to one
+    step (10 steps in 4 cycles: 2, 3, 2, 3); snapshot c+1 is taken after b[c+1] steps."""
+    return [c * total_steps // cycles for c in range(cycles + 1)]
+
+
+def cycle_of(step: int, bounds: list[int]) -> int:
+    """The cycle (0-based) that `step` (0-based) belongs to."""
+    return min(bisect.bisect_right(bounds, step) - 1, len(bounds) - 2)
+
+
+def cyclic_multiplier(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """train.lr_cycles cosines from the peak to train.min_lr_frac, each reaching the floor on its last step. Only
+    the first cycle warms up (train.warmup of all steps, linear); later ones restart at the peak at once, as in
+    SGDR and snapshot ensembles (Loshchilov & Hutter 2017, Huang et al. 2017): by then Adam's moment estimates are
+    settled, and the jump is what moves the weights to a different point for the next snapshot."""
+    bounds = cycle_bounds(total_steps, cfg.lr_cycles)
+    c = cycle_of(step, bounds)
+    start, length = bounds[c], bounds[c + 1] - bounds[c]
+    warmup = round(cfg.warmup * total_steps) if c == 0 else 0
+    s = step - start
+    if s < warmup:
+        return (s + 1) / warmup
+    progress = (s - warmup) / max(1, length - 1 - warmup)
+    floor = cfg.min_lr_frac
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def cycle_wd_factor(lr_mult: float, floor: float, wd_min: float) -> float:
+    """Weight decay / its configured value, anti-correlated with the lr: wd_min at the peak (lr_mult 1), 1.0 at the
+    floor (lr_mult = floor), linear in the lr between; below the floor (warmup's first steps) it stays 1.0. The
+    Slowrun record kept it between ~0.7x and 1.0x: bounded, unlike the inverse schedule's 1/lr."""
+    if wd_min >= 1.0:
+        return 1.0
+    r = 1.0 if floor >= 1.0 else min(max((lr_mult - floor) / (1.0 - floor), 0.0), 1.0)  # 1 at the peak
+    return 1.0 - (1.0 - wd_min) * r
 
 
 def set_lr(optimizers: list[torch.optim.Optimizer], multiplier: float) -> None:
@@ -88,9 +132,13 @@ def wd_factor(lr_mult: float, schedule: str) -> float:
     return min(1.0 / max(lr_mult, 1e-12), WD_MAX_FACTOR)
 
 
-def set_weight_decay(optimizers: list[torch.optim.Optimizer], schedule: str) -> None:
-    """Set every group's weight_decay from its base value and its current lr multiplier (lr / base_lr)."""
+def set_weight_decay(optimizers: list[torch.optim.Optimizer], schedule: str, floor: float = 0.1,
+                     wd_min: float = 1.0) -> None:
+    """Set every group's weight_decay from its base value and its current lr multiplier (lr / base_lr): by
+    `wd_factor(schedule)`, or with wd_min < 1 by `cycle_wd_factor` (train.wd_cycle_min; floor = train.min_lr_frac)."""
     for opt in optimizers:
         for group in opt.param_groups:
             base = group.setdefault("base_wd", group["weight_decay"])
-            group["weight_decay"] = base * wd_factor(group["lr"] / group["base_lr"], schedule)
+            mult = group["lr"] / group["base_lr"]
+            factor = cycle_wd_factor(mult, floor, wd_min) if wd_min < 1.0 else wd_factor(mult, schedule)
+            group["weight_decay"] = base * factor

@@ -1,6 +1,6 @@
 """Per-step schedules of the data-efficiency options (issue 5): when the looped block switches on, the weight
-decay anti-correlated with the learning rate (math in squeeze/train/optim.py), token-level input augmentation, and
-the FLOPs those choices cost.
+decay anti-correlated with the learning rate (inverse, or bounded inside each cycle of train.lr_cycles; math in
+squeeze/train/optim.py), token-level input augmentation, and the FLOPs those choices cost.
 
 Everything here is a pure function of (step, config) or of a batch and (seed, step), so a resumed run repeats
 exactly what an uninterrupted one did. The trainer calls `before_step` and `augment_inputs` once per step.
@@ -27,8 +27,8 @@ def repeats_at(step: int, total_steps: int, mc: ModelConfig, tc: TrainConfig) ->
 def before_step(model, optimizers: list, step: int, total_steps: int, cfg: Config) -> None:
     """Set what the options change per step: the looped block's active repeats and the weight decay."""
     model.repeats = repeats_at(step, total_steps, cfg.model, cfg.train)
-    if cfg.train.wd_schedule != "constant":
-        set_weight_decay(optimizers, cfg.train.wd_schedule)
+    if cfg.train.wd_schedule != "constant" or cfg.train.wd_cycle_min < 1.0:
+        set_weight_decay(optimizers, cfg.train.wd_schedule, cfg.train.min_lr_frac, cfg.train.wd_cycle_min)
 
 
 def augment_tokens(x_BT: torch.Tensor, vocab_size: int, mask_rate: float, replace_rate: float, mask_id: int,

@@ -37,7 +37,9 @@ from squeeze.train import init as init_mod
 from squeeze.train.averaging import Averager
 from squeeze.train.distill import make_distiller
 from squeeze.train.mirror import make_mirror
+from squeeze.train.mtp import mtp_flops, objective
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
+from squeeze.train.snapshots import Snapshots
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
 
@@ -110,8 +112,9 @@ def describe(s: Setup, model: GPT, device: str) -> str:
     counts, c = model.param_counts(), s.cfg
     unique = s.loader.tokens_per_epoch
     seen = unique * c.train.epochs
+    heads = f"; +{counts['mtp']:,} in training-only MTP heads" if "mtp" in counts else ""
     return (f"model: {counts['total']:,} parameters ({counts['embedding']:,} embedding, "
-            f"{counts['non_embedding']:,} non-embedding), {c.model.n_layer} layers x d {c.model.d_model}, "
+            f"{counts['non_embedding']:,} non-embedding{heads}), {c.model.n_layer} layers x d {c.model.d_model}, "
             f"context {c.model.seq_len}\n"
             f"data: {unique:,} unique training tokens ({s.loader.n_sequences:,} sequences) x {c.train.epochs} "
             f"epochs = {seen:,} tokens seen in {s.total_steps:,} steps of {c.train.batch_size}; "
@@ -185,6 +188,18 @@ class MetricsLog:
 def lm_loss(model: GPT, x_BT: torch.Tensor, y_BT: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy in nats."""
     return F.cross_entropy(model(x_BT).flatten(0, 1), y_BT.flatten())
+
+
+def step_loss(net, cfg: Config, distiller):
+    """The loss function of a step: lm_loss (plain runs, unchanged), the distiller's KD loss, or
+    squeeze/train/mtp.py's objective when MTP heads or snapshot distillation are on (its teacher, if any, is the
+    distiller's or the previous snapshot)."""
+    mtp, d = cfg.model.mtp_heads > 0, cfg.distill
+    if not mtp and not d.snapshot_alpha:
+        return partial(lm_loss, net) if distiller is None else distiller.loss_fn(net)
+    alpha, temperature = (d.alpha, d.temperature) if distiller is not None else (d.snapshot_alpha,
+                                                                                 d.snapshot_temperature)
+    return partial(objective, net, mtp, cfg.train.mtp_weight, alpha, temperature)
 
 
 def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: MetricsLog, elapsed: float,
@@ -303,18 +318,25 @@ def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float
     return summary
 
 
-def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float) -> dict:
+def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, snaps: Snapshots) -> dict:
     counts, seen = model.param_counts(), s.loader.tokens_per_epoch * s.cfg.train.epochs
+    # `flops` counts everything the run computed: MTP heads and snapshot teachers too, each also on its own
+    extra = {"mtp_flops": mtp_flops(s.cfg.model, tokens_at(s.loader, s.total_steps)) if "mtp" in counts else 0,
+             "snapshot_teacher_forward_flops": snaps.teacher_flops(model.flops_per_token,
+                                                                   partial(tokens_at, s.loader))}
+    extra = {k: v for k, v in extra.items() if v} | ({"mtp_params": counts["mtp"]} if "mtp" in counts else {})
     return {
         "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
         "params": counts["total"], "non_embedding_params": counts["non_embedding"],
         "unique_tokens": s.loader.tokens_per_epoch, "epochs": s.cfg.train.epochs, "tokens_seen": seen,
         "steps": steps, "train_seconds": round(train_time, 2),
         # the looped block's extra passes count only for the steps that ran them (train.loop_from)
-        "flops": regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg),
+        "flops": regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg)
+        + sum(v for k, v in extra.items() if k.endswith("_flops")),
         "effective_depth": model.effective_depth(s.cfg.model.loop_repeats),
         "mean_depth": regularize.mean_depth(s.total_steps, s.cfg),
         "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
+        **extra, **snaps.summary(),
     }
 
 
@@ -335,13 +357,14 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
     if resumed:
         avg.load(resumed, model)
+    snaps = Snapshots(s.cfg, s.total_steps, run_dir, resumed, device, say, write=par.main)  # train.lr_cycles
     if not par.simple:
         say(par.describe())
 
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
     distiller = make_distiller(s.cfg, s.store, run_dir, device, resumed, say)  # None unless distill.teachers is set
-    loss_fn = partial(lm_loss, par.net) if distiller is None else distiller.loss_fn(par.net)
+    loss_fn = step_loss(par.net, s.cfg, distiller)
     extra = (lambda: None) if distiller is None else distiller.state
     if s.cfg.train.compile:
         loss_fn = torch.compile(loss_fn)
@@ -360,8 +383,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         regularize.before_step(model, optimizers, step, s.total_steps, s.cfg)
         x_BT = regularize.augment_inputs(x_BT, step, s.cfg)
         n_rows = par.global_rows(s.loader, in_epoch)
+        teacher = distiller.teacher_logp if distiller is not None else snaps.teacher_for(step)
         for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
-            args = (x_mb, y_mb) if distiller is None else (x_mb, y_mb, distiller.teacher_logp(x_mb))
+            args = (x_mb, y_mb) if teacher is None else (x_mb, y_mb, teacher(x_mb))
             with autocast(device, dtype):
                 loss = loss_fn(*args)
             par.backward(loss, weight)
@@ -379,6 +403,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             opt.zero_grad(set_to_none=True)
         step += 1
         avg.after_step(model, step)
+        snaps.after_step(model, step)  # at a cycle end: the snapshot file and the next teacher
         tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
@@ -394,6 +419,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
             log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
             if epoch_end:
                 bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+        snaps.perturb(model, step)  # the weight noise after a snapshot: after its eval, before the checkpoint
         if step % tc.ckpt_every == 0 and step < s.total_steps:
             _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par,
                         {**avg.state(), **(extra() or {})})
@@ -408,7 +434,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
         log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
-    summary = {**_summary(s, model, final, step, train_time), **averaged}
+    summary = {**_summary(s, model, final, step, train_time, snaps), **averaged}
     if distiller is not None:
         summary.update(distiller.summary())
     if par.main:
