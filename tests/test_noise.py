@@ -71,3 +71,15 @@ def test_simulated_studies_cover_the_truth_and_label_it(m):
         assert 1 - significant >= 0.85, significant  # no effect: "no measurable gain" (or a spurious loss)
     else:
         assert significant >= 0.80, significant
+
+
+def test_a_row_that_spreads_more_is_read_with_its_own_noise():
+    """Random subsets: their seeds spread far more than the pooled SD. Read with their own SD (2 dof), the interval
+    widens; and a row worse than every standard point reads '< 0.5x' at both ends."""
+    std = [Point(b, (law(b),) * 3) for b in BUDGETS]
+    losses = (law(1.3 * D0) - 0.2, law(1.3 * D0), law(1.3 * D0) + 0.2)
+    pooled = read_multiplier(losses, D0, std, (0.02, 30))
+    own = read_multiplier(losses, D0, std, (0.02, 30), own_noise=(0.2, 2))
+    assert own.hi - own.lo > 2 * (pooled.hi - pooled.lo) and own.label == "no measurable gain"
+    worst = read_multiplier((law(D0) + 2,) * 3, D0, std, (0.01, 30))
+    assert worst.text() == "< 0.5x [< 0.5, < 0.5]"

@@ -105,7 +105,7 @@ class Multiplier:
         else:
             head = f"< {self.floor:.3g}x" if self.side == "below" else f"> {self.ceiling:.3g}x"
         lo = f"< {self.floor:.3g}" if self.lo_open else f"{self.lo:.2f}"
-        hi = f"> {self.ceiling:.3g}" if self.hi_open else f"{self.hi:.2f}"
+        hi = f"> {self.ceiling:.3g}" if self.hi_open else f"< {self.floor:.3g}" if self.hi == 0 else f"{self.hi:.2f}"
         return f"{head} [{lo}, {hi}]"
 
 
@@ -119,17 +119,23 @@ def significance(lo: float, hi: float) -> str:
 
 
 def read_multiplier(losses, budget: float, standard: list[Point], noise: tuple[float, int], *,
-                    n_draws: int = N_DRAWS, seed: int = 0, level: float = LEVEL) -> Multiplier:
+                    own_noise: tuple[float, int] | None = None, n_draws: int = N_DRAWS, seed: int = 0,
+                    level: float = LEVEL) -> Multiplier:
     """The multiplier of a method whose seeds reached `losses` at `budget` unique tokens, against the standard
     points (one per budget), with its `level` interval over redrawn seed means (the method's and every standard
-    point's). A method with one seed (an ensemble: one measurement) counts as one seed of the pooled noise."""
+    point's). A method with one seed (an ensemble: one measurement) counts as one seed of the pooled noise.
+    `own_noise`: the method's mean is redrawn with this (SD, dof) instead of the pooled one (a configuration whose
+    seeds spread more than the pooled SD, like random subsets, whose subset is part of the seed)."""
     if len({p.budget for p in standard}) != len(standard) or len(standard) < 2:
         raise ValueError("the standard recipe needs one point per budget at >= 2 budgets")
     budgets = np.array([p.budget for p in standard], dtype=float)
     means = np.array([p.mean for p in standard] + [float(np.mean(losses))])
     counts = np.array([p.n for p in standard] + [len(losses)])
     point = interp_budgets(means[-1:], budgets, means[None, :-1])[0] / budget
-    draws = draw_means(means, counts, *noise, n_draws, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    draws = draw_means(means, counts, *noise, n_draws, rng)
+    if own_noise is not None:
+        draws[:, -1] = draw_means(means[-1:], counts[-1:], *own_noise, n_draws, rng)[:, 0]
     ratio = interp_budgets(draws[:, -1], budgets, draws[:, :-1]) / budget
     lo, hi = np.quantile(ratio, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     floor, ceiling = budgets.min() / budget, budgets.max() / budget

@@ -68,12 +68,13 @@ class Reference:
     noise: tuple[float, int]
     law: fits_mod.Curve
     d0: float
+    seeds: int | None  # the study's seeds per best point (study.json), None when unknown
 
 
-def certificate_note(rows: list[dict], run: dict) -> str:
+def certificate_note(rows: list[dict], run: dict, seeds: int | None = None) -> str:
     """Whether `run` is certified locally optimal on the grid of values its recipe trained at its budget and size,
-    on seed means (rebuilt from the rows, so the report needs no record of the sweep's grid). The best's seeds
-    are what the study gave its best points (the most seeds of any point of the group)."""
+    on seed means (rebuilt from the rows, so the report needs no record of the sweep's grid). `seeds`: what the
+    study gave its best points (study.json; default the most seeds of any point of the group)."""
     from squeeze.study.sweep import Grid, certify
     axes = CERTIFY_AXES.get(run["recipe"])
     if axes is None:
@@ -83,7 +84,7 @@ def certificate_note(rows: list[dict], run: dict) -> str:
     grid = Grid(lr=sorted({r["lr"] for r in group}), weight_decay=sorted({r["weight_decay"] for r in group}),
                 epochs=sorted({r["epochs"] for r in group}), sizes=[(run["n_layer"], run["d_model"])],
                 budgets=[run["budget_tokens"]], seeds=[0])
-    seeds = max(len(b.seed_losses) for b in fits_mod.configurations(group, run["recipe"]))
+    seeds = seeds or max(len(b.seed_losses) for b in fits_mod.configurations(group, run["recipe"]))
     cert = certify(group, grid, axes, best_seeds=seeds)
     return cert.status if cert.certified else f"{cert.status} ({cert.describe()})"
 
@@ -96,9 +97,12 @@ def _mean(values) -> float | None:
 def _row(ref: Reference, name: str, losses: tuple[float, ...], bpb: float | None, budget: float, params: int,
          flops_own: float, flops_total: float, path: str, certificate: str, note: str, single: bool) -> Method:
     """A row read against the reference: the interpolated multiplier with its interval and label, and the law's."""
-    m = read_multiplier(losses, budget, ref.points, ref.noise)
-    law, law_iv = _law_multiplier(ref.law, sum(losses) / len(losses), budget)
     sd = Point(budget, losses).sd
+    own = (sd, len(losses) - 1) if sd is not None and sd > ref.noise[0] else None
+    if own:  # its seeds spread more than the pooled SD: read it with its own, wider noise
+        note = f"read with its own seed SD {sd:.3f} (pooled {ref.noise[0]:.3f}); " + note
+    m = read_multiplier(losses, budget, ref.points, ref.noise, own_noise=own)
+    law, law_iv = _law_multiplier(ref.law, sum(losses) / len(losses), budget)
     return Method(name, sum(losses) / len(losses), bpb, len(losses), sd, m.value, m.text(), (m.lo, m.hi),
                   (m.lo_open, m.hi_open), m.label, law, law_iv, _law_note(ref.law), params, flops_own, flops_total,
                   path, certificate, note, single, budget)
@@ -138,7 +142,8 @@ def reference(out: Path, rows: list[dict], n_boot: int) -> tuple[Reference, fits
     if not noise[1]:
         raise SqueezeError(f"{out / 'runs'}: every configuration has one seed: no seed noise to read multipliers "
                            "against (train >= 2 seeds of some configuration)")
-    return Reference(points, noise, std, _study_d0(out, rows, std.x)), rep
+    seeds = read_json(out / STUDY_FILE).get("seeds") if (out / STUDY_FILE).exists() else None
+    return Reference(points, noise, std, _study_d0(out, rows, std.x), seeds), rep
 
 
 def _config_rows(rows: list[dict], recipe: str, budget: float) -> fits_mod.Best | None:
@@ -157,7 +162,8 @@ def _recipe_row(ref: Reference, rows: list[dict], recipe: str, budget: float, na
     seed_rows = _seed_rows(rows, best)
     flops = float(best.run["flops"] or 0)
     return _row(ref, name, best.seed_losses, _mean(r.get("val_bpb") for r in seed_rows), read_at or budget,
-                int(best.run["params"]), flops, flops, best.run["path"], certificate_note(rows, best.run), note, True)
+                int(best.run["params"]), flops, flops, best.run["path"], certificate_note(rows, best.run, ref.seeds),
+                note, True)
 
 
 def rebase(path: str, runs: Path) -> Path:
