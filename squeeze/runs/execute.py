@@ -12,8 +12,17 @@ from pathlib import Path
 
 from squeeze.errors import SqueezeError
 from squeeze.runs.files import CONFIG, STATE, SUMMARY  # noqa: F401  (tests check they agree with the trainer's)
-from squeeze.runs.jobs import (EXECUTORS, ExecutorConfig, Job, Outcome, Report, check_order, default_threads,
-                               failure_message, with_threads)
+from squeeze.runs.jobs import (
+    EXECUTORS,
+    ExecutorConfig,
+    Job,
+    Outcome,
+    Report,
+    check_order,
+    default_threads,
+    failure_message,
+    with_threads,
+)
 from squeeze.runs.local import gpu_slots, pool, serial, visible_gpus
 
 __all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "default_threads", "execute", "gpu_slots",

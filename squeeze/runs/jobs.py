@@ -1,0 +1,177 @@
+"""Jobs and their outcomes: one training run each, trained, resumed or read back by `run_one`.
+
+`run_one(job)` trains a `Job` (a config and its run directory) unless it already finished: a run directory with
+summary.json is read back, one with state.pt is resumed, anything else trains from scratch; every exception
+becomes an `Outcome`, so one bad job cannot sink the rest. `schedule` runs jobs through any backend (worker
+processes, Ray) as their chain predecessors (`Job.after`) finish. `ExecutorConfig` says where runs train; the
+executors themselves are in squeeze/runs/local.py and squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py.
+Exercised by tests/test_execute.py.
+"""
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from squeeze import config as config_mod
+from squeeze.config import Config
+from squeeze.errors import SqueezeError
+from squeeze.io import read_json
+from squeeze.runs.files import CONFIG, STATE, SUMMARY
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where runs train: `local` worker processes (one per GPU, or runs_per_gpu per GPU, when GPUs are visible)
+    or `ray` tasks on the cluster at ray_address (None: a Ray instance started here). Built once, by the command
+    layer, and passed down unchanged (squeeze.runs.execute.execute takes its fields as keywords)."""
+    executor: str = "local"
+    ray_address: str | None = None
+    runs_per_gpu: int = 1
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise SqueezeError(f"--executor {self.executor}: must be one of {', '.join(EXECUTORS)}")
+        if self.runs_per_gpu < 1:
+            raise SqueezeError(f"--runs-per-gpu {self.runs_per_gpu}: must be >= 1")
+
+    def kwargs(self) -> dict:
+        return {"executor": self.executor, "ray_address": self.ray_address, "runs_per_gpu": self.runs_per_gpu}
+
+
+@dataclass
+class Job:
+    """One training run: what to train and where; `after` lists indices of earlier jobs it must wait for."""
+    cfg: Config
+    run_dir: Path
+    after: tuple[int, ...] = field(default=())
+
+
+@dataclass
+class Outcome:
+    """What became of one job: its summary, or the one-line error (and a traceback when it was a bug)."""
+    summary: dict | None = None
+    error: str | None = None
+    trace: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+
+
+Report = Callable[[int, Job, Outcome], None]
+
+
+def default_threads(workers: int) -> int:
+    """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
+    1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
+    cores = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):  # `taskset`, cgroups cpusets: the cores this process may actually use
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores // workers)
+
+
+def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
+    """Check that a run directory that already holds a config holds *this* config, and return it as saved.
+
+    Sweep directory names encode only the swept values, so a second sweep with another base config into the same
+    root would otherwise silently reuse runs that answer a different question. Threads are hardware, not science:
+    the saved value is kept so that `train(resume=True)` sees an identical config."""
+    path = run_dir / CONFIG
+    if not path.exists():
+        return cfg
+    saved = config_mod.load(str(path))
+    asked = config_mod.with_saved_choices(cfg, saved)
+    asked.train.threads = saved.train.threads
+    diff = config_mod.first_difference(asked, saved)
+    if diff:
+        raise SqueezeError(f"{run_dir}: holds a run with another config ({diff}); choose another output directory")
+    return asked
+
+
+def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
+    from squeeze.train.trainer import train
+    run_dir = Path(job.run_dir)
+    cfg = _adopt_saved(job.cfg, run_dir)
+    if (run_dir / SUMMARY).exists():
+        return read_json(run_dir / SUMMARY), True
+    if (run_dir / STATE).exists():
+        return train(cfg, run_dir, resume=True, quiet=quiet), False
+    # config.json without state.pt: killed before its first checkpoint, so there is nothing to keep
+    force = (run_dir / CONFIG).exists()
+    return train(cfg, run_dir, force=force, quiet=quiet), False
+
+
+def run_one(job: Job, quiet: bool = True) -> Outcome:
+    """Train, resume or skip one job; every Exception becomes an Outcome, so one bad job cannot sink the rest."""
+    t0 = time.perf_counter()
+    try:
+        summary, skipped = _train_or_skip(job, quiet)
+        return Outcome(summary=summary, skipped=skipped, seconds=time.perf_counter() - t0)
+    except SqueezeError as e:
+        return Outcome(error=str(e).splitlines()[0] if str(e) else "SqueezeError", seconds=time.perf_counter() - t0)
+    except Exception as e:  # a bug: keep the traceback for the log
+        line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        return Outcome(error=line, trace=traceback.format_exc(), seconds=time.perf_counter() - t0)
+
+
+def with_threads(job: Job, threads: int) -> Job:
+    cfg = job.cfg.copy()
+    cfg.train.threads = threads  # recorded in config.json; the trainer applies it with torch.set_num_threads
+    return Job(cfg, Path(job.run_dir), tuple(job.after))
+
+
+def check_order(jobs: list[Job]) -> None:
+    """A job may only wait for earlier jobs, so job order is always a valid serial order (no cycles)."""
+    for i, job in enumerate(jobs):
+        if any(not 0 <= k < i for k in job.after):
+            raise SqueezeError(f"{job.run_dir}: waits for job(s) {list(job.after)}; a job may only wait for "
+                               f"earlier jobs (0..{i - 1})")
+
+
+def blocked(job: Job, outcomes: list) -> Outcome | None:
+    """The failure of a job whose chain predecessor failed, or None when it may run."""
+    bad = [k for k in job.after if outcomes[k] is not None and outcomes[k].error]
+    return Outcome(error=f"not run: {jobs_word(len(bad))} it waits for failed") if bad else None
+
+
+def jobs_word(n: int) -> str:
+    return "a job" if n == 1 else f"{n} jobs"
+
+
+def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool) -> list[Outcome]:
+    """Run jobs through a backend as their chain predecessors finish: `submit(i, job) -> handle` starts one,
+    `wait_one(handles) -> (handle, Outcome)` waits for any. Finished runs are read back here, without a worker."""
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    running: dict = {}  # handle -> job index
+    waiting = list(range(len(jobs)))
+    while waiting or running:
+        for i in list(waiting):
+            if any(outcomes[k] is None for k in jobs[i].after):
+                continue  # a predecessor is still running
+            waiting.remove(i)
+            outcomes[i] = blocked(jobs[i], outcomes)
+            if outcomes[i] is None and (Path(jobs[i].run_dir) / SUMMARY).exists():
+                outcomes[i] = run_one(jobs[i], quiet)  # reading a summary needs no worker process
+            if outcomes[i] is None:
+                running[submit(i, jobs[i])] = i
+            else:
+                report(i, jobs[i], outcomes[i])
+        if running:
+            handle, outcome = wait_one(list(running))
+            i = running.pop(handle)
+            outcomes[i] = outcome
+            report(i, jobs[i], outcome)
+    return outcomes
+
+
+def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:
+    """One line naming every failed run directory and the first error, or None when all succeeded."""
+    failed = [(job, out) for job, out in zip(jobs, outcomes) if out.error]
+    if not failed:
+        return None
+    names = ", ".join(str(job.run_dir) for job, _ in failed)
+    return f"{len(failed)} of {len(jobs)} runs failed ({names}); first error: {failed[0][1].error}"
+
+
