@@ -1,29 +1,84 @@
-"""Training throughput of the squeeze trainer against a plain reference GPT, measured side by side in one run.
+"""Training throughput of the squeeze trainer against a plain reference GPT, side by side in one process.
 
-The reference is the classic nanoGPT shape written here in ~40 lines: learned positions, LayerNorm, GELU MLP,
-SDPA attention, AdamW, eager fp32, no compile. squeeze runs its real `train()` (loader, schedule, clipping,
-logging, checkpoints) with its defaults for the machine (dtype auto, torch.compile). Same shape (4 layers, d 128,
-ctx 256, vocab 4096), same batch (16), same data, same threads. Steady-state tokens/s skips the first steps
-(compile and warmup). The runs alternate reference / squeeze for three rounds; the median per-round ratio is
-reported.
+For each pinned shape (default: the README's 4 layers x d 128, ctx 256, vocab 4096, and the default study's
+2 x 64, ctx 128, vocab 1024; batch 16, head dim 32) every round measures, in a rotating order:
+- plain reference: a nanoGPT-style GPT written here (learned positions, LayerNorm, GELU MLP, SDPA attention,
+  AdamW), eager fp32: the code a user would write;
+- compiled reference: the same code under torch.compile (model and loss in one graph, as squeeze compiles them), in
+  the dtype `auto` gives a compiled run (bf16 on a CPU with native bf16 or a GPU, else fp32): like for like with
+  squeeze's best;
+- squeeze default: the real `train()` (loader, schedule, clipping, logging, checkpoint, final eval) with the default
+  preset's settings at that shape: dtype auto (fp32 on an eager CPU), no compile;
+- squeeze compiled fp32 and, where bf16 is native, squeeze compiled bf16: the candidates for squeeze's best. The one
+  with the higher ratio in round 1 is kept for the later rounds and reported as best.
+Tokens/s is the median rate over 5-step chunks after the first `--skip` steps, so a burst of other work on shared
+cores moves a few chunks, not the number; the first steps' excess over that rate is reported apart as start-up
+seconds (compile and warm-up: round 1 compiles from an empty inductor cache, later rounds from a warm one). Machines
+are noisy, so the result is the median over rounds of each round's ratio to the plain reference, not the absolute
+numbers. FLOP/s = tokens/s x the model's FLOPs per token (6 x matmul parameters + 12·L·d·T attention, the same count
+for both models); MFU = that / the peak of a 2048 x 2048 matmul (8192 on a GPU) in the column's dtype, best of 10,
+measured every round (the highest is kept). Synthetic token stores (benchmarks/make_synthetic_store.py) keep it
+independent of the corpus packages. The last line, `ratio: X`, is squeeze default over the plain reference at
+4 x 128 (the issue's goal: >= 2.0 on a CPU with native bf16).
 
-    python benchmarks/throughput.py [--steps 120] [--store DIR]     (target: ratio >= 1.5 on 2 CPU cores)
+    python benchmarks/throughput.py [--rounds 3] [--steps N] [--skip 10] [--shapes 4x128:256:4096,2x64:128:1024]
+                                    [--store DIR] [--json OUT] [--quick]
+(from a checkout that is not pip-installed: PYTHONPATH=. in front)
 """
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from make_synthetic_store import make_store  # benchmarks/ is on sys.path when this script runs
 from torch import nn
 
-from squeeze import recipes
-from squeeze.data.prepare import ensure_store
+from squeeze import perf, recipes
+from squeeze.model import GPT
+from squeeze.precision import autocast, resolve_dtype
 from squeeze.train.trainer import make_setup, train
+
+BATCH = 16
+HEAD_DIM = 32  # the presets' head size (4 x 128: 4 heads; 2 x 64: 2 heads)
+# Rates are taken over chunks of this many steps and the median chunk wins: a burst of another process's work on
+# the shared cores slows a few chunks, not the estimate. squeeze logs every CHUNK steps for it (default 10: one
+# JSON line more per 5 steps, microseconds against steps of 50-400 ms).
+CHUNK = 5
+
+
+@dataclass(frozen=True)
+class Shape:
+    n_layer: int
+    d_model: int
+    seq_len: int
+    vocab: int
+    steps: int  # measured steps + skipped ones; smaller shapes take more so each measurement lasts a few seconds
+
+    @property
+    def name(self) -> str:
+        return f"{self.n_layer}x{self.d_model}:{self.seq_len}:{self.vocab}"
+
+
+def parse_shape(text: str, steps: int | None) -> Shape:
+    """'4x128:256:4096' (layers x width : context : vocabulary) -> Shape; steps default to ~4M matmul FLOPs' worth."""
+    size, ctx, vocab = text.split(":")
+    layers, width = (int(v) for v in size.split("x"))
+    default = 60 if int(ctx) * width >= 256 * 128 else 150  # 2 x 64 ctx 128 steps are ~5x shorter
+    return Shape(layers, width, int(ctx), int(vocab), steps or default)
+
+
+def ref_flops_per_token(s: Shape) -> int:
+    """The reference's training FLOPs per token by squeeze's count: 6 x (12·d² per block + the tied head V·d)
+    + 12·L·d·T for attention (Kaplan et al. 2020)."""
+    return 6 * (12 * s.n_layer * s.d_model ** 2 + s.vocab * s.d_model) + 12 * s.n_layer * s.d_model * s.seq_len
 
 
 class RefBlock(nn.Module):
@@ -51,67 +106,209 @@ class RefGPT(nn.Module):
         self.head.weight = self.tok.weight
 
     def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
         for b in self.blocks:
             x = b(x)
         return self.head(self.ln(x))
 
 
-def reference_tokens_per_s(cfg, loader, steps: int, skip: int) -> float:
+@dataclass
+class Measure:
+    tok_s: float  # steady state after the skipped steps: the median chunk's rate
+    startup_s: float  # the skipped steps' time beyond that rate: compile and warm-up
+
+
+def steady(steps: list[int], times: list[float], tokens: list[int], skip: int) -> Measure:
+    """From (step, seconds since the first step began, tokens) every CHUNK steps: the median rate of the chunks
+    after `skip`, and how much longer the first `skip` steps took than that rate predicts."""
+    i = steps.index(skip)
+    chunks = [(tokens[k] - tokens[k - 1], times[k] - times[k - 1]) for k in range(i + 1, len(steps))]
+    seconds_per_token = statistics.median(dt / n for n, dt in chunks)
+    return Measure(1 / seconds_per_token, max(times[i] - tokens[i] * seconds_per_token, 0.0))
+
+
+def reference(setup, device: str, dtype: str, compiled: bool, skip: int) -> Measure:
     torch.manual_seed(0)
-    m = cfg.model
-    model = RefGPT(m.vocab_size, m.d_model, m.n_layer, m.n_head, m.seq_len)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=0.1)
-    tokens, t0 = 0, 0.0
-    for step in range(steps):
-        if step == skip:
-            tokens, t0 = 0, time.perf_counter()
-        x, y = loader.batch(*divmod(step, loader.steps_per_epoch))
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    m, loader = setup.cfg.model, setup.loader
+    model = RefGPT(m.vocab_size, m.d_model, m.n_layer, m.n_head, m.seq_len).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=setup.cfg.train.lr, weight_decay=0.1)
+
+    def loss_of(x, y):
+        return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    step_fn = torch.compile(loss_of) if compiled else loss_of
+    times, tokens = [], []
+    t0 = time.perf_counter()
+    for step in range(setup.total_steps):
+        x, y = (t.to(device) for t in loader.batch(*divmod(step, loader.steps_per_epoch)))
+        with autocast(device, dtype):
+            loss = step_fn(x, y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        tokens += y.numel()
-    return tokens / (time.perf_counter() - t0)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if (step + 1) % CHUNK == 0:
+            times.append(time.perf_counter() - t0)
+            tokens.append((step + 1) * y.numel())
+    return steady(list(range(CHUNK, setup.total_steps + 1, CHUNK)), times, tokens, skip)
 
 
-def squeeze_tokens_per_s(cfg, run_dir: Path, skip: int) -> float:
-    train(cfg, run_dir, force=True, quiet=True)
+def squeeze_run(cfg, run_dir: Path, device: str, skip: int) -> Measure:
+    train(cfg, run_dir, force=True, quiet=True, device=device)
     rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if "train_loss" in r]
-    first = next(r for r in rows if r["step"] >= skip)
-    return (rows[-1]["tokens"] - first["tokens"]) / (rows[-1]["time"] - first["time"])
+    rows = [r for r in rows if "train_loss" in r]  # logged every train.log_every = CHUNK steps
+    return steady([r["step"] for r in rows], [r["time"] for r in rows], [r["tokens"] for r in rows], skip)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=120, help="training steps per measurement")
-    ap.add_argument("--skip", type=int, default=20, help="first steps left out (compile, warmup)")
-    ap.add_argument("--store", default=None, help="token store (default: built-in corpus, vocab 4096)")
-    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds (reference, then squeeze)")
-    a = ap.parse_args()
-    torch.set_flush_denormal(True)
-    work = Path(tempfile.mkdtemp(prefix="squeeze-bench-"))
-    store = Path(a.store) if a.store else ensure_store(None, work, 4096)
+def squeeze_config(shape: Shape, store: Path, compiled: bool, dtype: str):
+    """The default preset's standard-recipe config at `shape`: what `squeeze train` runs unless told otherwise."""
     cfg = recipes.preset("default", "standard")
-    cfg.data.path, cfg.data.budget_tokens = str(store), a.steps * 16 * 256 + 1
-    cfg.train.epochs, cfg.train.log_every, cfg.train.ckpt_every = 1, 10, 10 ** 9
-    setup = make_setup(cfg)
-    print(f"shape: {cfg.model.n_layer} layers, d {cfg.model.d_model}, ctx {cfg.model.seq_len}, vocab "
-          f"{setup.cfg.model.vocab_size}, batch {cfg.train.batch_size}; {torch.get_num_threads()} threads; "
-          f"squeeze: dtype {cfg.train.dtype}, compile {cfg.train.compile}", flush=True)
-    ref, ours = [], []
-    for i in range(a.repeats):
-        ref.append(reference_tokens_per_s(setup.cfg, setup.loader, a.steps, a.skip))
-        ours.append(squeeze_tokens_per_s(cfg, work / f"run{i}", a.skip))
-        print(f"  round {i + 1}: reference {ref[-1]:,.0f} tok/s, squeeze {ours[-1]:,.0f} tok/s", flush=True)
-    # The ratio of each round is the side-by-side number; the median of rounds resists a round that another
-    # process on the machine slowed down.
-    ratios = sorted(o / r for o, r in zip(ours, ref))
-    print(f"reference (eager fp32): {statistics.median(ref):,.0f} tok/s (median)\n"
-          f"squeeze trainer:        {statistics.median(ours):,.0f} tok/s (median)\n"
-          f"ratio per round: {', '.join(f'{x:.2f}x' for x in ratios)}; median {statistics.median(ratios):.2f}x "
-          f"(target >= 1.5)")
+    cfg.model.n_layer, cfg.model.d_model, cfg.model.seq_len = shape.n_layer, shape.d_model, shape.seq_len
+    cfg.model.n_head = shape.d_model // HEAD_DIM
+    cfg.data.path, cfg.data.budget_tokens = str(store), shape.steps * BATCH * shape.seq_len + 1
+    cfg.train.epochs, cfg.train.batch_size = 1, BATCH
+    cfg.train.compile, cfg.train.dtype, cfg.train.log_every = compiled, dtype, CHUNK
+    return cfg
+
+
+def columns(device: str) -> list[tuple[str, str, str, bool]]:
+    """(label, kind, dtype, compiled) of every column, dtypes resolved by the rule of squeeze/precision.py: the
+    default's `auto`, and the compiled reference in what `auto` gives a compiled run (the like-for-like pair)."""
+    compiled_dtype = resolve_dtype("auto", device, True)
+    cols = [("plain reference", "ref", "fp32", False), ("compiled reference", "ref", compiled_dtype, True),
+            ("squeeze default", "squeeze", resolve_dtype("auto", device, False), False),
+            ("squeeze compiled fp32", "squeeze", "fp32", True)]
+    if compiled_dtype == "bf16":  # native bf16 (or a GPU): the second candidate for squeeze's best
+        cols.append(("squeeze compiled bf16", "squeeze", "bf16", True))
+    return cols
+
+
+def measure_shape(shape: Shape, store: Path, work: Path, a, device: str, peaks: dict) -> dict:
+    setup = make_setup(squeeze_config(shape, store, False, "auto"))
+    model = GPT(setup.cfg.model)
+    sq_flops, params = model.flops_per_token(), model.param_counts()["total"]
+    cols = active = columns(device)
+    runs = {label: [] for label, *_ in cols}
+    print(f"\n{shape.n_layer} layers x d {shape.d_model}, ctx {shape.seq_len}, vocab {setup.cfg.model.vocab_size}, "
+          f"batch {BATCH}, {params:,} squeeze parameters; {setup.total_steps} steps per measurement, first "
+          f"{a.skip} left out; {a.rounds} round(s)", flush=True)
+    for r in range(a.rounds):
+        for dtype in sorted({dtype for *_, dtype, _ in cols}):  # the peaks, measured again every round
+            n = 8192 if device.startswith("cuda") else 2048
+            peaks[dtype] = max(peaks.get(dtype, 0.0), perf.matmul_rate(n, device, dtype, reps=10, budget_s=2.0))
+        order = active[r % len(active):] + active[:r % len(active)]  # rotate: none always runs first or last
+        for label, kind, dtype, compiled in order:
+            torch._dynamo.reset()  # every compiled column pays its compile, as a fresh process would (cache aside)
+            if kind == "ref":
+                m = reference(setup, device, dtype, compiled, a.skip)
+            else:
+                cfg = squeeze_config(shape, store, compiled, "auto" if label == "squeeze default" else dtype)
+                m = squeeze_run(cfg, work / label.replace(" ", "_"), device, a.skip)
+            runs[label].append(m)
+        print(f"  round {r + 1}: " + ", ".join(f"{label} {runs[label][-1].tok_s:,.0f}" for label, *_ in active)
+              + " tok/s", flush=True)
+        # squeeze's best: the candidate with the higher ratio to the plain reference in round 1 is kept, the
+        # other one stops (a compiled column costs 10-45 s of compile a round on 2 cores)
+        candidates = [c for c in active if c[0].startswith("squeeze compiled")]
+        best = max(candidates, key=lambda c: runs[c[0]][0].tok_s / runs["plain reference"][0].tok_s)
+        active = [c for c in active if c not in candidates or c == best]
+    return summarize(shape, cols, runs, sq_flops, ref_flops_per_token(shape), peaks, best[0])
+
+
+def summarize(shape: Shape, cols, runs: dict, sq_flops: int, ref_flops: int, peaks: dict, best: str) -> dict:
+    plain = [m.tok_s for m in runs["plain reference"]]
+    rows = []
+    for label, kind, dtype, compiled in cols:
+        ms = runs[label]
+        ratios = [m.tok_s / p for m, p in zip(ms, plain)]
+        tok_s = statistics.median(m.tok_s for m in ms)
+        flops = tok_s * (ref_flops if kind == "ref" else sq_flops)
+        rows.append({"column": label, "dtype": dtype, "compiled": compiled,
+                     "tok_s": tok_s, "tok_s_per_round": [m.tok_s for m in ms],
+                     "ratio": statistics.median(ratios), "ratio_per_round": ratios,
+                     "startup_s_first": ms[0].startup_s, "startup_s": statistics.median(m.startup_s for m in ms),
+                     "flops_per_second": flops, "mfu": perf.mfu(flops, peaks[dtype])})
+    comp_ref = next(row["tok_s_per_round"] for row in rows if row["column"] == "compiled reference")
+    return {"shape": asdict(shape), "rows": rows, "best": best,
+            "like_for_like": [b.tok_s / c for b, c in zip(runs[best], comp_ref)],
+            "peaks": dict(peaks)}
+
+
+def print_table(result: dict) -> None:
+    best = result["best"]
+    print(f"{'column':<30} {'dtype':>5} {'compile':>7} {'tok/s':>9} {'vs plain':>9} {'start-up s':>11} "
+          f"{'GFLOP/s':>8} {'MFU':>6}")
+    rounds = max(len(row["tok_s_per_round"]) for row in result["rows"])
+    for row in result["rows"]:
+        label = row["column"] + (" (best)" if row["column"] == best else "")
+        label += " (round 1)" if len(row["tok_s_per_round"]) < rounds else ""
+        startup = f"{row['startup_s_first']:.1f}/{row['startup_s']:.1f}" if row["compiled"] else "-"
+        print(f"{label:<30} {row['dtype']:>5} {'yes' if row['compiled'] else 'no':>7} {row['tok_s']:>9,.0f} "
+              f"{row['ratio']:>8.2f}x {startup:>11} {row['flops_per_second'] / 1e9:>8.1f} {row['mfu']:>6.1%}")
+    per = next(r for r in result["rows"] if r["column"] == "squeeze default")["ratio_per_round"]
+    lfl = result["like_for_like"]
+    print(f"squeeze default / plain per round: {', '.join(f'{x:.2f}' for x in per)}; {best} / compiled reference "
+          f"per round: {', '.join(f'{x:.2f}' for x in lfl)} (median {statistics.median(lfl):.2f}x)")
+
+
+def machine(device: str) -> dict:
+    info = perf.cpu_info()
+    info.update(device=device, torch=torch.__version__, python=platform.python_version(),
+                gpu=torch.cuda.get_device_name() if device.startswith("cuda") else None)
+    return info
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", default="4x128:256:4096,2x64:128:1024",
+                    help="comma list of LAYERSxWIDTH:CONTEXT:VOCAB (head dim 32, batch 16)")
+    ap.add_argument("--steps", type=int, default=None, help="steps per measurement (default: 60 at 4x128 ctx 256, "
+                                                            "150 for smaller shapes)")
+    ap.add_argument("--skip", type=int, default=10, help="first steps left out of tokens/s (compile, warm-up)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; each measures every column once, order rotated")
+    ap.add_argument("--store", default=None, help="a token store to use for every shape (its vocabulary wins; "
+                                                  "default: a synthetic store per vocabulary)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--json", default=None, help="write every number (per round too) to this file")
+    ap.add_argument("--quick", action="store_true", help="one round, 40 steps (a smoke check, ~2 min on 2 cores)")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.steps = 1, a.steps or 40
+    if a.skip < CHUNK or a.skip % CHUNK or a.rounds < 1:
+        ap.error(f"--skip must be a multiple of {CHUNK} (the steps of one timed chunk) and --rounds >= 1")
+    shapes = [parse_shape(t, a.steps) for t in a.shapes.split(",")]
+    if any(s.steps < a.skip + 4 * CHUNK or s.steps % CHUNK for s in shapes):
+        ap.error(f"--steps must be a multiple of {CHUNK} leaving at least {4 * CHUNK} measured steps after --skip")
+    torch.set_flush_denormal(True)  # squeeze sets it for its CPU runs; the reference gets it too
+    info = machine(a.device)
+    flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["flags"].items())
+    print(f"CPU: {info['model']}; {flags}; {info['threads']} threads; torch {info['torch']}; device {a.device}"
+          f"{' (' + info['gpu'] + ')' if info['gpu'] else ''}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="squeeze-throughput-"))
+    # an empty inductor cache: round 1's start-up is a cold compile, later rounds' a warm-cache one (what a user's
+    # first and second run pay); torch._dynamo.reset() before each column makes every compiled column compile again
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
+    t0, results, peaks = time.perf_counter(), [], {}
+    for shape in shapes:
+        if a.store:
+            store = Path(a.store)
+        else:  # enough training tokens for the budget after the 5% validation split, with a margin
+            store = work / f"store{shape.vocab}"
+            make_store(store, int(shape.steps * BATCH * shape.seq_len * 1.25) + 50_000, shape.vocab)
+        result = measure_shape(shape, store, work, a, a.device, peaks)
+        print_table(result)
+        results.append(result)
+    print("\npeak matmul FLOP/s measured here: " + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peaks.items())
+          + f"; wall time {(time.perf_counter() - t0) / 60:.1f} min")
+    head = next((r for r in results if r["shape"]["n_layer"] == 4 and r["shape"]["d_model"] == 128), results[0])
+    ratio = next(r for r in head["rows"] if r["column"] == "squeeze default")["ratio"]
+    best = next(r for r in head["rows"] if r["column"] == head["best"])
+    shape = Shape(**head["shape"]).name
+    print(f"best: {head['best']} {best['ratio']:.2f}x the plain reference at {shape}")
+    print(f"ratio: {ratio:.2f}  (squeeze default / plain reference at {shape}; goal >= 2.0 on a native-bf16 CPU)")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"machine": info, "args": vars(a), "results": results}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":

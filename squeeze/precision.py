@@ -16,15 +16,13 @@ from functools import lru_cache
 
 import torch
 
+from squeeze.perf import cpu_info
+
 
 @lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    flags = cpu_info()["flags"]
+    return flags["avx512_bf16"] or flags["amx_bf16"]
 
 
 def choose_dtype(dtype: str, device: str | torch.device, compiled: bool = False,

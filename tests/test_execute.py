@@ -86,3 +86,13 @@ def test_default_threads_never_oversubscribe(monkeypatch):
 
 def test_run_file_names_match_the_checkpoint_module():
     assert (execute.CONFIG, execute.STATE, execute.SUMMARY) == (checkpoint.CONFIG, checkpoint.STATE, checkpoint.SUMMARY)
+
+
+def test_progress_line_shows_tokens_per_second_and_mfu_when_the_summary_has_them(tmp_path, capsys):
+    report = execute._progress(2)
+    job = Job(tiny_config(tmp_path), tmp_path / "a")
+    report(0, job, execute.Outcome({"val_loss": 4.0, "tokens_per_second": 12345.4, "mfu": 0.0312}, seconds=61))
+    report(1, job, execute.Outcome({"val_loss": 4.0}, seconds=61))  # a summary.json from before these fields
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"[1/2] {tmp_path / 'a'}: val loss 4.0000 (61 s, 12,345 tok/s, MFU 3.1%)",
+                   f"[2/2] {tmp_path / 'a'}: val loss 4.0000 (61 s)"]

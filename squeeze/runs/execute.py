@@ -4,7 +4,7 @@
 processes (squeeze/runs/local.py), or on a Ray cluster (squeeze/runs/ray_executor.py, `pip install 'squeeze[ray]'`);
 run directories are the same whichever ran them. One failing job never stops the others; `run_jobs` raises the
 failures together, as one SqueezeError, once all jobs are done. A progress line per finished job goes to stderr:
-`[3/12] runs/lr0.002_wd0.8_ep16: val loss 4.4120 (61 s)`.
+`[3/12] runs/lr0.002_wd0.8_ep16: val loss 4.4120 (61 s, 12,345 tok/s, MFU 3.1%)`.
 Exercised by tests/test_execute.py; `squeeze sweep --executor local|ray` uses it.
 """
 import sys
@@ -29,6 +29,13 @@ __all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "default_thr
            "run_jobs"]
 
 
+def _speed(out: Outcome) -> str:
+    """', 12,345 tok/s, MFU 3.1%' from the run's summary.json; '' for a summary written before these fields."""
+    if "mfu" not in out.summary:
+        return ""
+    return f", {out.summary['tokens_per_second']:,.0f} tok/s, MFU {out.summary['mfu']:.1%}"
+
+
 def _progress(total: int, on_done: Report | None = None) -> Report:
     done = [0]
 
@@ -40,7 +47,7 @@ def _progress(total: int, on_done: Report | None = None) -> Report:
         elif out.summary.get("diverged"):
             what = f"diverged ({out.summary.get('message', 'loss became NaN/inf')})"
         else:
-            what = f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec})"
+            what = f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec}{_speed(out)})"
         print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
         if out.trace:
             print(out.trace, file=sys.stderr, flush=True)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import squeeze
 from squeeze import config as config_mod
+from squeeze import perf
 from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
 from squeeze.data.store import TokenStore
@@ -135,18 +136,22 @@ def tokens_at(loader: EpochLoader, step: int) -> int:
 class Progress(tqdm):
     """A tqdm bar on a terminal; in a log file (not a TTY) a plain line every 30 s instead of carriage returns."""
 
-    def __init__(self, total: int, initial: int, quiet: bool):
+    def __init__(self, total: int, initial: int, quiet: bool, peak: float = 0.0):
         self.plain = not quiet and not sys.stderr.isatty()
+        self.peak = peak  # measured matmul FLOP/s of the run's devices (squeeze/perf.py); 0: no MFU shown
         self.last_print = self.began = time.perf_counter()
         self.first, self.steps = initial, total  # tqdm sets no attributes when disabled
         super().__init__(total=total, initial=initial, disable=quiet or self.plain, unit="step",
                          dynamic_ncols=True, file=sys.stderr)
 
-    def maybe_print(self, step: int, loss: float, tok_s: float) -> None:
+    def show(self, step: int, loss: float, tok_s: float, flops_per_token: int) -> None:
+        """Loss, tokens/s and MFU (achieved FLOP/s over the measured peak) on the bar, or every 30 s as a line."""
+        use = f"  MFU {perf.mfu(tok_s * flops_per_token, self.peak):.1%}" if self.peak else ""
+        self.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", **({"mfu": use.split()[-1]} if use else {}))
         if self.plain and time.perf_counter() - self.last_print > 30:
             self.last_print = time.perf_counter()
             left = (self.steps - step) * (self.last_print - self.began) / max(step - self.first, 1)
-            print(f"step {step:,}/{self.steps:,}  loss {loss:.3f}  {tok_s:,.0f} tok/s  ~{left / 60:.1f} min left",
+            print(f"step {step:,}/{self.steps:,}  loss {loss:.3f}  {tok_s:,.0f} tok/s{use}  ~{left / 60:.1f} min left",
                   file=sys.stderr, flush=True)
 
     def write_line(self, text: str) -> None:
@@ -318,24 +323,31 @@ def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float
     return summary
 
 
-def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, snaps: Snapshots) -> dict:
+def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, snaps: Snapshots,
+             peak: float) -> dict:
     counts, seen = model.param_counts(), s.loader.tokens_per_epoch * s.cfg.train.epochs
     # `flops` counts everything the run computed: MTP heads and snapshot teachers too, each also on its own
     extra = {"mtp_flops": mtp_flops(s.cfg.model, tokens_at(s.loader, s.total_steps)) if "mtp" in counts else 0,
              "snapshot_teacher_forward_flops": snaps.teacher_flops(model.flops_per_token,
                                                                    partial(tokens_at, s.loader))}
     extra = {k: v for k, v in extra.items() if v} | ({"mtp_params": counts["mtp"]} if "mtp" in counts else {})
+    # the looped block's extra passes count only for the steps that ran them (train.loop_from)
+    flops = regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg) \
+        + sum(v for k, v in extra.items() if k.endswith("_flops"))
+    achieved = perf.flops_per_second(flops, train_time)
     return {
         "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
         "params": counts["total"], "non_embedding_params": counts["non_embedding"],
         "unique_tokens": s.loader.tokens_per_epoch, "epochs": s.cfg.train.epochs, "tokens_seen": seen,
         "steps": steps, "train_seconds": round(train_time, 2),
-        # the looped block's extra passes count only for the steps that ran them (train.loop_from)
-        "flops": regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg)
-        + sum(v for k, v in extra.items() if k.endswith("_flops")),
+        "flops": flops,
         "effective_depth": model.effective_depth(s.cfg.model.loop_repeats),
         "mean_depth": regularize.mean_depth(s.total_steps, s.cfg),
         "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
+        # the same wall clock in FLOPs, against the matmul peak measured in this process for the run's device,
+        # dtype and threads, times the processes (squeeze/perf.py): the peak is saved so MFU can be recomputed
+        "flops_per_second": round(achieved, 1), "peak_flops": round(peak, 1),
+        "mfu": round(perf.mfu(achieved, peak), 6),
         **extra, **snaps.summary(),
     }
 
@@ -371,7 +383,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     spe, tc = s.loader.steps_per_epoch, s.cfg.train
     dtype = resolve_dtype(tc.dtype, device, tc.compile)  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
-    bar = Progress(s.total_steps, step, quiet)
+    # the bar's MFU needs the peak: probed (0.1-0.5 s, private RNG) before the clock starts, and only when shown
+    bar = Progress(s.total_steps, step, quiet, 0.0 if quiet else perf.peak_flops(device, dtype) * ranks.world)
     t0 = time.perf_counter()
     model.train()
     while step < s.total_steps:
@@ -408,8 +421,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         bar.update(1)
         if step % tc.log_every == 0 or step == s.total_steps:
             now = elapsed + time.perf_counter() - t0
-            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):,.0f}")
-            bar.maybe_print(step, loss_value, tokens_done / (time.perf_counter() - t0))
+            bar.show(step, loss_value, tokens_done / (time.perf_counter() - t0), model.flops_per_token())
             log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
                       lr=optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
                       grad_norm=grad_norm, time=round(now, 3))
@@ -434,7 +446,8 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
         log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
-    summary = {**_summary(s, model, final, step, train_time, snaps), **averaged}
+    peak = perf.peak_flops(device, dtype) * ranks.world  # after the clock stopped: not in train_seconds
+    summary = {**_summary(s, model, final, step, train_time, snaps, peak), **averaged}
     if distiller is not None:
         summary.update(distiller.summary())
     if par.main:
@@ -442,5 +455,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     if log.mirror:
         log.mirror.close()
     par.barrier()
-    say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte")
+    say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte; "
+        f"{summary['tokens_per_second']:,.0f} tok/s, {summary['flops_per_second'] / 1e9:,.1f} GFLOP/s, "
+        f"MFU {summary['mfu']:.1%} of a measured {peak / 1e9:,.0f} GFLOP/s")
     return summary

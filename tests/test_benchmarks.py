@@ -1,0 +1,26 @@
+"""The pure parts of benchmarks/throughput.py against hand-computed values (the benchmark itself takes minutes)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import throughput  # noqa: E402  (a script folder, not a package)
+
+
+def test_reference_flops_per_token_by_hand():
+    # 4 x 128, ctx 256, vocab 4096: 6 x (12·4·128² + 4096·128) + 12·4·128·256 = 6 x 1,310,720 + 1,572,864
+    assert throughput.ref_flops_per_token(throughput.Shape(4, 128, 256, 4096, 60)) == 9_437_184
+
+
+def test_steady_rate_is_the_median_chunk_and_startup_the_excess_before_skip():
+    # chunks of 1,000 tokens after step 10 take 1.0, 1.2 and 0.8 s: median 1 ms per token, 1,000 tok/s; the
+    # 2,000 tokens up to step 10 took 4.0 s where the steady rate needs 2.0: 2.0 s of start-up
+    m = throughput.steady([5, 10, 15, 20, 25], [3.0, 4.0, 5.0, 6.2, 7.0], [1000, 2000, 3000, 4000, 5000], skip=10)
+    assert m.tok_s == pytest.approx(1000) and m.startup_s == pytest.approx(2.0)
+
+
+def test_shapes_parse_with_their_default_steps():
+    assert throughput.parse_shape("2x64:128:1024", None) == throughput.Shape(2, 64, 128, 1024, 150)
+    assert throughput.parse_shape("4x128:256:4096", 80) == throughput.Shape(4, 128, 256, 4096, 80)
+    assert throughput.parse_shape("4x128:256:4096", None).name == "4x128:256:4096"
