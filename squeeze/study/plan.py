@@ -160,12 +160,13 @@ def resized(cfg: Config, size: Size) -> Config:
 
 
 def ensemble_step(st: Study, best: Config) -> Path:
-    """K members at each ensemble size: the certified point with init and data-order seeds 0..K-1 (seed 0 is the
-    regularized step's own run, reused). The published member rule (2x epochs, 1/2 weight decay) is what
-    `squeeze ensemble` defaults to; at the CPU presets' few tokens per parameter a single run with it overfit badly
-    (benchmarks/RESULTS.md), so the study ensembles its certified point. Then ONE evaluation pass per ensemble
-    (mixture, product, the K curve and its asymptote), stored as ensemble.json beside its members, and a student
-    of the main size distilled from the main size's ensemble (recipe `distill`). Returns the student's run dir."""
+    """K members at each ensemble size: the certified point with init and data-order seeds 0..K-1 (seeds below
+    the preset's `seeds` are the regularized step's own runs, reused). The published member rule (2x epochs, 1/2
+    weight decay) is what `squeeze ensemble` defaults to; at the CPU presets' few tokens per parameter a single
+    run with it overfit badly (benchmarks/RESULTS.md), so the study ensembles its certified point. Then ONE
+    evaluation pass per ensemble (mixture, product, the K curve and its asymptote), stored as ensemble.json beside
+    its members, and a student of the main size distilled from the main size's ensemble (recipe `distill`), with
+    the preset's seeds. Returns the folder of the student's seed runs."""
     from squeeze.io import write_json
     from squeeze.runs.files import ENSEMBLE
     from squeeze.study.members import seeded
