@@ -264,13 +264,13 @@ def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float
     return summary
 
 
-def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, snaps: Snapshots,
-             peak: float) -> dict:
+def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, peak: float,
+             snaps: Snapshots | None = None) -> dict:
     counts, seen = model.param_counts(), s.loader.tokens_per_epoch * s.cfg.train.epochs
     # `flops` counts everything the run computed: MTP heads and snapshot teachers too, each also on its own
     extra = {"mtp_flops": mtp_flops(s.cfg.model, tokens_at(s.loader, s.total_steps)) if "mtp" in counts else 0,
              "snapshot_teacher_forward_flops": snaps.teacher_flops(model.flops_per_token,
-                                                                   partial(tokens_at, s.loader))}
+                                                                   partial(tokens_at, s.loader)) if snaps else 0}
     extra = {k: v for k, v in extra.items() if v} | ({"mtp_params": counts["mtp"]} if "mtp" in counts else {})
     # the looped block's extra passes count only for the steps that ran them (train.loop_from)
     flops = regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg) \
@@ -289,7 +289,7 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, s
         # dtype and threads, times the processes (squeeze/perf.py): the peak is saved so MFU can be recomputed
         "flops_per_second": round(achieved, 1), "peak_flops": round(peak, 1),
         "mfu": round(perf.mfu(achieved, peak), 6),
-        **extra, **snaps.summary(),
+        **extra, **(snaps.summary() if snaps else {}),
     }
 
 
@@ -388,7 +388,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     log.sync()
     peak = perf.peak_flops(device, dtype) * ranks.world  # after the clock stopped: not in train_seconds
-    summary = {**_summary(s, model, final, step, train_time, snaps, peak), **averaged}
+    summary = {**_summary(s, model, final, step, train_time, peak, snaps), **averaged}
     if distiller is not None:
         summary.update(distiller.summary())
     if par.main:
