@@ -51,7 +51,21 @@ def _mask_identity(path: str) -> str:
     return json.dumps({k: d.get(k) for k in keys}, sort_keys=True)
 
 
-def config_key(cfg: config_mod.Config) -> str:
+def locate(path: str, run_dir: Path | None) -> str:
+    """A path a run's config recorded (a keep-mask, a store), found again from the run directory when the study
+    was moved or the path was relative to another working directory: the part after its last `runs` folder,
+    joined to the run directory's own `runs` ancestor."""
+    p = Path(path)
+    if p.exists() or run_dir is None or "runs" not in p.parts:
+        return path
+    tail = p.parts[len(p.parts) - p.parts[::-1].index("runs"):]
+    for parent in Path(run_dir).resolve().parents:
+        if parent.name == "runs" and (parent.joinpath(*tail)).exists():
+            return str(parent.joinpath(*tail))
+    return path
+
+
+def config_key(cfg: config_mod.Config, run_dir: Path | None = None) -> str:
     """A hash of the whole config minus the seed fields and the fields that do not change the math (threads, paths
     standing for equal contents, logging, checkpoint cadence). Two runs are seeds of one configuration iff equal.
     A random data subset's mask is part of its seed, not of its configuration (its selection differs per seed)."""
@@ -60,7 +74,7 @@ def config_key(cfg: config_mod.Config) -> str:
         d[section].pop(name, None)
     d["data"]["store"] = _store_identity(cfg.data.path) if cfg.data.path else ""
     if cfg.data.keep_mask:
-        d["data"]["mask"] = _mask_identity(cfg.data.keep_mask)
+        d["data"]["mask"] = _mask_identity(locate(cfg.data.keep_mask, run_dir))
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -73,7 +87,7 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict:
         "recipe": cfg.recipe, "finished": bool(summary), "lr": cfg.train.lr,
         "weight_decay": cfg.train.weight_decay, "epochs": cfg.train.epochs, "optimizer": cfg.train.optimizer,
         "budget_tokens": cfg.data.budget_tokens, "n_layer": cfg.model.n_layer, "d_model": cfg.model.d_model,
-        "seed": cfg.train.seed, "data_seed": cfg.data.seed, "config_key": config_key(cfg),
+        "seed": cfg.train.seed, "data_seed": cfg.data.seed, "config_key": config_key(cfg, run_dir),
     }
     if summary.get("diverged"):  # trained and worse than anything that finished (the certificate relies on it)
         summary = {**summary, "val_loss": float("inf"), "val_bpb": float("inf")}
