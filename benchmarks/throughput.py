@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -347,15 +348,18 @@ def main() -> int:
     # first and second run pay); torch._dynamo.reset() before each column makes every compiled column compile again
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
     t0, results, peaks = time.perf_counter(), [], {}
-    for shape in shapes:
-        if a.store:
-            store = Path(a.store)
-        else:  # enough training tokens for the budget after the 5% validation split, with a margin
-            store = work / f"store{shape.vocab}"
-            make_store(store, int(shape.steps * BATCH * shape.seq_len * 1.25) + 50_000, shape.vocab)
-        result = measure_shape(shape, store, work, a, a.device, peaks)
-        print_table(result)
-        results.append(result)
+    try:
+        for shape in shapes:
+            if a.store:
+                store = Path(a.store)
+            else:  # enough training tokens for the budget after the 5% validation split, with a margin
+                store = work / f"store{shape.vocab}"
+                make_store(store, int(shape.steps * BATCH * shape.seq_len * 1.25) + 50_000, shape.vocab)
+            result = measure_shape(shape, store, work, a, a.device, peaks)
+            print_table(result)
+            results.append(result)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # stores, run directories and the inductor cache (~100s of MB)
     print("\npeak matmul FLOP/s measured here: " + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peaks.items())
           + f"; wall time {(time.perf_counter() - t0) / 60:.1f} min")
     head = next((r for r in results if r["shape"]["n_layer"] == 4 and r["shape"]["d_model"] == 128), results[0])
