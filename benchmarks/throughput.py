@@ -329,7 +329,8 @@ def main() -> int:
                                                   "default: a synthetic store per vocabulary)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--json", default=None, help="write every number (per round too) to this file")
-    ap.add_argument("--quick", action="store_true", help="one round, 40 steps (a smoke check, ~2 min on 2 cores)")
+    ap.add_argument("--quick", action="store_true",
+                    help="one round, 40 steps (a smoke check; round 1 pays every cold compile: ~4-5 min on 2 cores)")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.steps = 1, a.steps or 40
