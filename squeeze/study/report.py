@@ -250,7 +250,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     _add_students(methods, rows, runs, ensembles)
     for recipe in [r for r in others if r.startswith("select-")]:
         b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
-        pool, kept = budget_of(b.run), _mean(_kept_tokens(r, runs) for r in _seed_rows(rows, b))
+        pool, kept = budget_of(b.run), _mean(_kept_tokens(r) for r in _seed_rows(rows, b))
         methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {recipe[7:]}",
                                    f"kept {kept:,.0f} tokens of a {pool:,.0f}-token pool; multiplier at the kept "
                                    "tokens", read_at=kept))
@@ -272,14 +272,13 @@ NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over ever
                 "N(mean, SD^2 / seeds); the multiplier interpolated in log D between the redrawn standard points")
 
 
-def _kept_tokens(row: dict, runs: Path) -> float:
+def _kept_tokens(row: dict) -> float:
     """The tokens a data subset kept, in the units of data.budget_tokens (its mask's count; the loader's
     unique_tokens drop a partial last window, as they do for the standard runs it is read against)."""
     from squeeze import config as config_mod
+    from squeeze.runs.results import locate
     mask = config_mod.load(str(Path(row["path"]) / CONFIG)).data.keep_mask
-    parts = Path(mask).parts
-    moved = Path(runs, *parts[len(parts) - parts[::-1].index("runs"):]) if "runs" in parts else Path(mask)
-    path = moved if moved.exists() else Path(mask)
+    path = Path(locate(mask, Path(row["path"])))
     found = read_json(path).get("kept_tokens") if path.exists() else None
     return float(found if found is not None else row["unique_tokens"])
 
