@@ -22,6 +22,9 @@ def add_run_parser(sub) -> None:
                    "processes (one per GPU when GPUs are visible) or a Ray cluster (see `squeeze sweep --help`)")
     r.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local Ray instance)")
     r.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
+    r.add_argument("--batch-runs", type=int, default=1, help="train up to N new same-shape runs (seeds, "
+                   "ensemble members, lr/wd grid points) in one process as one batched model (default 1 = off: "
+                   "measured no faster on the 2-core CPU, benchmarks/RESULTS.md)")
 
 
 def add_report_parser(sub) -> None:
@@ -30,8 +33,8 @@ def add_report_parser(sub) -> None:
 
 
 def executor_config(a: argparse.Namespace) -> ExecutorConfig:
-    """The --executor, --ray-address and --runs-per-gpu flags of `squeeze run` and `squeeze sweep`."""
-    return ExecutorConfig(a.executor, a.ray_address, a.runs_per_gpu)
+    """The --executor, --ray-address, --runs-per-gpu and --batch-runs flags of `squeeze run` and `squeeze sweep`."""
+    return ExecutorConfig(a.executor, a.ray_address, a.runs_per_gpu, a.batch_runs)
 
 
 def cmd_run(a: argparse.Namespace) -> None:

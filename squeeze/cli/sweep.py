@@ -47,6 +47,9 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--ray-address", default=None, help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto "
                    "(default: start a Ray instance on this machine)")
     s.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
+    s.add_argument("--batch-runs", type=int, default=1, help="train up to N new same-shape runs (seeds, "
+                   "ensemble members, lr/wd grid points) in one process as one batched model (default 1 = off: "
+                   "measured no faster on the 2-core CPU, benchmarks/RESULTS.md)")
     s.add_argument("--certify", action="store_true", help="train missing neighbours and widen edges until "
                    "every group's best is certified or --max-runs is reached")
     s.add_argument("--certify-axes", default=",".join(AXES), help=f"axes a certificate steps along (default "

@@ -58,7 +58,7 @@ def _progress(total: int, on_done: Report | None = None) -> Report:
 
 def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
             quiet: bool = True, on_done: Report | None = None, executor: str = "local",
-            ray_address: str | None = None, runs_per_gpu: int = 1) -> list[Outcome]:
+            ray_address: str | None = None, runs_per_gpu: int = 1, batch_runs: int = 1) -> list[Outcome]:
     """Run every job and return one Outcome per job, in job order; never raises for a failed job. `on_done` is
     called after each job's progress line (the study's overall progress uses it).
 
@@ -68,8 +68,9 @@ def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = 
     decides how many run at once."""
     if executor not in EXECUTORS:
         raise SqueezeError(f"--executor {executor}: must be one of {', '.join(EXECUTORS)}")
-    if workers < 1 or runs_per_gpu < 1:
-        raise SqueezeError(f"--workers {workers}, --runs-per-gpu {runs_per_gpu}: both must be >= 1")
+    if workers < 1 or runs_per_gpu < 1 or batch_runs < 1:
+        raise SqueezeError(f"--workers {workers}, --runs-per-gpu {runs_per_gpu}, --batch-runs {batch_runs}: "
+                           "each must be >= 1")
     if threads_per_worker is not None and threads_per_worker < 1:
         raise SqueezeError(f"threads per worker {threads_per_worker}: must be >= 1")
     check_order(jobs)
@@ -80,10 +81,10 @@ def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = 
     report = _progress(len(jobs), on_done)
     if executor == "ray":
         from squeeze.runs.ray_executor import run_on_ray
-        return run_on_ray(jobs, workers, threads, quiet, report, ray_address, runs_per_gpu)
+        return run_on_ray(jobs, workers, threads, quiet, report, ray_address, runs_per_gpu, batch_runs)
     if not slots and (workers == 1 or len(jobs) <= 1):
-        return serial(jobs, 1, threads, quiet, report)
-    return pool(jobs, workers, threads, quiet, report, slots)
+        return serial(jobs, threads, quiet, report, batch_runs)
+    return pool(jobs, workers, threads, quiet, report, slots, batch_runs)
 
 
 def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,

@@ -31,15 +31,17 @@ class ExecutorConfig:
     executor: str = "local"
     ray_address: str | None = None
     runs_per_gpu: int = 1
+    batch_runs: int = 1  # up to this many same-shape new runs train as one batched model (squeeze/train/batched.py)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise SqueezeError(f"--executor {self.executor}: must be one of {', '.join(EXECUTORS)}")
-        if self.runs_per_gpu < 1:
-            raise SqueezeError(f"--runs-per-gpu {self.runs_per_gpu}: must be >= 1")
+        if self.runs_per_gpu < 1 or self.batch_runs < 1:
+            raise SqueezeError(f"--runs-per-gpu {self.runs_per_gpu}, --batch-runs {self.batch_runs}: must be >= 1")
 
     def kwargs(self) -> dict:
-        return {"executor": self.executor, "ray_address": self.ray_address, "runs_per_gpu": self.runs_per_gpu}
+        return {"executor": self.executor, "ray_address": self.ray_address, "runs_per_gpu": self.runs_per_gpu,
+                "batch_runs": self.batch_runs}
 
 
 @dataclass
@@ -103,17 +105,56 @@ def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
     return train(cfg, run_dir, force=force, quiet=quiet), False
 
 
+def _guarded(work, n: int, t0: float) -> list[Outcome]:
+    """`work()`'s summaries as Outcomes, or its exception as n failed Outcomes: the one-line message of a
+    SqueezeError, the traceback too for anything else (a bug)."""
+    try:
+        return [Outcome(summary=summary, skipped=skipped, seconds=time.perf_counter() - t0)
+                for summary, skipped in work()]
+    except SqueezeError as e:
+        error, trace = str(e).splitlines()[0] if str(e) else "SqueezeError", None
+    except Exception as e:  # a bug: keep the traceback for the log
+        error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        trace = traceback.format_exc()
+    return [Outcome(error=error, trace=trace, seconds=time.perf_counter() - t0) for _ in range(n)]
+
+
 def run_one(job: Job, quiet: bool = True) -> Outcome:
     """Train, resume or skip one job; every Exception becomes an Outcome, so one bad job cannot sink the rest."""
-    t0 = time.perf_counter()
-    try:
-        summary, skipped = _train_or_skip(job, quiet)
-        return Outcome(summary=summary, skipped=skipped, seconds=time.perf_counter() - t0)
-    except SqueezeError as e:
-        return Outcome(error=str(e).splitlines()[0] if str(e) else "SqueezeError", seconds=time.perf_counter() - t0)
-    except Exception as e:  # a bug: keep the traceback for the log
-        line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
-        return Outcome(error=line, trace=traceback.format_exc(), seconds=time.perf_counter() - t0)
+    return _guarded(lambda: [_train_or_skip(job, quiet)], 1, time.perf_counter())[0]
+
+
+def run_group(jobs: list[Job], quiet: bool = True) -> list[Outcome]:
+    """Train new same-shape jobs as one batched model (`units` formed the group); one job is `run_one`. A failure
+    fails the whole group, each job with the same message."""
+    if len(jobs) == 1:
+        return [run_one(jobs[0], quiet)]
+
+    def work():
+        from squeeze.train.batched import train_group
+        items = [(_adopt_saved(job.cfg, Path(job.run_dir)), Path(job.run_dir), False,
+                  (Path(job.run_dir) / CONFIG).exists()) for job in jobs]  # config.json, no state.pt: start over
+        return [(summary, False) for summary in train_group(items, quiet=quiet)]
+    return _guarded(work, len(jobs), time.perf_counter())
+
+
+def units(jobs: list[Job], ready: list[int], batch_runs: int) -> list[list[int]]:
+    """The ready jobs as units to submit, in job order: one job each, or with batch_runs > 1 groups of up to
+    batch_runs new runs that may train as one batched model (an equal `group_key`: same model, data and steps)."""
+    if batch_runs <= 1:
+        return [[i] for i in ready]
+    from squeeze.train.batched import group_key
+    out, by_key = [], {}
+    for i in ready:
+        new = not (Path(jobs[i].run_dir) / STATE).exists()  # a resumed run goes alone, from its own step
+        key = group_key(jobs[i].cfg) if new else None
+        if key is None:
+            out.append([i])
+        else:
+            by_key.setdefault(key, []).append(i)
+    for members in by_key.values():
+        out += [members[j:j + batch_runs] for j in range(0, len(members), batch_runs)]
+    return sorted(out)
 
 
 def with_threads(job: Job, threads: int) -> Job:
@@ -140,13 +181,16 @@ def jobs_word(n: int) -> str:
     return "a job" if n == 1 else f"{n} jobs"
 
 
-def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool) -> list[Outcome]:
-    """Run jobs through a backend as their chain predecessors finish: `submit(i, job) -> handle` starts one,
-    `wait_one(handles) -> (handle, Outcome)` waits for any. Finished runs are read back here, without a worker."""
+def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool,
+             batch_runs: int = 1) -> list[Outcome]:
+    """Run jobs through a backend as their chain predecessors finish: `submit(jobs) -> handle` starts one job or one
+    batched group (`units`), `wait_one(handles) -> (handle, Outcome or [Outcome per job])` waits for any. Finished
+    runs are read back here, without a worker."""
     outcomes: list[Outcome | None] = [None] * len(jobs)
-    running: dict = {}  # handle -> job index
+    running: dict = {}  # handle -> job indices
     waiting = list(range(len(jobs)))
     while waiting or running:
+        ready = []
         for i in list(waiting):
             if any(outcomes[k] is None for k in jobs[i].after):
                 continue  # a predecessor is still running
@@ -155,14 +199,17 @@ def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Repo
             if outcomes[i] is None and (Path(jobs[i].run_dir) / SUMMARY).exists():
                 outcomes[i] = run_one(jobs[i], quiet)  # reading a summary needs no worker process
             if outcomes[i] is None:
-                running[submit(i, jobs[i])] = i
+                ready.append(i)
             else:
                 report(i, jobs[i], outcomes[i])
+        for unit in units(jobs, ready, batch_runs):
+            running[submit([jobs[i] for i in unit])] = unit
         if running:
-            handle, outcome = wait_one(list(running))
-            i = running.pop(handle)
-            outcomes[i] = outcome
-            report(i, jobs[i], outcome)
+            handle, outs = wait_one(list(running))
+            unit = running.pop(handle)
+            for i, out in zip(unit, outs if isinstance(outs, list) else [outs] * len(unit)):
+                outcomes[i] = out
+                report(i, jobs[i], out)
     return outcomes
 
 

@@ -9,18 +9,22 @@ import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from squeeze.runs.jobs import Job, Outcome, Report, blocked, run_one, schedule
+from squeeze.runs.jobs import Job, Outcome, Report, run_group, schedule
 
 
-def serial(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report) -> list[Outcome]:
+def serial(jobs: list[Job], threads: int, quiet: bool, report: Report, batch_runs: int = 1) -> list[Outcome]:
     import torch  # here and below, not at the top: `squeeze --help` should not wait ~2 s for torch
     before = torch.get_num_threads()
+    submitted: dict[int, list[Job]] = {}
+
+    def submit(unit: list[Job]) -> int:  # only queued: wait_one trains the oldest unit, in this process
+        submitted[len(submitted)] = unit
+        return len(submitted) - 1
+
+    def wait_one(handles: list[int]) -> tuple[int, list[Outcome]]:
+        return min(handles), run_group(submitted[min(handles)], quiet)
     try:
-        outcomes: list[Outcome | None] = [None] * len(jobs)
-        for i, job in enumerate(jobs):
-            outcomes[i] = blocked(job, outcomes) or run_one(job, quiet)
-            report(i, job, outcomes[i])
-        return outcomes
+        return schedule(jobs, submit, wait_one, report, quiet, batch_runs)
     finally:
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
 
@@ -62,7 +66,7 @@ def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
 
 
 def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report,
-          slots: list[str] | None = None) -> list[Outcome]:
+         slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
     # spawn, not fork: forking a process that has started torch's thread pools can deadlock the child
     ctx = multiprocessing.get_context("spawn")
     queue = None
@@ -79,7 +83,8 @@ def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repor
             except Exception as e:  # the worker process itself died (killed, out of memory)
                 return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
         try:
-            return schedule(jobs, lambda i, job: pool.submit(run_one, job, quiet), wait_one, report, quiet)
+            return schedule(jobs, lambda unit: pool.submit(run_group, unit, quiet), wait_one, report, quiet,
+                            batch_runs)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -1,4 +1,4 @@
-"""The Ray executor: the same `run_one` calls as the local pool, sent to a Ray cluster (`pip install 'squeeze[ray]'`).
+"""The Ray executor: the same `run_group` calls as the local pool, sent to a Ray cluster (`pip install 'squeeze[ray]'`).
 
 `run_on_ray(jobs, ...)` connects to the cluster at `address` (`ray start --head` prints it; None starts a Ray
 instance on this machine) and runs each job as a task asking for `threads` CPUs and, on a
@@ -36,15 +36,15 @@ def _connect(ray, address: str | None, threads: int) -> bool:
 
 
 def run_on_ray(jobs: list, workers: int, threads: int, quiet: bool, report, address: str | None,
-               runs_per_gpu: int) -> list:
+               runs_per_gpu: int, batch_runs: int = 1) -> list:
     """One Outcome per job, in job order. How many run at once is Ray's to decide from the tasks' CPU and GPU
     requests; `workers` only sets the default threads per run (this machine's cores / workers)."""
-    from squeeze.runs.jobs import Outcome, run_one, schedule
+    from squeeze.runs.jobs import Outcome, run_group, schedule
     ray = _ray()
     started = _connect(ray, address, threads)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_cpus=threads, num_gpus=1 / runs_per_gpu if gpus else 0, max_retries=0)(run_one)
+        task = ray.remote(num_cpus=threads, num_gpus=1 / runs_per_gpu if gpus else 0, max_retries=0)(run_group)
 
         def wait_one(refs):
             [ref], _ = ray.wait(refs, num_returns=1)
@@ -53,7 +53,7 @@ def run_on_ray(jobs: list, workers: int, threads: int, quiet: bool, report, addr
             except Exception as e:  # the task's worker died (node lost, out of memory)
                 return ref, Outcome(error=f"Ray task died ({type(e).__name__}: {str(e).splitlines()[0]})")
 
-        return schedule(jobs, lambda i, job: task.remote(job, quiet), wait_one, report, quiet)
+        return schedule(jobs, lambda unit: task.remote(unit, quiet), wait_one, report, quiet, batch_runs)
     finally:
         if started:
             ray.shutdown()

@@ -293,18 +293,31 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, p
     }
 
 
-def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool,
-                  ranks: distributed.Ranks = distributed.Ranks()) -> dict:
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if ranks.world > 1 and device == "cuda":
-        device = f"cuda:{ranks.local_rank}"  # one GPU per process (init_process_group set it current)
-    if device == "cpu":
-        torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+@dataclass
+class Lane:
+    """One run inside the training loop: what the loop keeps per run. A plain run is one lane;
+    squeeze/train/batched.py steps several same-shape lanes through one batched forward and backward."""
+    run_dir: Path
+    s: Setup
+    model: GPT
+    optimizers: list
+    log: MetricsLog
+    par: distributed.Parallel
+    avg: Averager
+    snaps: Snapshots
+    distiller: object
+    step: int
+    elapsed: float
+
+    def extra_state(self) -> dict:
+        return {**self.avg.state(), **((self.distiller.state() if self.distiller is not None else None) or {})}
+
+
+def open_lane(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say,
+              ranks: distributed.Ranks = distributed.Ranks()) -> Lane:
+    """Start or restore one run (`_open_run`) with its metrics mirror, averager, snapshots and distiller, and say
+    its start-up lines."""
     s, model, optimizers, resumed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
-    step, elapsed = resumed.get("step", 0), resumed.get("elapsed", 0.0)
     log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
     avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
@@ -313,90 +326,140 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     snaps = Snapshots(s.cfg, s.total_steps, run_dir, resumed, device, say, write=par.main)  # train.lr_cycles
     if not par.simple:
         say(par.describe())
+    distiller = make_distiller(s.cfg, s.store, run_dir, device, resumed, say)  # None unless distill.teachers is set
+    return Lane(run_dir, s, model, optimizers, log, par, avg, snaps, distiller, resumed.get("step", 0),
+                resumed.get("elapsed", 0.0))
 
+
+def next_batch(lane: Lane, device: str) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """The step's inputs and targets (augmented, with generated rows under sequence-level KD), its epoch and
+    index in the epoch; sets the step's learning rate, weight decay and loop depth."""
+    s, step = lane.s, lane.step
+    epoch, in_epoch = divmod(step, s.loader.steps_per_epoch)
+    x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
+    if lane.distiller is not None:  # sequence-level KD: generated rows join the real ones
+        x_BT, y_BT = lane.distiller.extend(x_BT, y_BT, epoch, in_epoch)
+    set_lr(lane.optimizers, lr_multiplier(step, s.total_steps, s.cfg.train))
+    regularize.before_step(lane.model, lane.optimizers, step, s.total_steps, s.cfg)
+    return regularize.augment_inputs(x_BT, step, s.cfg), y_BT, epoch, in_epoch
+
+
+def clip_or_stop(lane: Lane, loss_value: float, say) -> tuple[float, dict | None]:
+    """Clip the lane's gradient; (grad norm, None), or (grad norm, the diverged summary) when the loss or the
+    gradient is NaN/inf. Stopping before the bad update touches the weights keeps the last checkpoint good, and
+    the point counts as diverged: a sweep then counts it as trained and worse instead of retrying it forever."""
+    tc = lane.s.cfg.train
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(lane.model.parameters(), tc.grad_clip or math.inf))
+    if math.isfinite(loss_value) and math.isfinite(grad_norm):
+        return grad_norm, None
+    summary = _diverged(lane.run_dir, loss_value, grad_norm, lane.step, tc.lr, write=lane.par.main)
+    say(summary["message"])
+    return grad_norm, summary
+
+
+def after_update(lane: Lane, epoch: int, loss_value: float, grad_norm: float, device: str, t0: float,
+                 bar: Progress | None = None, tok_s: float = 0.0) -> None:
+    """Everything after an optimizer step: the step count, averaging and snapshots, the metrics line (and the
+    bar's, when given), the epoch-end or periodic eval, snapshot noise and the periodic checkpoint."""
+    s, tc = lane.s, lane.s.cfg.train
+    for opt in lane.optimizers:
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    lane.step += 1
+    step, spe = lane.step, s.loader.steps_per_epoch
+    lane.avg.after_step(lane.model, step)
+    lane.snaps.after_step(lane.model, step)  # at a cycle end: the snapshot file and the next teacher
+    if step % tc.log_every == 0 or step == s.total_steps:
+        if bar is not None:
+            bar.show(step, loss_value, tok_s, lane.model.flops_per_token())
+        lane.log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
+                       lr=lane.optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
+                       grad_norm=grad_norm, time=round(lane.elapsed + time.perf_counter() - t0, 3))
+    epoch_end = step % spe == 0
+    if step < s.total_steps and (epoch_end or (tc.eval_every and step % tc.eval_every == 0)):
+        ev = _eval(lane.model, s, device, tc.eval_tokens)
+        lane.log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
+        if epoch_end and bar is not None:
+            bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+    lane.snaps.perturb(lane.model, step)  # the weight noise after a snapshot: after its eval, before the checkpoint
+    if step % tc.ckpt_every == 0 and step < s.total_steps:
+        _checkpoint(lane.run_dir, lane.model, lane.optimizers, step, lane.log,
+                    lane.elapsed + time.perf_counter() - t0, lane.par, lane.extra_state())
+
+
+def finish(lane: Lane, train_time: float, device: str, dtype, say, world: int = 1, extra: dict | None = None) -> dict:
+    """The end of a run: the last checkpoint, the final eval (and the averaged weights'), summary.json."""
+    s, model, tc, step = lane.s, lane.model, lane.s.cfg.train, lane.step
+    # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
+    _checkpoint(lane.run_dir, model, lane.optimizers, step, lane.log, train_time, lane.par, lane.extra_state())
+    model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
+    final = _eval(model, s, device, tc.final_eval_tokens)
+    lane.log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
+    avg = lane.avg
+    averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
+    if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
+        lane.log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
+    lane.log.sync()
+    peak = perf.peak_flops(device, dtype) * world  # after the clock stopped: not in train_seconds
+    summary = {**_summary(s, model, final, step, train_time, peak, lane.snaps), **averaged, **(extra or {})}
+    if lane.distiller is not None:
+        summary.update(lane.distiller.summary())
+    if lane.par.main:
+        write_json(lane.run_dir / ckpt.SUMMARY, summary)
+    if lane.log.mirror:
+        lane.log.mirror.close()
+    lane.par.barrier()
+    say(f"{lane.run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte; "
+        f"{summary['tokens_per_second']:,.0f} tok/s, {summary['flops_per_second'] / 1e9:,.1f} GFLOP/s, "
+        f"MFU {summary['mfu']:.1%} of a measured {peak / 1e9:,.0f} GFLOP/s")
+    return summary
+
+
+def start_device(device: str | None, threads: int, ranks: distributed.Ranks = distributed.Ranks()) -> str:
+    """The device a run trains on, with this process's threads and denormal handling set for it."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if ranks.world > 1 and device == "cuda":
+        device = f"cuda:{ranks.local_rank}"  # one GPU per process (init_process_group set it current)
+    if device == "cpu":
+        torch.set_flush_denormal(True)  # denormals in tiny gradients cost up to 10x on x86 CPUs
+    if threads:
+        torch.set_num_threads(threads)
+    return device
+
+
+def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str | None, quiet: bool,
+                  ranks: distributed.Ranks = distributed.Ranks()) -> dict:
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    device = start_device(device, cfg.train.threads, ranks)
+    lane = open_lane(cfg, run_dir, resume, force, device, say, ranks)
+    s, model, par, tc = lane.s, lane.model, lane.par, lane.s.cfg.train
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
-    distiller = make_distiller(s.cfg, s.store, run_dir, device, resumed, say)  # None unless distill.teachers is set
-    loss_fn = step_loss(par.net, s.cfg, distiller)
-    extra = (lambda: None) if distiller is None else distiller.state
-    if s.cfg.train.compile:
+    loss_fn = step_loss(par.net, s.cfg, lane.distiller)
+    if tc.compile:
         loss_fn = torch.compile(loss_fn)
-    spe, tc = s.loader.steps_per_epoch, s.cfg.train
     dtype = resolve_dtype(tc.dtype, device, tc.compile)  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
     # the bar's MFU needs the peak: probed (0.1-0.5 s, private RNG) before the clock starts, and only when shown
-    bar = Progress(s.total_steps, step, quiet, 0.0 if quiet else perf.peak_flops(device, dtype) * ranks.world)
+    bar = Progress(s.total_steps, lane.step, quiet, 0.0 if quiet else perf.peak_flops(device, dtype) * ranks.world)
     t0 = time.perf_counter()
     model.train()
-    while step < s.total_steps:
-        epoch, in_epoch = divmod(step, spe)
-        x_BT, y_BT = (t.to(device) for t in s.loader.batch(epoch, in_epoch))
-        if distiller is not None:  # sequence-level KD: generated rows join the real ones
-            x_BT, y_BT = distiller.extend(x_BT, y_BT, epoch, in_epoch)
-        set_lr(optimizers, lr_multiplier(step, s.total_steps, tc))
-        regularize.before_step(model, optimizers, step, s.total_steps, s.cfg)
-        x_BT = regularize.augment_inputs(x_BT, step, s.cfg)
+    while lane.step < s.total_steps:
+        x_BT, y_BT, epoch, in_epoch = next_batch(lane, device)
         n_rows = par.global_rows(s.loader, in_epoch)
-        teacher = distiller.teacher_logp if distiller is not None else snaps.teacher_for(step)
+        teacher = lane.distiller.teacher_logp if lane.distiller is not None else lane.snaps.teacher_for(lane.step)
         for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
             args = (x_mb, y_mb) if teacher is None else (x_mb, y_mb, teacher(x_mb))
             with autocast(device, dtype):
                 loss = loss_fn(*args)
             par.backward(loss, weight)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or math.inf))
         loss_value = par.loss_value()
-        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-            # Stop before the bad update touches the weights, so the last checkpoint stays good, and record the
-            # point as diverged: a sweep then counts it as trained and worse instead of retrying it forever.
+        grad_norm, diverged = clip_or_stop(lane, loss_value, say)
+        if diverged:
             bar.close()
-            summary = _diverged(run_dir, loss_value, grad_norm, step, tc.lr, write=par.main)
-            say(summary["message"])
-            return summary
-        for opt in optimizers:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        step += 1
-        avg.after_step(model, step)
-        snaps.after_step(model, step)  # at a cycle end: the snapshot file and the next teacher
+            return diverged
         tokens_done += n_rows * s.loader.seq_len
         bar.update(1)
-        if step % tc.log_every == 0 or step == s.total_steps:
-            now = elapsed + time.perf_counter() - t0
-            bar.show(step, loss_value, tokens_done / (time.perf_counter() - t0), model.flops_per_token())
-            log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
-                      lr=optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
-                      grad_norm=grad_norm, time=round(now, 3))
-        epoch_end = step % spe == 0
-        if step < s.total_steps and (epoch_end or (tc.eval_every and step % tc.eval_every == 0)):
-            ev = _eval(model, s, device, tc.eval_tokens)
-            log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
-            if epoch_end:
-                bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
-        snaps.perturb(model, step)  # the weight noise after a snapshot: after its eval, before the checkpoint
-        if step % tc.ckpt_every == 0 and step < s.total_steps:
-            _checkpoint(run_dir, model, optimizers, step, log, elapsed + time.perf_counter() - t0, par,
-                        {**avg.state(), **(extra() or {})})
+        after_update(lane, epoch, loss_value, grad_norm, device, t0, bar, tokens_done / (time.perf_counter() - t0))
     bar.close()
-    train_time = elapsed + time.perf_counter() - t0
-    # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
-    _checkpoint(run_dir, model, optimizers, step, log, train_time, par, {**avg.state(), **(extra() or {})})
-    model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
-    final = _eval(model, s, device, tc.final_eval_tokens)
-    log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
-    averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
-    if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
-        log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
-    log.sync()
-    peak = perf.peak_flops(device, dtype) * ranks.world  # after the clock stopped: not in train_seconds
-    summary = {**_summary(s, model, final, step, train_time, peak, snaps), **averaged}
-    if distiller is not None:
-        summary.update(distiller.summary())
-    if par.main:
-        write_json(run_dir / ckpt.SUMMARY, summary)
-    if log.mirror:
-        log.mirror.close()
-    par.barrier()
-    say(f"{run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte; "
-        f"{summary['tokens_per_second']:,.0f} tok/s, {summary['flops_per_second'] / 1e9:,.1f} GFLOP/s, "
-        f"MFU {summary['mfu']:.1%} of a measured {peak / 1e9:,.0f} GFLOP/s")
-    return summary
+    return finish(lane, lane.elapsed + time.perf_counter() - t0, device, dtype, say, ranks.world)
