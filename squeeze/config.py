@@ -207,7 +207,8 @@ class TrainConfig:
 
 @dataclass
 class DistillConfig:
-    teachers: str = _f("", "comma-separated teacher run directories (one = a model, several = their mixture); "
+    teachers: str = _f("", "comma-separated teacher run directories, or weights files inside one (a snapshot "
+                           "ensemble: RUN/snapshot001.safetensors,...); one = a model, several = their mixture; "
                            "empty = no distillation")
     alpha: float = _f(0.5, "weight of the KD term: (1-alpha)*CE + alpha*T^2*KL (Slowrun chains used 0.45-0.7)")
     temperature: float = _f(1.0, "softmax temperature T of teacher and student in the KD term (Slowrun: 1.0-1.2)")

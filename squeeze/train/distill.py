@@ -60,13 +60,14 @@ class Teacher:
     """One or several trained runs used as a frozen teacher; counts its own cost."""
 
     def __init__(self, run_dirs: list[str], store, seq_len: int, device: str):
-        from squeeze.train.checkpoint import check_tokenizer, load_run
+        from squeeze.train.checkpoint import WEIGHTS, check_tokenizer, load_run
         if not run_dirs:
             raise SqueezeError("distill.teachers is empty")
         self.models, self.seconds, self.tokens = [], 0.0, 0
-        for d in run_dirs:
-            cfg, model, info = load_run(d, device)
-            check_tokenizer(Path(d), info, store)
+        for d in run_dirs:  # a run directory (its model.safetensors), or one weights file inside one (a snapshot)
+            run_dir, weights = (Path(d).parent, Path(d).name) if d.endswith(".safetensors") else (Path(d), WEIGHTS)
+            cfg, model, info = load_run(run_dir, device, weights)
+            check_tokenizer(run_dir, info, store)
             if cfg.model.vocab_size != store.vocab_size:
                 raise SqueezeError(f"{d}: teacher vocabulary {cfg.model.vocab_size} != token store's "
                                    f"{store.vocab_size}")
