@@ -77,7 +77,12 @@ def snapshot(base: Config | None = None) -> Config:
     but the last, distillation from the previous snapshot (alpha 0.45, T 1.2) and one multi-token prediction head
     at weight 0.3. alpha, T and the 0.7-1.0 wd band are the record's as issue 19 describes it; the 4 cycles, the
     noise scale and the MTP head are starting guesses. None of these defaults is measured here yet."""
-    c = regularized(base)
+    return snapshot_options(regularized(base))
+
+
+def snapshot_options(base: Config) -> Config:
+    """Only the options of `snapshot`, on any config (the study adds them to its certified regularized point)."""
+    c = base.copy()
     c.recipe = "snapshot"
     c.train.lr_cycles, c.train.wd_cycle_min, c.train.snapshot_noise = 4, 0.7, 0.01
     c.distill.snapshot_alpha, c.distill.snapshot_temperature = 0.45, 1.2

@@ -17,6 +17,7 @@ AVG_WEIGHTS = "model_avg.safetensors"
 ENSEMBLE = "ensemble.json"  # beside an ensemble's members: their evaluation (`squeeze ensemble`, the study)
 CHAIN = "chain.json"  # beside a distillation chain's members
 RETENTION = "retention.json"  # in a student's run directory
+SNAPSHOT_ENSEMBLE = "snapshot_ensemble.json"  # in a cyclic run's directory: its snapshots evaluated as an ensemble
 
 # `squeeze eval --weights` names -> files
 WEIGHT_FILES = {"raw": WEIGHTS, "ema": EMA_WEIGHTS, "avg": AVG_WEIGHTS}

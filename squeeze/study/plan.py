@@ -9,7 +9,9 @@ under OUT/runs/<step>/, so a re-run skips finished runs and resumes killed ones:
   3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distill/student
   4. best          the certified point plus the options that helped in benchmarks/ablations.py, epochs certified
                    again with the options on (they regularize: in the ablations the best epochs moved from 11 to 22)
-  5. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
+  5. snapshot      the certified point as one run of K lr cycles (the snapshot recipe's options), its K snapshots
+                   scored as an ensemble: the ensemble step's K members for the compute of one run
+  6. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
 squeeze/study/run.py runs the steps in order; squeeze/study/report.py turns the runs into the table.
 Exercised by tests/test_run.py through `squeeze run --preset smoke`.
 """
@@ -206,6 +208,24 @@ def options_step(st: Study, best: Config) -> None:
                                               sizes=[s.main], budgets=[s.d0]), "best", ("epochs",))
 
 
+def snapshot_step(st: Study, best: Config) -> None:
+    """The certified regularized point, its epochs and lr unchanged, trained once per seed with the snapshot
+    recipe's options and K = the ensemble step's members lr cycles: the ensemble's K models for ~the compute of one
+    run (plus the MTP head and the previous snapshot's forward passes, counted in its FLOPs). Each run's snapshots
+    are scored as one ensemble, written beside them as snapshot_ensemble.json."""
+    from squeeze.ensemble import snapshot_eval
+    from squeeze.io import write_json
+    from squeeze.runs.files import SNAPSHOT_ENSEMBLE
+    from squeeze.study.members import seeded
+    c = recipes.snapshot_options(best)
+    c.train.lr_cycles = st.spec.ensemble_k
+    jobs = [Job(seeded(c, i), st.runs("snapshot") / f"s{i}") for i in range(st.spec.seeds)]
+    st.run(jobs)
+    for job in jobs:
+        if not (job.run_dir / SNAPSHOT_ENSEMBLE).exists():
+            write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0))
+
+
 # Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
 # ~D0 unique tokens; `random` is the honest baseline (Sorscher et al. 2022, Abbas et al. 2023, Marion et al. 2023).
 # Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults).
@@ -277,6 +297,11 @@ def _best_cost(st: Study) -> float:
     return (3.5 + s.seeds - 1) * _cost(st, s.main, max(s.reg_epochs))  # E/2, E, 2E, a little walking, seeds
 
 
+def _snapshot_cost(st: Study) -> float:
+    s = st.spec
+    return 1.5 * s.seeds * _cost(st, s.main, max(s.reg_epochs))  # the MTP head and teacher passes: ~1.5x a run
+
+
 def _selection_cost(st: Study) -> float:
     s = st.spec
     return s.seeds * len(SELECTION) * _cost(st, s.main, max(s.reg_epochs), 2 * s.d0)  # at the pool budget
@@ -317,6 +342,8 @@ STEPS = (
          lambda st, state: ensemble_step(st, state.best)),
     Step("the best recipe: the certified point plus the options that helped in the ablations", _best_cost, 1.0,
          lambda st, state: options_step(st, state.best)),
+    Step("a snapshot ensemble: the certified point as one run of K lr cycles", _snapshot_cost, 1.0,
+         lambda st, state: snapshot_step(st, state.best)),
     Step("data selection: half of a 2 x D0 pool by each method, against random", _selection_cost, 1.0,
          lambda st, state: selection_step(st, state.best, state.best_dir)),
 )

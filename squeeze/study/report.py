@@ -18,7 +18,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
-from squeeze.runs.files import CONFIG, ENSEMBLE, SUMMARY
+from squeeze.runs.files import CONFIG, ENSEMBLE, SNAPSHOT_ENSEMBLE, SUMMARY
 from squeeze.study import fits as fits_mod
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
@@ -29,7 +29,8 @@ STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squee
 # How each recipe name in a run's config.json is shown in the table, in table order.
 METHOD_NAMES = {"standard": "standard recipe (tuned lr, epochs)", "regularized": "regularized (tuned wd, epochs, lr)",
                 "best": "best recipe (regularized + options that helped)", "distill": "distilled student",
-                "ensemble_member": "ensemble member (2x epochs, wd/2)"}
+                "ensemble_member": "ensemble member (2x epochs, wd/2)",
+                "snapshot": "snapshot recipe, its last weights alone"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
 CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs"), "best": ("epochs",)}
 
@@ -248,6 +249,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                             f"{ens['mean_member_loss']:.4f}{product}; K->inf asymptote {ens['asymptote_text']}",
                             False))
     _add_students(methods, rows, runs, ensembles)
+    methods += _snapshot_rows(ref, rows, d0)
     for recipe in [r for r in others if r.startswith("select-")]:
         b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
         pool, kept = budget_of(b.run), _mean(_kept_tokens(r) for r in _seed_rows(rows, b))
@@ -281,6 +283,25 @@ def _kept_tokens(row: dict) -> float:
     path = Path(locate(mask, Path(row["path"])))
     found = read_json(path).get("kept_tokens") if path.exists() else None
     return float(found if found is not None else row["unique_tokens"])
+
+
+def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
+    """The snapshot ensemble's row: each seed's one cyclic run scored as the uniform mixture of its snapshots
+    (snapshot_ensemble.json, written by the study's snapshot step), its FLOPs those of the one run."""
+    best = _config_rows(rows, "snapshot", d0)
+    if best is None:
+        return []
+    evals = [read_json(Path(r["path"]) / SNAPSHOT_ENSEMBLE) for r in _seed_rows(rows, best)
+             if (Path(r["path"]) / SNAPSHOT_ENSEMBLE).exists()]
+    if not evals:
+        return []
+    k, flops = len(evals[0]["member_losses"]), float(best.run["flops"] or 0)
+    last = _mean(e["member_losses"][-1] for e in evals)
+    return [_row(ref, f"snapshot ensemble of {k} cycles (mixture, one run)", tuple(e["mixture"] for e in evals),
+                 _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops,
+                 str(Path(best.run["path"]).parent), "n/a",
+                 f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
+                 f"{last:.4f}", False)]
 
 
 def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict]) -> None:
