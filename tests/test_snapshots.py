@@ -179,3 +179,18 @@ def test_too_many_cycles_for_the_steps_is_named(tiny_store, tmp_path):
     cfg = tiny_config(tiny_store, epochs=1, lr_cycles=40, warmup=0.02)  # 107 steps: 2 warmup of a 2-step cycle
     with pytest.raises(SqueezeError, match="lr_cycles=40: 107 steps leave the first cycle 2 steps"):
         train(cfg, tmp_path / "r", quiet=True)
+
+
+def test_a_student_distills_from_a_runs_snapshot_files(tiny_store, tmp_path):
+    """distill.teachers takes snapshot files inside a run directory: the teacher is their mixture, counted whole."""
+    snap = train(snapshot_config(tiny_store), tmp_path / "snap", quiet=True)
+    files = [str(tmp_path / "snap" / f"snapshot{i:03d}.safetensors") for i in (1, 2, 3, 4)]
+    student = tiny_config(tiny_store, epochs=1)
+    student.distill.teachers = ",".join(files)
+    out = train(student, tmp_path / "student", quiet=True)
+    assert out["teacher_params"] == 4 * snap["params"]
+    assert out["teacher_forward_flops"] > 0 and math.isfinite(out["val_loss"])
+    one = tiny_config(tiny_store, epochs=1)
+    one.distill.teachers = files[0]
+    single = train(one, tmp_path / "one", quiet=True)
+    assert single["teacher_params"] == snap["params"] and single["val_loss"] != out["val_loss"]
