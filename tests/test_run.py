@@ -212,3 +212,21 @@ def test_every_row_carries_its_noise_and_its_whole_compute(smoke_study):
     for m in saved["methods"]:
         if m["method"].startswith("data selection"):
             assert abs(m["budget"] - spec.d0) <= 0.02 * spec.d0, m
+
+
+def test_a_seed_offset_study_is_an_independent_replicate(smoke_study, tmp_path, capsys):
+    """--seed-offset 10: every run's init and data-order seed start at 10, every row of the table is still there,
+    and the losses differ from the offset-0 study's (another replicate, not a copy). The directory keeps its offset."""
+    out0, _ = smoke_study
+    out = tmp_path / "replicate"
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--seed-offset", "10"]) == 0
+    rows = collect(out / "runs")
+    assert rows and all(r["finished"] for r in rows)
+    trained = [r for r in rows if r["recipe"] != "perplexity-reference"]
+    assert min(r["seed"] for r in trained) == 10 and min(r["data_seed"] for r in trained) == 10
+    got = {m["method"]: m["val_loss"] for m in json.loads((out / "summary.json").read_text())["methods"]}
+    base = {m["method"]: m["val_loss"] for m in json.loads((out0 / "summary.json").read_text())["methods"]}
+    assert set(got) == set(base) and got != base
+    capsys.readouterr()
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--seed-offset", "3"]) == 2
+    assert "--seed-offset 10, not 3" in capsys.readouterr().err

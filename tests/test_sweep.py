@@ -230,3 +230,14 @@ def test_rerun_with_certify_walks_past_edges_it_already_trained(tiny_store, tmp_
     best = [line for line in first.splitlines() if line.strip().startswith("best ")]
     assert best and best == [line for line in second.splitlines() if line.strip().startswith("best ")]
     assert "best lr0.0008_wd0.1_ep1" in second  # lr doubled twice past the grid: 4e-4, then 8e-4
+
+
+def test_best_seeds_count_from_the_grids_first_seed():
+    """A study with --seed-offset 10 trains seeds 10, 11, ...: the best's extra seeds follow its grid's first."""
+    g = grid3(lr=[1e-3, 2e-3, 4e-3], weight_decay=[0.2], epochs=[4], seeds=[10])
+    rows = [row(lr, 0.2, 4, loss, seed=10) for lr, loss in ((1e-3, 4.5), (2e-3, 4.0), (4e-3, 4.6))]
+    cert = certify(rows, g, axes=("lr",), best_seeds=3)
+    assert [p["seed"] for p in cert.missing] == [11, 12] and not cert.certified
+    rows += [row(2e-3, 0.2, 4, 4.1, seed=11), row(2e-3, 0.2, 4, 3.9, seed=12), row(2e-3, 0.2, 4, 9.0, seed=0)]
+    cert = certify(rows, g, axes=("lr",), best_seeds=3)  # seed 0 belongs to another replicate: not counted
+    assert cert.n_seeds == 3 and cert.best_loss == pytest.approx(4.0)

@@ -127,14 +127,15 @@ def _within_noise(diff: float, n_best: int, n_other: int, noise: tuple[float, in
 def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidate: dict | None = None,
             best_seeds: int = 1) -> Certificate:
     """Certify the best finished point of a one-group grid (lowest seed-mean val_loss), or `candidate`, a point of
-    the grid (say, the hyperparameters a recipe reports). The best needs seeds 0..best_seeds-1 (besides the grid's
-    own), and so does every neighbour within noise of it (adaptive seeds: spent only where they decide something).
+    the grid (say, the hyperparameters a recipe reports). The best needs best_seeds seeds counted from the
+    grid's first (0..best_seeds-1 for a grid of seed 0; a study with --seed-offset N starts its grids at N), and
+    so does every neighbour within noise of it (adaptive seeds: spent only where they decide something).
     Rows outside the grid are ignored; a diverged run reported with val_loss = inf counts as trained and worse."""
     if len(grid.budgets) != 1 or len(grid.sizes) != 1:
         raise ValueError("certify one (budget, size) group at a time: pass grid.group(key)")
     if unknown := set(axes) - set(AXES):
         raise ValueError(f"unknown axes {sorted(unknown)}: choose from {AXES}")
-    full = sorted(set(grid.seeds) | set(range(best_seeds)))
+    full = sorted(set(grid.seeds) | {min(grid.seeds) + i for i in range(best_seeds)})
     losses, by_point = _seed_losses(rows, grid, full)
     loss = {name: statistics.fmean(v) for name, v in by_point.items() if v}
     hps = {point_name(_hp(p)): _hp(p) for p in grid.points()}

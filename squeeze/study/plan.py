@@ -83,6 +83,11 @@ class Study:
     workers: int
     progress: StudyProgress | None = None
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    seed_offset: int = 0  # every seed shifted by this: studies with other offsets are independent replicates
+
+    def seeds(self, n: int | None = None) -> list[int]:
+        """The first n seeds of this study (default: the preset's seeds), starting at the seed offset."""
+        return list(range(self.seed_offset, self.seed_offset + (self.spec.seeds if n is None else n)))
 
     def base(self, recipe: str) -> Config:
         c = recipes.preset(self.preset, recipe)
@@ -126,10 +131,11 @@ def standard_step(st: Study) -> dict[Size, float]:
     certified learning rate of each size at D0."""
     s, std = st.spec, st.base("standard")
     grids = [Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=list(s.std_sizes),
-                  budgets=list(s.std_budgets))]
+                  budgets=list(s.std_budgets), seeds=st.seeds(1))]
     extra = [size for size in s.reg_sizes if size not in s.std_sizes]
     if extra:
-        grids.append(Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=extra, budgets=[s.d0]))
+        grids.append(Grid(lr=list(s.lrs), weight_decay=[0.1], epochs=list(s.std_epochs), sizes=extra, budgets=[s.d0],
+                          seeds=st.seeds(1)))
     res = st.sweep(std, grids, "standard", ("lr", "epochs"))
     for key in res.grids:
         best_of(res, key, ("lr", "epochs"), "standard", s.seeds)
@@ -143,13 +149,13 @@ def regularized_step(st: Study, lr: float) -> tuple[Config, Path]:
     s, reg = st.spec, st.base("regularized")
     axes = ("lr", "weight_decay", "epochs")
     res = st.sweep(reg, Grid(lr=[lr], weight_decay=list(s.reg_wds), epochs=list(s.reg_epochs), sizes=[s.main],
-                             budgets=[s.d0]), "regularized", axes)
+                             budgets=[s.d0], seeds=st.seeds(1)), "regularized", axes)
     best = best_of(res, (s.d0, *s.main), axes, "regularized", s.seeds)
     others = [size for size in s.reg_sizes if size != s.main]
     if others:
         st.sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
-                           sizes=others, budgets=[s.d0], seeds=list(range(s.seeds))), "regularized", None)
-    point = {**best, "seed": 0}
+                           sizes=others, budgets=[s.d0], seeds=st.seeds()), "regularized", None)
+    point = {**best, "seed": st.seed_offset}
     return point_config(reg, point), st.runs("regularized") / point_name(point)
 
 
@@ -180,8 +186,8 @@ def ensemble_step(st: Study, best: Config) -> Path:
                  "weight_decay": c.train.weight_decay, "epochs": c.train.epochs}
         root = st.runs("ensemble") / f"L{size[0]}d{size[1]}"
         # the regularized step's seeds of this point are its first members (finished already: skipped)
-        members = [Job(seeded(c, i), st.runs("regularized") / point_name({**point, "seed": i}) if i < s.seeds
-                       else root / f"member{i}") for i in range(s.ensemble_k)]
+        members = [Job(seeded(c, i), st.runs("regularized") / point_name({**point, "seed": st.seed_offset + i})
+                       if i < s.seeds else root / f"member{i}") for i in range(s.ensemble_k)]
         groups[size] = (root, [j.run_dir for j in members])
         jobs += members
     summaries = dict(zip([j.run_dir for j in jobs], st.run(jobs)))
@@ -205,7 +211,7 @@ def options_step(st: Study, best: Config) -> None:
     RESULTS.md), so keeping the regularized recipe's would under-tune the best recipe."""
     s, t = st.spec, best.train
     st.sweep(recipes.best_options(best), Grid(lr=[t.lr], weight_decay=[t.weight_decay], epochs=[t.epochs],
-                                              sizes=[s.main], budgets=[s.d0]), "best", ("epochs",))
+                                              sizes=[s.main], budgets=[s.d0], seeds=st.seeds(1)), "best", ("epochs",))
 
 
 def snapshot_step(st: Study, best: Config) -> None:
@@ -248,7 +254,7 @@ def selection_step(st: Study, best: Config, embed_run: Path) -> None:
             if not mask.exists():
                 prune_documents(PruneOptions(data=str(st.store), method=method, out=str(mask), keep=0.5,
                                              budget_tokens=pool, embedder=str(embed_run),
-                                             seed=i if method == "random" else 0), say=_say)
+                                             seed=st.seed_offset + i if method == "random" else 0), say=_say)
             c = seeded(best, i)
             c.recipe = f"select-{method}"
             c.data.budget_tokens, c.data.keep_mask = pool, str(mask)

@@ -84,7 +84,7 @@ def certificate_note(rows: list[dict], run: dict, seeds: int | None = None) -> s
              and (r["n_layer"], r["d_model"]) == (run["n_layer"], run["d_model"])]
     grid = Grid(lr=sorted({r["lr"] for r in group}), weight_decay=sorted({r["weight_decay"] for r in group}),
                 epochs=sorted({r["epochs"] for r in group}), sizes=[(run["n_layer"], run["d_model"])],
-                budgets=[run["budget_tokens"]], seeds=[0])
+                budgets=[run["budget_tokens"]], seeds=[min(r["seed"] for r in group)])  # --seed-offset
     seeds = seeds or max(len(b.seed_losses) for b in fits_mod.configurations(group, run["recipe"]))
     cert = certify(group, grid, axes, best_seeds=seeds)
     return cert.status if cert.certified else f"{cert.status} ({cert.describe()})"

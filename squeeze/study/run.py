@@ -20,8 +20,11 @@ class StudyResult:
 
 
 def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text",
-              workers: int | None = None, executor: ExecutorConfig | None = None) -> StudyResult:
-    """Run every step of the preset's study into `out` (skipping what is finished), then write the report."""
+              workers: int | None = None, executor: ExecutorConfig | None = None,
+              seed_offset: int = 0) -> StudyResult:
+    """Run every step of the preset's study into `out` (skipping what is finished), then write the report.
+    `seed_offset` shifts every seed (init, data order, random subsets), so that studies with other offsets are
+    independent replicates; a study directory keeps the offset it started with."""
     from squeeze.study import plan, report, report_output
     from squeeze.study.progress import StudyProgress
     out = Path(out)
@@ -29,15 +32,18 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         raise SqueezeError(f"--preset {preset_name}: unknown preset (known: {', '.join(recipes.PRESETS)})")
     if workers is not None and workers < 1:
         raise SqueezeError(f"--workers {workers}: must be >= 1")
+    if seed_offset < 0:
+        raise SqueezeError(f"--seed-offset {seed_offset}: must be >= 0")
     out.mkdir(parents=True, exist_ok=True)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
+        _check_offset(out / report.STUDY_FILE, seed_offset)
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers,
-                        executor=executor or ExecutorConfig())
+                        executor=executor or ExecutorConfig(), seed_offset=seed_offset)
         spec = st.spec
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
-                                             "standard_budgets": list(spec.std_budgets)})
+                                             "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets)})
         st.progress = StudyProgress(plan.planned_costs(st), tuple(step.title for step in plan.STEPS))
         state = plan.StudyState()
         for step in plan.STEPS:
@@ -46,3 +52,14 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
+
+
+def _check_offset(study_file: Path, seed_offset: int) -> None:
+    """A study directory's runs belong to one seed offset: another one would mix two replicates in one table."""
+    if not study_file.exists():
+        return
+    from squeeze.io import read_json
+    before = read_json(study_file).get("seed_offset", 0)
+    if before != seed_offset:
+        raise SqueezeError(f"{study_file}: this study ran with --seed-offset {before}, not {seed_offset}; use another "
+                           "--out for a replicate")

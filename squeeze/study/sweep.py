@@ -49,7 +49,7 @@ class _Sweep:
                                             **self.executor.kwargs()))
 
     def seed_the_best(self, grids: dict, best_seeds: int) -> None:
-        """Without certification rounds: each group's best point (on seed means) gets seeds 0..best_seeds-1, once."""
+        """Without certification rounds: each group's best point (on seed means) gets best_seeds seeds, once."""
         rows = collect(self.root)
         wanted = {}
         for grid in grids.values():

@@ -4,6 +4,8 @@
 evaluates, checkpoints, and writes `summary.json` at the end. A killed run continues with `resume=True` and ends
 bit-identical on CPU to one that never stopped: batches are a pure function of (epoch, step), and the checkpoint
 holds weights, optimizer state, RNG state and how many metric lines were written.
+The loop's per-run pieces (`Lane`, `open_lane`, `next_batch`, `clip_or_stop`, `after_update`, `finish`) are
+shared with squeeze/train/batched.py, which steps several same-shape runs through one batched forward.
 Run it with `squeeze train --data DIR --out RUN_DIR`; exercised by tests/test_trainer.py.
 """
 import hashlib
