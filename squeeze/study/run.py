@@ -9,7 +9,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, write_json
+from squeeze.io import dir_lock, read_json, write_json
 from squeeze.runs.execute import ExecutorConfig
 
 
@@ -39,6 +39,9 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         _check_offset(out / report.STUDY_FILE, seed_offset)
+        meta, p = read_json(store / "meta.json"), recipes.PRESETS[preset_name]
+        plan.check_corpus(plan.STUDIES[preset_name], preset_name, store, meta["train_tokens"], meta["val_tokens"],
+                          p.eval_batches * p.seq_len * p.batch_size)
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers,
                         executor=executor or ExecutorConfig(), seed_offset=seed_offset)
         spec = st.spec
@@ -58,7 +61,6 @@ def _check_offset(study_file: Path, seed_offset: int) -> None:
     """A study directory's runs belong to one seed offset: another one would mix two replicates in one table."""
     if not study_file.exists():
         return
-    from squeeze.io import read_json
     before = read_json(study_file).get("seed_offset", 0)
     if before != seed_offset:
         raise SqueezeError(f"{study_file}: this study ran with --seed-offset {before}, not {seed_offset}; use another "
