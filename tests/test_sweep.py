@@ -241,3 +241,16 @@ def test_best_seeds_count_from_the_grids_first_seed():
     rows += [row(2e-3, 0.2, 4, 4.1, seed=11), row(2e-3, 0.2, 4, 3.9, seed=12), row(2e-3, 0.2, 4, 9.0, seed=0)]
     cert = certify(rows, g, axes=("lr",), best_seeds=3)  # seed 0 belongs to another replicate: not counted
     assert cert.n_seeds == 3 and cert.best_loss == pytest.approx(4.0)
+
+
+def test_the_time_budget_stops_the_walk_but_seeds_the_best(tiny_store, tmp_path, capsys):
+    """Past the deadline no neighbour trains any more; the best still gets its seeds, and the note says why."""
+    import time
+
+    from squeeze.study.sweep import run_sweep
+    base = config_mod.apply_overrides(tiny_config(tiny_store, epochs=1, threads=1), ["data.budget_tokens=4096"])
+    grid = Grid(lr=[1e-4, 2e-4], weight_decay=[0.1], epochs=[1], sizes=[(2, 32)], budgets=[4096])
+    res = run_sweep(base, grid, tmp_path / "t", certify_axes=("lr",), best_seeds=2, stop_at=time.monotonic())
+    assert res.note.startswith("stopped at the study's time budget: ")
+    seeds = sorted((r["lr"], r["seed"]) for r in res.rows)
+    assert seeds == [(1e-4, 0), (2e-4, 0), (2e-4, 1)]  # the edge (lr 4e-4) was not walked to; the best has 2 seeds

@@ -22,6 +22,9 @@ def add_run_parser(sub) -> None:
                    "processes (one per GPU when GPUs are visible) or a Ray cluster (see `squeeze sweep --help`)")
     r.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local Ray instance)")
     r.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
+    r.add_argument("--time-budget", type=float, default=None, metavar="MIN", help="minutes after which "
+                   "certification walks stop (each step gets its share; the report names what is left uncertified); "
+                   "default: the preset's (default 45, others none); 0 = none")
     r.add_argument("--seed-offset", type=int, default=0, help="shift every seed (init, data order, random subsets) "
                    "by N: studies with other offsets are independent replicates (default 0)")
     r.add_argument("--batch-runs", type=int, default=1, help="train up to N new same-shape runs (seeds, "
@@ -42,7 +45,7 @@ def executor_config(a: argparse.Namespace) -> ExecutorConfig:
 def cmd_run(a: argparse.Namespace) -> None:
     from squeeze.study.run import run_study
     result = run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers,
-                       executor=executor_config(a), seed_offset=a.seed_offset)
+                       executor=executor_config(a), seed_offset=a.seed_offset, minutes=a.time_budget)
     print_summary(result.summary)
     print(f"\nreport: {result.written[0]} and {result.written[1]}")
 

@@ -47,6 +47,7 @@ class StudySpec:
     max_runs: int = 160  # per step, certification and seeds included
     certify: bool = True  # train missing grid neighbours until the best point is certified (or max_runs)
     seeds: int = 3  # seeds (init and data order) of every point a row or a law rests on
+    minutes: float | None = None  # time budget: certification walks stop when their step's share of it is spent
 
     @property
     def std_budgets(self) -> tuple[int, ...]:
@@ -65,7 +66,7 @@ STUDIES = {
     # 34.5 min (benchmarks/RESULTS.md), three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it
     "default": StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
-                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64))),
+                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=45),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
     "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
                      main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
@@ -84,6 +85,7 @@ class Study:
     progress: StudyProgress | None = None
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     seed_offset: int = 0  # every seed shifted by this: studies with other offsets are independent replicates
+    stop_at: float | None = None  # time.monotonic() deadline of the current step's certification walks
 
     def seeds(self, n: int | None = None) -> list[int]:
         """The first n seeds of this study (default: the preset's seeds), starting at the seed offset."""
@@ -107,7 +109,8 @@ class Study:
         best point the preset's seeds."""
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
                         certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
-                        on_done=self.progress, executor=self.executor, best_seeds=self.spec.seeds)
+                        on_done=self.progress, executor=self.executor, best_seeds=self.spec.seeds,
+                        stop_at=self.stop_at)
         if res.note:
             print(f"{step}: {res.note}", file=sys.stderr)
         if res.failure:

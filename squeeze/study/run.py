@@ -3,6 +3,7 @@ runs skipped, killed runs resumed), and write the report. squeeze/cli/study.py p
 Run it with `squeeze run --preset smoke --out /tmp/s`; exercised by tests/test_run.py.
 """
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,12 @@ class StudyResult:
 
 def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text",
               workers: int | None = None, executor: ExecutorConfig | None = None,
-              seed_offset: int = 0) -> StudyResult:
+              seed_offset: int = 0, minutes: float | None = None) -> StudyResult:
     """Run every step of the preset's study into `out` (skipping what is finished), then write the report.
     `seed_offset` shifts every seed (init, data order, random subsets), so that studies with other offsets are
-    independent replicates; a study directory keeps the offset it started with."""
+    independent replicates; a study directory keeps the offset it started with. `minutes` (None: the preset's;
+    0: none) is the time budget: each step's certification walks stop once the step's share of it (by planned
+    compute) has passed since this call began, and the report names what they left uncertified."""
     from squeeze.study import plan, report, report_output
     from squeeze.study.progress import StudyProgress
     out = Path(out)
@@ -47,9 +50,13 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         spec = st.spec
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
                                              "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets)})
-        st.progress = StudyProgress(plan.planned_costs(st), tuple(step.title for step in plan.STEPS))
+        costs = plan.planned_costs(st)
+        st.progress = StudyProgress(costs, tuple(step.title for step in plan.STEPS))
         state = plan.StudyState()
-        for step in plan.STEPS:
+        minutes = spec.minutes if minutes is None else minutes
+        began = time.monotonic()
+        for i, step in enumerate(plan.STEPS):
+            st.stop_at = began + 60 * minutes * sum(costs[:i + 1]) / sum(costs) if minutes else None
             st.progress.next_step()
             step.run(st, state)
         summary = report.summarize(out)

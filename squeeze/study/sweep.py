@@ -6,6 +6,7 @@ Run it with `squeeze sweep --data STORE --out ROOT --lr 1e-3,2e-3,4e-3 --epochs 
 exercised by tests/test_sweep.py.
 """
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +60,14 @@ class _Sweep:
             self.run(list(wanted.values()))
 
     def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int,
-                           best_seeds: int = 1) -> str | None:
-        """Train what the certificates lack, one round at a time; a note when --max-runs stopped it early.
+                           best_seeds: int = 1, stop_at: float | None = None) -> str | None:
+        """Train what the certificates lack, one round at a time; a note when --max-runs or the time budget
+        (`stop_at`, a time.monotonic() deadline) stopped it early. Past the deadline no neighbour trains any more,
+        but each group's best still gets its missing seeds, once, so its row keeps its seed noise.
 
         Each round adds only runs never planned before, so a failed run is not retried and the loop ends."""
         while True:
-            rows, wanted = collect(self.root), {}
+            rows, wanted, own = collect(self.root), {}, {}
             trained = {r["name"] for r in rows if r["finished"]}
             for key, grid in grids.items():
                 cert = certify(rows, grid, axes, best_seeds=best_seeds)
@@ -75,8 +78,15 @@ class _Sweep:
                     cert = certify(rows, grid, axes, best_seeds=best_seeds)
                     self.planned |= {point_name(p) for p in grid.points()} & trained  # they count to --max-runs
                 wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
+                own.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned
+                            and {k: p[k] for k in cert.best} == cert.best})
             if not wanted:
                 return None
+            if stop_at is not None and time.monotonic() >= stop_at:
+                if own:
+                    self.run(list(own.values()))
+                return (f"stopped at the study's time budget: {len(wanted)} more run{'s' * (len(wanted) > 1)} "
+                        "needed to certify (the certificate column names what is missing)")
             room = max_runs - len(self.planned)
             if room <= 0:
                 return (f"stopped at --max-runs {max_runs}: {len(wanted)} more run{'s' * (len(wanted) > 1)} "
@@ -99,11 +109,12 @@ class SweepResult:
 def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, workers: int = 1,
               threads: int | None = None, certify_axes: tuple[str, ...] | None = None,
               max_runs: int = 64, on_done=None, executor: ExecutorConfig | None = None,
-              best_seeds: int = 1) -> SweepResult:
+              best_seeds: int = 1, stop_at: float | None = None) -> SweepResult:
     """Run `grid` from `base` into `root` (finished points skipped), certify the groups along `certify_axes`
     (None = no certification rounds), and rebuild root/results.csv. The library form of `squeeze sweep`.
     `best_seeds`: seeds (init and data order) that each group's best point gets, and with certification every
-    neighbour within noise of it too; the certificate decides on seed means.
+    neighbour within noise of it too; the certificate decides on seed means. `stop_at`: a time.monotonic()
+    deadline after which certification walks no further (the study's time budget).
 
     Several grids (say, one per model size, each with its own learning rate) run as one pool of jobs, so every
     worker stays busy while one group's certification still trains its last long run."""
@@ -119,7 +130,7 @@ def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, worker
         grids = {key: g.group(key) for g in grids_in for key in g.groups()}
         note = None
         if certify_axes:
-            note = sweep.certify_until_done(grids, certify_axes, max_runs, best_seeds)
+            note = sweep.certify_until_done(grids, certify_axes, max_runs, best_seeds, stop_at)
         elif best_seeds > 1:
             sweep.seed_the_best(grids, best_seeds)
         rows = collect(root)
