@@ -132,6 +132,10 @@ PRESETS = {
     # cost twice the training itself at a 10k-token D0)
     "default": Preset("default", 1024, 2, 64, 2, 128, 16, 20_000, 8, False, final_eval_tokens=65_536,
                       eval_batches=4),
+    # benchmarks/flagship.py: the study where the methods have room to work on a 2-core CPU, resumable over many
+    # invocations (D0 = 100k tokens, models up to ~5M parameters; its grids are in squeeze/study/plan.py)
+    "flagship": Preset("flagship", 2048, 4, 128, 4, 128, 16, 200_000, 8, False, final_eval_tokens=131_072,
+                       eval_batches=8),
     # one modern GPU: a 12 x 768 model (~110M params incl. embeddings) on tens of millions of tokens
     "gpu": Preset("gpu", 8192, 12, 768, 12, 1024, 64, 20_000_000, 8, True),
 }

@@ -67,6 +67,12 @@ STUDIES = {
     "default": StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
                          reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=45),
+    # benchmarks/flagship.py: D0 = 100k, sizes up to 4 x 192 (~2M parameters), 3 seeds, every step kept;
+    # sized by planned compute to about 12 hours on 2 cores (benchmarks/flagship.py --estimate)
+    "flagship": StudySpec(d0=100_000, std_sizes=((2, 64), (4, 128)), reg_sizes=((2, 64), (4, 128), (4, 192)),
+                          main=(4, 128), lrs=(2e-3, 4e-3), std_epochs=(2, 4, 8), reg_wds=(1.6, 3.2, 6.4),
+                          reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 64), (4, 128), (4, 192)),
+                          max_runs=200, minutes=720),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
     "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
                      main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),

@@ -1,0 +1,74 @@
+"""The flagship study (issue 18): `squeeze run`'s whole study where the methods have room to work, on a 2-core CPU.
+
+    python benchmarks/flagship.py --estimate          # ~2 min: time the main size, print the planned hours
+    python benchmarks/flagship.py --out flagship      # run it; kill it any time and run it again to resume
+
+It is `squeeze run --preset flagship` (squeeze/study/plan.py STUDIES["flagship"]): the built-in corpus at vocabulary
+2048, D0 = 100,000 unique training tokens (the standard law at D0/2 .. 8 x D0), sizes 2 x 64, 4 x 128 and 4 x 192
+(up to ~2M parameters), 3 seeds on every point a row or a law rests on, every step of the default study. Finished
+runs are read back and killed ones resume, so it spreads over as many invocations as it needs. Its budget is 12
+hours; certification walks stop at their step's share of 720 minutes, counted per invocation. On a GPU the `gpu`
+preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md with
+this command and the measured wall time (the sum over invocations, printed at the end of each).
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from squeeze import recipes
+from squeeze.data.prepare import ensure_store
+from squeeze.study import plan
+from squeeze.study.progress import estimated_cost
+from squeeze.study.run import run_study
+from squeeze.train.trainer import train
+
+PRESET = "flagship"
+
+
+def estimate(out: Path, workers: int) -> None:
+    """Seconds per unit of planned compute, measured on a short run of the main size (1 thread, as each worker),
+    times the plan's units: a first estimate (certification walks and evaluation are in the plan's allowances)."""
+    store = ensure_store(None, out, recipes.PRESETS[PRESET].vocab_size)
+    spec = plan.STUDIES[PRESET]
+    cfg = recipes.preset(PRESET, "regularized")
+    cfg.data.path, cfg.data.budget_tokens = str(store), 40 * cfg.train.batch_size * (cfg.model.seq_len + 1)
+    cfg.train.epochs, cfg.train.threads, cfg.train.final_eval_tokens = 1, 1, 8192
+    t0 = time.perf_counter()
+    train(cfg, out / "estimate_run", force=True, quiet=True)
+    seconds = time.perf_counter() - t0
+    st = plan.Study(spec, PRESET, store, out, workers)
+    units = sum(plan.planned_costs(st))
+    hours = units * seconds / estimated_cost(cfg) / workers / 3600
+    print(f"main size {spec.main[0]} x {spec.main[1]}: 40 steps in {seconds:.1f} s (1 thread, evaluation included); "
+          f"the plan is {units / estimated_cost(cfg):,.0f} such runs, ~{hours:.1f} h on {workers} workers")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="flagship", help="the study directory (default flagship); rerun to resume")
+    p.add_argument("--workers", type=int, default=2, help="1-thread training processes (default 2)")
+    p.add_argument("--estimate", action="store_true", help="only time the main size and print the planned hours")
+    a = p.parse_args()
+    out = Path(a.out)
+    if a.estimate:
+        estimate(out, a.workers)
+        return 0
+    clock = out / "flagship_time.json"
+    before = json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0
+    t0 = time.perf_counter()
+    try:
+        result = run_study(None, PRESET, out, workers=a.workers, minutes=720)
+    finally:
+        out.mkdir(parents=True, exist_ok=True)
+        spent = before + time.perf_counter() - t0
+        clock.write_text(json.dumps({"seconds": round(spent, 1)}))
+        print(f"flagship: {spent / 3600:.2f} h of wall time over all invocations so far", file=sys.stderr)
+    best = result.summary["best_model"]
+    print(f"best single model: {best['method']}, val loss {best['val_loss']:.4f}; report: {result.written[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
