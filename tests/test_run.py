@@ -243,3 +243,22 @@ def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, 
     err = capsys.readouterr().err
     assert "the default study needs at least 80,000 training tokens" in err and "--preset smoke" in err
     assert not (out / "runs").exists() and (out / "data" / "meta.json").exists()
+
+
+def test_plain_words_names_gains_losses_and_what_is_not_certified():
+    from squeeze.study.report_output import plain_words
+
+    def m(method, sig, mult, text, cert="certified", seeds=3, single=True):
+        return {"method": method, "significance": sig, "multiplier": mult, "multiplier_text": text,
+                "certificate": cert, "seeds": seeds, "single_model": single}
+    summary = {"runs": 12, "d0": 10_000, "standard_points": [1, 2, 3], "noise": {"seed_sd": 0.05},
+               "methods": [m("standard", "reference", 1.0, "1.00x", cert="edge (best at the edge of the epochs grid)"),
+                           m("a, with a comma", "significant gain", 1.3, "1.30x [1.10, 1.50]"),
+                           m("b", "significant gain", 1.2, "1.20x [1.05, 1.35]", cert="not certified (1 missing)"),
+                           m("c", "no measurable gain", 1.0, "1.02x [0.90, 1.10]", cert="n/a", single=False),
+                           m("d", "significant loss", 0.7, "0.70x [0.60, 0.80]")]}
+    text = plain_words(summary)
+    assert "trained 12 models on D0 = 10,000 unique tokens" in text and "seed SD 0.050 nats" in text
+    assert "The largest gain beyond noise: a, with a comma, 1.30x [1.10, 1.50]" in text
+    assert "it helped: a, with a comma; b." in text and "No measurable gain: c." in text
+    assert "beyond noise: d." in text and "Not certified as locally optimal" in text and ": standard; b." in text

@@ -30,7 +30,7 @@ STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squee
 METHOD_NAMES = {"standard": "standard recipe (tuned lr, epochs)", "regularized": "regularized (tuned wd, epochs, lr)",
                 "best": "best recipe (regularized + options that helped)", "distill": "distilled student",
                 "ensemble_member": "ensemble member (2x epochs, wd/2)",
-                "snapshot": "snapshot recipe, its last weights alone"}
+                "snapshot": "snapshot recipe (its last weights alone)"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
 CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs"), "best": ("epochs",)}
 

@@ -81,13 +81,16 @@ def plain_words(summary: dict) -> str:
                 f"would need that many times the data to match it.")
     else:
         best = " No method gained beyond seed noise."
-    helped = f" Beyond noise it helped: {', '.join(m['method'] for m in gains)}." if gains else ""
-    none = f" No measurable gain: {', '.join(m['method'] for m in flat)}." if flat else ""
-    worse = f" Worse than the standard recipe beyond noise: {', '.join(m['method'] for m in losses)}." \
+    helped = f" Beyond noise it helped: {'; '.join(m['method'] for m in gains)}." if gains else ""
+    none = f" No measurable gain: {'; '.join(m['method'] for m in flat)}." if flat else ""
+    worse = f" Worse than the standard recipe beyond noise: {'; '.join(m['method'] for m in losses)}." \
         if losses else ""
+    open_ = [m["method"] for m in summary["methods"] if m["certificate"].startswith(("edge", "not certified"))]
+    uncertified = (f" Not certified as locally optimal (the certificate column says what is missing): "
+                   f"{'; '.join(open_)}." if open_ else "")
     nxt = (" At this size effects are small next to seed noise; for larger, clearer ones run a bigger D0 (more text "
-           "with `--data`), the `gpu` preset on a GPU, or more ensemble members.")
-    return head + best + helped + none + worse + nxt
+           "with `--data`, or `--preset flagship`), the `gpu` preset on a GPU, or more ensemble members.")
+    return head + best + helped + none + worse + uncertified + nxt
 
 
 def verdicts(summary: dict) -> list[str]:
