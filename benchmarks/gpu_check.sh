@@ -19,6 +19,8 @@
 #               run (benchmarks/gpu_stages.py resume)
 #   ddp         `torch.distributed.run --nproc_per_node=<GPUs>` of `squeeze train` (a 4 x 256 model, 30 steps);
 #               with one GPU the world size is 1 and the DDP wrapper is not engaged: it checks the launch path
+#   batched     8 default-preset runs (2 x 64) one after another, then as one batched model (benchmarks/batched.py):
+#               whether batching pays on a GPU (it does not on the 2-core CPU); runs only if time is left
 # Then a summary table, and $OUT/gpu_check.json with every stage's status and numbers.
 set -euo pipefail
 
@@ -114,6 +116,7 @@ stage ddp 90 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$NGPU
 if [[ -f "$WORK/runs/ddp/summary.json" ]]; then
   cp "$WORK/runs/ddp/summary.json" "$OUT/ddp_summary.json"
 fi
+stage batched 60 "$PY" benchmarks/batched.py --device cuda --shapes 2x64 --k 8 --steps 60 --rounds 1
 
 echo
 echo "== summary ($(($(date +%s) - START)) s in all, budget ${BUDGET_S} s, ${NGPU} GPU(s))"
