@@ -137,7 +137,7 @@ def _train_lanes(lanes: list, device: str, quiet: bool, say) -> list[dict]:
         losses.sum().backward()
         bar.update(1)
         for k, (i, (x_BT, _, epoch, _)) in enumerate(zip(list(active), batches)):
-            lane, params = lanes[i], None
+            lane = lanes[i]
             params = dict(lane.model.named_parameters())
             for n in names:
                 params[n].grad = stacked[n].grad[k]
