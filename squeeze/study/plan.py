@@ -238,9 +238,9 @@ def options_step(st: Study, best: Config) -> None:
 
 def snapshot_step(st: Study, best: Config) -> None:
     """The certified regularized point, its epochs and lr unchanged, trained once per seed with the snapshot
-    recipe's options and K = the ensemble step's members lr cycles: the ensemble's K models for ~the compute of one
-    run (plus the MTP head and the previous snapshot's forward passes, counted in its FLOPs). Each run's snapshots
-    are scored as one ensemble, written beside them as snapshot_ensemble.json."""
+    recipe's options (the lr cycles alone, recipes.snapshot) and K = the ensemble step's members cycles: the
+    ensemble's K models for the compute of one run. Each run's snapshots are scored as one ensemble, written beside
+    them as snapshot_ensemble.json."""
     from squeeze.ensemble import snapshot_eval
     from squeeze.io import write_json
     from squeeze.runs.files import SNAPSHOT_ENSEMBLE
@@ -327,7 +327,7 @@ def _best_cost(st: Study) -> float:
 
 def _snapshot_cost(st: Study) -> float:
     s = st.spec
-    return 1.5 * s.seeds * _cost(st, s.main, max(s.reg_epochs))  # the MTP head and teacher passes: ~1.5x a run
+    return s.seeds * _cost(st, s.main, max(s.reg_epochs))  # one run per seed, no extra passes
 
 
 def _selection_cost(st: Study) -> float:
