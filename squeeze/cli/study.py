@@ -24,7 +24,7 @@ def add_run_parser(sub) -> None:
     r.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
     r.add_argument("--time-budget", type=float, default=None, metavar="MIN", help="minutes after which "
                    "certification walks stop (each step gets its share; the report names what is left uncertified); "
-                   "default: the preset's (default 45, others none); 0 = none")
+                   "default: the preset's (default 60, others none); 0 = none")
     r.add_argument("--seed-offset", type=int, default=0, help="shift every seed (init, data order, random subsets) "
                    "by N: studies with other offsets are independent replicates (default 0)")
     r.add_argument("--batch-runs", type=int, default=1, help="train up to N new same-shape runs (seeds, "

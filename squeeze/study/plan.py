@@ -66,7 +66,7 @@ STUDIES = {
     # 34.5 min (benchmarks/RESULTS.md), three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it
     "default": StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
-                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=45),
+                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60),
     # benchmarks/flagship.py: D0 = 100k, sizes up to 4 x 192 (~2M parameters), 3 seeds, every step kept;
     # sized by planned compute to about 12 hours on 2 cores (benchmarks/flagship.py --estimate)
     "flagship": StudySpec(d0=100_000, std_sizes=((2, 64), (4, 128)), reg_sizes=((2, 64), (4, 128), (4, 192)),
