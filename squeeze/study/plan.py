@@ -127,14 +127,16 @@ class Study:
 def check_corpus(spec: StudySpec, preset: str, store: Path, train_tokens: int, val_tokens: int,
                  min_val_tokens: int) -> None:
     """Refuse a corpus too small for the preset before anything trains: the standard law's largest budget is
-    8 x D0 unique training tokens, and the evaluations need `min_val_tokens` held-out tokens. Says what to do."""
+    8 x D0 unique training tokens, and the evaluations need `min_val_tokens` held-out tokens (one batch of
+    windows). Says what to do."""
     need = max(spec.std_budgets)
     if train_tokens < need or val_tokens < min_val_tokens:
+        smaller = "" if preset == "smoke" else (f", or a smaller preset (--preset smoke needs "
+                                                 f"{max(STUDIES['smoke'].std_budgets):,} training tokens)")
         raise SqueezeError(
             f"{store}: {train_tokens:,} training and {val_tokens:,} validation tokens, but the {preset} study needs "
             f"at least {need:,} training tokens (8 x D0 = {spec.d0:,}, the standard recipe's largest budget) and "
-            f"{min_val_tokens:,} validation tokens; give it a larger corpus, or a smaller preset (--preset smoke "
-            f"needs {max(STUDIES['smoke'].std_budgets):,} training tokens)")
+            f"{min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
 
 
 def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], what: str, seeds: int) -> dict:

@@ -44,7 +44,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         _check_offset(out / report.STUDY_FILE, seed_offset)
         meta, p = read_json(store / "meta.json"), recipes.PRESETS[preset_name]
         plan.check_corpus(plan.STUDIES[preset_name], preset_name, store, meta["train_tokens"], meta["val_tokens"],
-                          p.eval_batches * p.seq_len * p.batch_size)
+                          p.seq_len * p.batch_size)
         st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers,
                         executor=executor or ExecutorConfig(), seed_offset=seed_offset)
         spec = st.spec
