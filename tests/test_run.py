@@ -224,6 +224,8 @@ def test_a_seed_offset_study_is_an_independent_replicate(smoke_study, tmp_path, 
     assert rows and all(r["finished"] for r in rows)
     trained = [r for r in rows if r["recipe"] != "perplexity-reference"]
     assert min(r["seed"] for r in trained) == 10 and min(r["data_seed"] for r in trained) == 10
+    # every seed lies in 10 .. 10 + the most seeds any step uses (ensemble members: 3): none was offset twice
+    assert max(r["seed"] for r in trained) <= 12 and max(r["data_seed"] for r in trained) <= 12
     got = {m["method"]: m["val_loss"] for m in json.loads((out / "summary.json").read_text())["methods"]}
     base = {m["method"]: m["val_loss"] for m in json.loads((out0 / "summary.json").read_text())["methods"]}
     assert set(got) == set(base) and got != base

@@ -112,7 +112,10 @@ class Study:
 
     def sweep(self, cfg: Config, grid: Grid | list[Grid], step: str, axes: tuple[str, ...] | None) -> SweepResult:
         """Run the grid(s), certify along `axes` on seed means (when the preset certifies), and give each group's
-        best point the preset's seeds."""
+        best point the preset's seeds. The grids carry the study's own seeds (`seeds`, from the seed offset), so a
+        base that already has seeds (a certified point) has them zeroed first: they would be added twice."""
+        cfg = cfg.copy()
+        cfg.train.seed = cfg.data.seed = 0
         res = run_sweep(cfg, grid, self.runs(step), workers=self.workers, threads=1 if self.workers > 1 else None,
                         certify_axes=axes if self.spec.certify else None, max_runs=self.spec.max_runs,
                         on_done=self.progress, executor=self.executor, best_seeds=self.spec.seeds,
