@@ -92,17 +92,21 @@ def _adopt_saved(cfg: Config, run_dir: Path) -> Config:
     return asked
 
 
-def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
-    from squeeze.train.trainer import train
+def _start(job: Job) -> tuple[Config, Path, bool, bool]:
+    """(config as saved, run directory, resume, force) for training a job that has not finished: resume from
+    state.pt; config.json without state.pt was killed before its first checkpoint, so it starts over."""
     run_dir = Path(job.run_dir)
     cfg = _adopt_saved(job.cfg, run_dir)
+    resume = (run_dir / STATE).exists()
+    return cfg, run_dir, resume, not resume and (run_dir / CONFIG).exists()
+
+
+def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
+    from squeeze.train.trainer import train
+    cfg, run_dir, resume, force = _start(job)  # a finished run of another config is an error, not a result
     if (run_dir / SUMMARY).exists():
         return read_json(run_dir / SUMMARY), True
-    if (run_dir / STATE).exists():
-        return train(cfg, run_dir, resume=True, quiet=quiet), False
-    # config.json without state.pt: killed before its first checkpoint, so there is nothing to keep
-    force = (run_dir / CONFIG).exists()
-    return train(cfg, run_dir, force=force, quiet=quiet), False
+    return train(cfg, run_dir, resume=resume, force=force, quiet=quiet), False
 
 
 def _guarded(work, n: int, t0: float) -> list[Outcome]:
@@ -132,9 +136,7 @@ def run_group(jobs: list[Job], quiet: bool = True) -> list[Outcome]:
 
     def work():
         from squeeze.train.batched import train_group
-        items = [(_adopt_saved(job.cfg, Path(job.run_dir)), Path(job.run_dir), False,
-                  (Path(job.run_dir) / CONFIG).exists()) for job in jobs]  # config.json, no state.pt: start over
-        return [(summary, False) for summary in train_group(items, quiet=quiet)]
+        return [(summary, False) for summary in train_group([_start(job) for job in jobs], quiet=quiet)]
     return _guarded(work, len(jobs), time.perf_counter())
 
 
