@@ -23,6 +23,7 @@ import torch
 
 from squeeze import perf, recipes
 from squeeze.train import checkpoint, trainer
+from squeeze.train.setup import make_setup
 
 H200_BF16_DENSE = 989.4e12  # NVIDIA H200 SXM data sheet, dense bf16 tensor-core FLOP/s (context, not the MFU peak)
 CHUNK = 5  # steps per logged chunk; the median chunk's rate is the steady state (as in benchmarks/throughput.py)
@@ -74,7 +75,7 @@ def stage_mfu(a) -> dict:
         summary = trainer.train(cfg, run, force=True, device=a.device)
         out["sdpa"] = "default choice (flash failed)"
     out["wall_s"] = round(time.perf_counter() - t0, 1)
-    model = trainer.GPT(trainer.make_setup(cfg).cfg.model)
+    model = trainer.GPT(make_setup(cfg).cfg.model)
     tok_s, until_skip = steady_rate(run, a.skip)
     dtype = json.loads((run / "config.json").read_text())["train"]["dtype"]  # auto resolved: bf16 on a GPU
     peak = perf.peak_flops(a.device, dtype)

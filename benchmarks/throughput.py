@@ -47,7 +47,8 @@ from torch import nn
 from squeeze import perf, recipes
 from squeeze.model import GPT
 from squeeze.precision import autocast, resolve_dtype
-from squeeze.train.trainer import make_setup, train
+from squeeze.train.setup import make_setup
+from squeeze.train.trainer import train
 
 BATCH = 16
 HEAD_DIM = 32  # the presets' head size (4 x 128: 4 heads; 2 x 64: 2 heads)

@@ -40,7 +40,7 @@ def load_members(run_dirs: list[str], device: str = "cpu", data: str | None = No
     """Load every member and the token store they share; refuse members from different tokenizers or vocabularies."""
     from squeeze.io import read_json
     from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.trainer import bind_to_store
+    from squeeze.train.setup import bind_to_store
     if not run_dirs:
         raise SqueezeError("an ensemble needs at least one run directory")
     members, prints, infos = [], set(), []
@@ -289,7 +289,7 @@ def snapshot_members(run_dir: str | Path, device: str = "cpu", data: str | None 
     from squeeze.io import read_json
     from squeeze.runs.files import CONFIG, RUN, snapshot_cycle
     from squeeze.train.checkpoint import check_tokenizer, load_weights
-    from squeeze.train.trainer import bind_to_store
+    from squeeze.train.setup import bind_to_store
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise SqueezeError(f"{run_dir}: not a run directory (no {CONFIG})")
@@ -320,7 +320,7 @@ def _snapshot_repeats(cfg: Config, cycles: list[int]) -> list[int]:
         return [cfg.model.loop_repeats] * len(cycles)
     from squeeze.train.optim import cycle_bounds
     from squeeze.train.regularize import repeats_at
-    from squeeze.train.trainer import make_setup
+    from squeeze.train.setup import make_setup
     total = make_setup(cfg).total_steps  # the run's own store and budget fix its steps
     bounds = cycle_bounds(total, cfg.train.lr_cycles)
     return [repeats_at(bounds[c] - 1, total, cfg.model, cfg.train) for c in cycles]

@@ -162,7 +162,7 @@ def task_accuracy(run_dir: str, task: str, *, limit: int = 0, seed: int = 0, dat
     """What `squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S]` reports: the run's
     zero-shot accuracy on `task`, evaluated in the dtype the run trained in."""
     from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.trainer import bind_to_store
+    from squeeze.train.setup import bind_to_store
     cfg, model, info = load_run(run_dir)
     if data:
         cfg.data.path = data

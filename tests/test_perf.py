@@ -7,6 +7,7 @@ import torch
 
 from squeeze import perf
 from squeeze.train import trainer
+from squeeze.train.setup import make_setup
 from tests.conftest import tiny_config
 
 
@@ -21,7 +22,7 @@ def test_flop_arithmetic_against_hand_computed_values():
 
 def test_summary_divides_the_run_flops_by_seconds_and_by_the_peak(tiny_store):
     """_summary with a hand-set wall time (2 s) and peak (4 GFLOP/s): FLOP/s = flops / 2, MFU = that / 4e9."""
-    s = trainer.make_setup(tiny_config(tiny_store, epochs=1))
+    s = make_setup(tiny_config(tiny_store, epochs=1))
     model = trainer.GPT(s.cfg.model)
     out = trainer._summary(s, model, {"loss": 1.0, "bpb": 1.0, "tokens": 10}, s.total_steps, 2.0, 4e9)
     assert out["flops"] == model.flops_per_token() * s.loader.tokens_per_epoch  # one epoch, no looping

@@ -9,7 +9,8 @@ from squeeze.data.mask import budget_doc_tokens, kept_stream, load_mask, load_se
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.prune import select
-from squeeze.train.trainer import make_setup, train
+from squeeze.train.setup import make_setup
+from squeeze.train.trainer import train
 from tests.conftest import tiny_config, train_until_killed
 
 

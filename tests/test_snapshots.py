@@ -16,8 +16,9 @@ from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import trainer
 from squeeze.train.optim import cycle_bounds
+from squeeze.train.setup import make_setup
 from squeeze.train.snapshots import add_weight_noise_, weight_noise
-from squeeze.train.trainer import make_setup, train
+from squeeze.train.trainer import train
 from tests.conftest import tiny_config, train_until_killed
 from tests.test_trainer import metrics
 

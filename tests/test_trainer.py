@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from squeeze.data.store import prepare_store
 from squeeze.errors import SqueezeError
 from squeeze.train import trainer
+from squeeze.train.setup import make_setup
 from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config, train_until_killed
 
@@ -197,7 +198,7 @@ def test_summary_flops_count_looping_only_where_it_ran(tiny_store, tmp_path):
     from squeeze.model import GPT
     cfg = issue5_config(tiny_store, epochs=1, avg_last_epochs=1)
     s = train(cfg, tmp_path / "r", quiet=True)
-    setup = trainer.make_setup(cfg)
+    setup = make_setup(cfg)
     model = GPT(setup.cfg.model)
     switch = round(0.6 * s["steps"])
     before = trainer.tokens_at(setup.loader, switch)

@@ -64,7 +64,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
         return _eval_task(a, run_dir)
     from squeeze.evaluate import evaluate
     from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.trainer import bind_to_store
+    from squeeze.train.setup import bind_to_store
     weights = WEIGHT_FILES[a.weights]
     cfg, model, info = load_run(run_dir, weights=weights)
     if a.data:

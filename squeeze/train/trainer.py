@@ -8,7 +8,6 @@ The loop's per-run pieces (`Lane`, `open_lane`, `next_batch`, `clip_or_stop`, `a
 shared with squeeze/train/batched.py, which steps several same-shape runs through one batched forward.
 Run it with `squeeze train --data DIR --out RUN_DIR`; exercised by tests/test_trainer.py.
 """
-import hashlib
 import math
 import platform
 import sys
@@ -25,7 +24,6 @@ from squeeze import config as config_mod
 from squeeze import perf
 from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
-from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
 from squeeze.io import dir_lock, read_json, write_json
@@ -40,54 +38,10 @@ from squeeze.train.mirror import make_mirror
 from squeeze.train.mtp import mtp_flops, objective
 from squeeze.train.optim import build_optimizers, lr_multiplier, set_lr
 from squeeze.train.runlog import MetricsLog, Progress
+from squeeze.train.setup import Setup, make_setup
 from squeeze.train.snapshots import Snapshots
 
 RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
-
-
-@dataclass
-class Setup:
-    """What a run derives from its config and token store before the first step."""
-    cfg: Config
-    store: TokenStore
-    loader: EpochLoader
-    total_steps: int
-    kept_sha256: str | None = None  # of the keep-mask's flags (data selection), recorded in run.json for resume
-    dtype_reason: str | None = None  # why train.dtype is what it is (a new run resolves `auto`; precision.py)
-
-
-def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:
-    """Open the config's token store and fill in (or check) the vocabulary size."""
-    if not cfg.data.path:
-        raise SqueezeError("data.path is empty: pass --data DIR (a token store made by `squeeze prepare`)")
-    store = TokenStore.open(cfg.data.path, verify=True)  # sha256 of every file, once per run (~0.1 s per 10 MB)
-    cfg = cfg.copy()
-    if cfg.model.vocab_size == 0:
-        cfg.model.vocab_size = store.vocab_size
-    elif cfg.model.vocab_size != store.vocab_size:
-        raise SqueezeError(f"{cfg.data.path}: token store has vocabulary {store.vocab_size}, "
-                           f"but model.vocab_size={cfg.model.vocab_size}")
-    return cfg, store
-
-
-def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
-    cfg, store = bind_to_store(cfg)
-    tokens = store.train_prefix(cfg.data.budget_tokens or None)
-    offsets = store.train_offsets
-    kept_sha256 = None
-    if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
-        from squeeze.data.mask import kept_stream, load_selection
-        keep, partial = load_selection(cfg.data.keep_mask, store)
-        tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask, partial)
-        kept_sha256 = hashlib.sha256(keep.tobytes() + (repr(partial).encode() if partial else b"")).hexdigest()
-    if cfg.data.fitness_tokens:  # the budget's last tokens are the ensemble fitness slice: never trained on
-        if cfg.data.keep_mask:
-            raise SqueezeError("data.fitness_tokens and data.keep_mask: choose one (the slice is a tail of the budget)")
-        tokens = tokens[:len(tokens) - cfg.data.fitness_tokens]
-    loader = EpochLoader(tokens, cfg.model.seq_len, distributed.per_rank_batch(cfg.train.batch_size, world),
-                         cfg.data.seed, doc_offsets=offsets, doc_shuffle=cfg.data.doc_shuffle,
-                         rank=rank, world=world, name=str(cfg.data.path))
-    return Setup(cfg, store, loader, cfg.train.epochs * loader.steps_per_epoch, kept_sha256)
 
 
 def claim_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
