@@ -84,16 +84,31 @@ def test_missing_path_and_unknown_extension(tmp_path):
         iter_documents(p)
 
 
+def test_cut_pieces_by_hand():
+    # paragraphs of 4, 5, 2, 6 and 1 characters (+1 for the separator each): cuts once a piece reaches 6
+    assert corpus.cut_pieces("aaaa\nbbbbb\ncc\ndddddd\ne\n", "\n", target=6) == ["aaaa\nbbbbb\n", "cc\ndddddd\ne\n"]
+    # a tail of half the target or more stays a piece of its own
+    assert corpus.cut_pieces("aaaaaa\nbb", "\n", target=6) == ["aaaaaa\n", "bb\n"]
+    # blank-line paragraphs are never split, however long; a short text is one piece
+    assert corpus.cut_pieces("x" * 20 + "\n\ny", "\n\n", target=6) == ["x" * 20 + "\n", "y\n"]
+    assert corpus.cut_pieces("short", "\n\n", target=100) == ["short\n"]
+
+
 def test_builtin_corpus():
     docs = load_documents(None)
-    assert len(docs) == 1964  # 775 Shakespeare scenes + 1,189 Bible chapters
+    # 775 Shakespeare scenes + 1,189 Bible chapters, cut into pieces of ~200 tokens, grouped by scene or chapter
+    assert len(docs) == 18_759 and len({d.group for d in docs}) == 1964
     assert len({d.name for d in docs}) == len(docs)
-    assert docs[0].name == "shakespeare/a-midsummer-night-s-dream/1"
+    assert docs[0].name == "shakespeare/a-midsummer-night-s-dream/1/1"
+    assert docs[0].group == "shakespeare/a-midsummer-night-s-dream/1"
     assert docs[0].text.startswith("### SCENE I. Athens. The palace of THESEUS.\n")
-    assert docs[775].name == "kjv/Genesis/1"
-    assert docs[775].text.startswith("Genesis 1\n\n1 In the beginning God created the heaven and the earth.\n2 ")
-    assert docs[-1].name == "kjv/Revelation/22"
-    assert sum(len(d.text.encode()) for d in docs) == 9_552_444
+    genesis = next(i for i, d in enumerate(docs) if d.group == "kjv/Genesis/1")
+    assert len({d.group for d in docs[:genesis]}) == 775
+    assert docs[genesis].text.startswith("Genesis 1\n\n1 In the beginning God created the heaven and the earth.\n2 ")
+    assert docs[genesis + 1].text.startswith("6 And God said, Let there be a firmament")  # cut at a verse's end
+    assert docs[-1].group == "kjv/Revelation/22" and docs[-1].text.endswith("be with you all. Amen.\n")
+    assert sum(len(d.text.encode()) for d in docs) == 9_543_793
+    assert 180 < sum(len(d.text.encode()) for d in docs) / len(docs) / 2.5 < 220  # ~200 tokens at 2.5 bytes each
 
 
 def test_builtin_missing_package(monkeypatch):

@@ -51,6 +51,18 @@ def test_split_and_order_follow_the_rules(full):
     assert names == [train_docs[i] for i in np.random.default_rng(0).permutation(len(train_docs))]
 
 
+def test_grouped_documents_split_by_group(tmp_path):
+    """Pieces of one group land on one side together, by the group's score; ungrouped ones by their text."""
+    docs = [Document(f"g{g}/{k}", d.text, group=f"g{g}") for g in range(20) for k, d in
+            enumerate(make_docs(4, seed=g))] + make_docs(10, seed=99, prefix="u")
+    meta = prepare_store(docs, tmp_path, **KW)
+    val_names = json.loads((tmp_path / "val_names.json").read_text())
+    assert val_names == [d.name for d in docs if val_score(0, d.group or d.text) < 0.2]
+    held = {n.split("/")[0] for n in val_names if "/" in n}
+    assert held and len(held) < 20 and sum("/" in n for n in val_names) == 4 * len(held)  # whole groups only
+    assert meta["n_val_docs"] == len(val_names)
+
+
 def test_byte_counts_are_exact(full):
     texts = {d.name: d.text for d in DOCS}
     tb = full.token_bytes
@@ -182,7 +194,7 @@ def test_corrupted_file_fails_verify(full, tmp_path, name):
 def test_builtin_corpus_store(tmp_path):
     """The real corpus end to end with a small vocab (a few seconds on 2 cores; speed lives in benchmarks/)."""
     meta = prepare_store(lambda: iter_documents(None), tmp_path, vocab_size=512, val_fraction=0.05, seed=0)
-    assert meta["n_train_docs"] + meta["n_val_docs"] == 1964 and meta["n_val_docs"] == 102
-    assert meta["train_bytes"] + meta["val_bytes"] == 9_552_444
+    assert meta["n_train_docs"] + meta["n_val_docs"] == 18_759 and meta["n_val_docs"] == 999
+    assert meta["train_bytes"] + meta["val_bytes"] == 9_543_793
     store = TokenStore.open(tmp_path)
     assert int(store.token_bytes[np.asarray(store.val)].sum()) == meta["val_bytes"]

