@@ -264,3 +264,22 @@ def test_plain_words_names_gains_losses_and_what_is_not_certified():
     assert "The largest gain beyond noise: a, with a comma, 1.30x [1.10, 1.50]" in text
     assert "it helped: a, with a comma; b." in text and "No measurable gain: c." in text
     assert "beyond noise: d." in text and "Not certified as locally optimal" in text and ": standard; b." in text
+    assert "interpolation only: the standard recipe's law was not fitted" in text
+
+
+def test_a_degenerate_law_makes_the_table_interpolation_only():
+    from squeeze.study.report_output import plain_words, table_lines
+    row = {"method": "standard", "significance": "reference", "multiplier": 1.0, "multiplier_text": "1.00x",
+           "certificate": "certified", "seeds": 3, "single_model": True, "val_loss": 5.0, "seed_sd": 0.01,
+           "val_bpb": 3.0, "law_multiplier": 0.88, "law_interval": [0.87, 0.89], "law_note": "degenerate law (C = 0)",
+           "params": 10, "flops_own": 1.0, "flops_total": 1.0}
+    fit = {"A": 3.0, "B": 0.2, "C": 0.0, "degenerate": True, "reason": "C at its bound 0"}
+    summary = {"runs": 3, "d0": 100, "standard_points": [1], "noise": {"seed_sd": 0.01}, "methods": [row],
+               "fits": {"data_scaling": {"fit": fit}}}
+    assert ("interpolation only, between the measured standard budgets: the standard recipe's fitted law is "
+            "degenerate (C at its bound 0), so the law column gives no figure") in plain_words(summary)
+    assert "- (degenerate law)" in table_lines(summary)[1] and "0.88x" not in table_lines(summary)[1]
+    fit.update(degenerate=False, reason="", C=4.2)
+    row["law_note"] = ""
+    assert "law L(D) = A/D^B + C fits (B = 0.2, C = 4.2)" in plain_words(summary)
+    assert "0.88x [0.87, 0.89]" in table_lines(summary)[1]

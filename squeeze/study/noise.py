@@ -81,6 +81,19 @@ def interp_budgets(loss_R, budgets_J, losses_RJ) -> np.ndarray:
     return np.where(~reach.any(axis=1), np.inf, out)  # better than the largest
 
 
+def bracket(loss: float, budgets, losses) -> list[float]:
+    """The measured standard budgets a method's multiplier at `loss` is interpolated between (interp_budgets'
+    rule, on the envelope): the two around it inside the measured range, the end one outside it."""
+    order = np.argsort(np.asarray(budgets, dtype=float), kind="stable")
+    b = np.asarray(budgets, dtype=float)[order]
+    env = np.minimum.accumulate(np.asarray(losses, dtype=float)[order])
+    reach = env <= loss
+    if not reach.any():
+        return [float(b[-1])]
+    i = int(np.argmax(reach))
+    return [float(b[0])] if i == 0 else [float(b[i - 1]), float(b[i])]
+
+
 @dataclass(frozen=True)
 class Multiplier:
     """A method's data-efficiency multiplier against the measured standard points, with its interval."""

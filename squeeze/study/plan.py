@@ -3,7 +3,7 @@
 The study is one ordered list of steps, `STEPS`; each carries its title, its compute estimate, the allowance for
 the runs its certification adds, and the function that runs it. Each step is a set of ordinary run directories
 under OUT/runs/<step>/, so a re-run skips finished runs and resumes killed ones:
-  1. standard      the standard recipe (wd 0.1) at D0 x {1, 2, 4, 8}: lr x epochs certified at D0 per size, epochs
+  1. standard      the standard recipe (wd 0.1) at D0/2 .. std_top x D0: lr x epochs certified at D0 per size, epochs
                    certified again at every larger budget (DESIGN.md section 2: the baseline gets the same tuning)
   2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
   3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distill/student
@@ -12,6 +12,8 @@ under OUT/runs/<step>/, so a re-run skips finished runs and resumes killed ones:
   5. snapshot      the certified point as one run of K lr cycles (the snapshot recipe's options), its K snapshots
                    scored as an ensemble: the ensemble step's K members for the compute of one run
   6. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
+  7. headline      more seeds (`headline_seeds`) for the best recipe's row and the two standard points its
+                   multiplier is read between: the headline interval is set by those few points' seed means
 squeeze/study/run.py runs the steps in order; squeeze/study/report.py turns the runs into the table.
 Exercised by tests/test_run.py through `squeeze run --preset smoke`.
 """
@@ -48,32 +50,37 @@ class StudySpec:
     certify: bool = True  # train missing grid neighbours until the best point is certified (or max_runs)
     seeds: int = 3  # seeds (init and data order) of every point a row or a law rests on
     minutes: float | None = None  # time budget: certification walks stop when their step's share of it is spent
+    headline_seeds: int = 0  # seeds of the best recipe's row and the two standard points around it (0: `seeds`)
+    std_top: int = 8  # the standard law's largest budget, in D0, a power of 2 (multipliers beyond it: '> top x')
 
     @property
     def std_budgets(self) -> tuple[int, ...]:
-        """The standard law's budgets: D0/2 (so a method worse than the standard gets a number), D0, 2, 4, 8 x D0."""
-        return (self.d0 // 2, self.d0, 2 * self.d0, 4 * self.d0, 8 * self.d0)
+        """The standard law's budgets: D0/2 (so a method worse than the standard gets a number), then D0 doubled up
+        to std_top x D0."""
+        return (self.d0 // 2, *(self.d0 * 2**i for i in range(self.std_top.bit_length())))
 
 
 STUDIES = {
     # every code path in about a minute; the numbers mean nothing
     "smoke": StudySpec(d0=2048, std_sizes=((2, 32),), reg_sizes=((1, 32), (2, 32), (2, 64)), main=(2, 32),
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
-                       ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2),
+                       ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2,
+                       headline_seeds=3),
     # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
     # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
     # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`). D0 = 20k took
     # 34.5 min (benchmarks/RESULTS.md), three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it
     "default": StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
-                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60),
+                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60,
+                         std_top=4, headline_seeds=8),
     # benchmarks/flagship.py: D0 = 100k, sizes up to 4 x 192 (~2M parameters), 3 seeds, every step kept;
     # its planned compute is ~34x the default study's (~8 h at that study's pace on 2 cores, if bigger models keep
     # it; not yet timed: benchmarks/flagship.py --estimate times the main size), inside the 12-hour budget
     "flagship": StudySpec(d0=100_000, std_sizes=((2, 64), (4, 128)), reg_sizes=((2, 64), (4, 128), (4, 192)),
                           main=(4, 128), lrs=(2e-3, 4e-3), std_epochs=(2, 4, 8), reg_wds=(1.6, 3.2, 6.4),
                           reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 64), (4, 128), (4, 192)),
-                          max_runs=200, minutes=720),
+                          max_runs=200, minutes=720, headline_seeds=6),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
     "gpu": StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
                      main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
@@ -131,7 +138,7 @@ class Study:
 def check_corpus(spec: StudySpec, preset: str, store: Path, train_tokens: int, val_tokens: int,
                  min_val_tokens: int) -> None:
     """Refuse a corpus too small for the preset before anything trains: the standard law's largest budget is
-    8 x D0 unique training tokens, and the evaluations need `min_val_tokens` held-out tokens (one batch of
+    std_top x D0 unique training tokens, and the evaluations need `min_val_tokens` held-out tokens (one batch of
     windows). Says what to do."""
     need = max(spec.std_budgets)
     if train_tokens < need or val_tokens < min_val_tokens:
@@ -139,7 +146,8 @@ def check_corpus(spec: StudySpec, preset: str, store: Path, train_tokens: int, v
                                                  f"{max(STUDIES['smoke'].std_budgets):,} training tokens)")
         raise SqueezeError(
             f"{store}: {train_tokens:,} training and {val_tokens:,} validation tokens, but the {preset} study needs "
-            f"at least {need:,} training tokens (8 x D0 = {spec.d0:,}, the standard recipe's largest budget) and "
+            f"at least {need:,} training tokens ({spec.std_top} x D0 = {spec.d0:,}, the standard recipe's largest "
+            f"budget) and "
             f"{min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
 
 
@@ -154,7 +162,7 @@ def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], 
 
 def standard_step(st: Study) -> dict[Size, float]:
     """The standard recipe's data scaling: lr x epochs certified on seed means at every budget of its law
-    (D0/2 .. 8 x D0) for every size of it, the best of each with the preset's seeds. The regularized sizes outside
+    (D0/2 .. std_top x D0) for every size of it, the best of each with the preset's seeds. The regularized sizes outside
     the law get the same search at D0, so that both recipes' best at D0 is taken over the same sizes. Returns the
     certified learning rate of each size at D0."""
     s, std = st.spec, st.base("standard")
@@ -260,6 +268,49 @@ def snapshot_step(st: Study, best: Config) -> None:
             write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0))
 
 
+def headline_step(st: Study) -> None:
+    """Seeds where the table needs them: the best recipe's row, and the standard points its multiplier is
+    interpolated between (squeeze/study/noise.py `bracket`), get `headline_seeds` seeds each. Their intervals set
+    the headline's, and a seed costs a few seconds where the grids cost minutes. Rounds repeat while the extra
+    seeds move the bracket or the best configuration of a bracketing budget (at most 3); a re-run finds every
+    seed trained and trains nothing."""
+    from squeeze.runs.results import collect
+    from squeeze.study.fits import best_runs, budget_of, configurations
+    from squeeze.study.noise import bracket
+    n, d0 = st.spec.headline_seeds, st.spec.d0
+    if n <= st.spec.seeds:
+        return
+    for _ in range(3):
+        rows = [r for r in collect(st.out / "runs") if r["finished"]]
+        best = [b for b in configurations(rows, "best") if budget_of(b.run) == d0]
+        if not best:
+            return
+        top = min(best, key=lambda b: b.loss)
+        std = best_runs(rows, "standard", by=budget_of)  # the standard point of each budget, as the report reads it
+        around = [std[b] for b in bracket(top.loss, list(std), [std[b].loss for b in std])]
+        jobs = [job for b in (top, *around) for job in _more_seeds(b.run, len(b.seed_losses), n, st.seed_offset)]
+        if not jobs:
+            return
+        st.run(jobs)
+
+
+def _more_seeds(run: dict, have: int, want: int, offset: int) -> list[Job]:
+    """Jobs for seeds offset+have .. offset+want-1 of the configuration of `run` (its lowest seed's row), beside it
+    and named as the study names seeds (..._s<seed>)."""
+    import re
+
+    from squeeze import config as config_mod
+    from squeeze.runs.files import CONFIG
+    first = Path(run["path"])
+    cfg = config_mod.load(str(first / CONFIG))
+    jobs = []
+    for seed in range(offset + have, offset + want):
+        c = cfg.copy()
+        c.train.seed = c.data.seed = seed
+        jobs.append(Job(c, first.parent / re.sub(r"_s\d+$", f"_s{seed}", first.name)))
+    return jobs
+
+
 # Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
 # ~D0 unique tokens; `random` is the honest baseline (Sorscher et al. 2022, Abbas et al. 2023, Marion et al. 2023).
 # Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults).
@@ -341,6 +392,13 @@ def _selection_cost(st: Study) -> float:
     return s.seeds * len(SELECTION) * _cost(st, s.main, max(s.reg_epochs), 2 * s.d0)  # at the pool budget
 
 
+def _headline_cost(st: Study) -> float:
+    """The best recipe's extra seeds, and as many of the main size's standard recipe at 2 x D0 (two points)."""
+    s = st.spec
+    extra = max(0, s.headline_seeds - s.seeds)
+    return extra * (_cost(st, s.main, max(s.reg_epochs)) + 2 * _cost(st, s.main, max(s.std_epochs), 2 * s.d0))
+
+
 @dataclass
 class StudyState:
     """What a step hands to the later ones."""
@@ -370,7 +428,7 @@ class Step:
 
 
 STEPS = (
-    Step("standard recipe: data scaling at D0 x 1, 2, 4, 8", _standard_cost, 1.45, _run_standard),
+    Step("standard recipe: data scaling from D0/2 to the top budget", _standard_cost, 1.45, _run_standard),
     Step("regularized recipe: certified at D0, then over sizes", _regularized_cost, 3.2, _run_regularized),
     Step("ensembles of the certified point over sizes, and a student distilled from one", _ensemble_cost, 1.0,
          lambda st, state: ensemble_step(st, state.best)),
@@ -380,6 +438,8 @@ STEPS = (
          lambda st, state: snapshot_step(st, state.best)),
     Step("data selection: half of a 2 x D0 pool by each method, against random", _selection_cost, 1.0,
          lambda st, state: selection_step(st, state.best, state.best_dir)),
+    Step("headline seeds: the best recipe and the standard points around it", _headline_cost, 1.0,
+         lambda st, state: headline_step(st)),
 )
 
 

@@ -30,11 +30,25 @@ def _val_scope(summary: dict, meta: dict) -> str:
 
 
 def _law_text(m: dict) -> str:
+    if m.get("law_note"):  # a degenerate law's figure is no result (summary.json keeps it): the table says so
+        return "- (degenerate law)"
     if m["law_multiplier"] is None:
         return "beyond asymptote"
     iv = m.get("law_interval")
     span = f" [{iv[0]:.2f}, {iv[1]:.2f}]" if iv else ""
-    return f"{m['law_multiplier']:.2f}x{span}" + (" (degenerate)" if m.get("law_note") else "")
+    return f"{m['law_multiplier']:.2f}x{span}"
+
+
+def _law_words(summary: dict) -> str:
+    """One sentence on what the multipliers rest on: interpolation only when the standard law is degenerate."""
+    fit = (summary.get("fits", {}).get("data_scaling") or {}).get("fit")
+    if not fit:
+        return " The multipliers are interpolation only: the standard recipe's law was not fitted."
+    if fit["degenerate"]:
+        return (f" The multipliers are interpolation only, between the measured standard budgets: the standard "
+                f"recipe's fitted law is degenerate ({fit['reason']}), so the law column gives no figure.")
+    return (f" The standard recipe's law L(D) = A/D^B + C fits (B = {fit['B']:.3g}, C = {fit['C']:.3g}); the law "
+            "column extrapolates with it, the multiplier column does not.")
 
 
 def _loss_text(m: dict) -> str:
@@ -90,7 +104,7 @@ def plain_words(summary: dict) -> str:
                    f"{'; '.join(open_)}." if open_ else "")
     nxt = (" At this size effects are small next to seed noise; for larger, clearer ones run a bigger D0 (more text "
            "with `--data`, or `--preset flagship`), the `gpu` preset on a GPU, or more ensemble members.")
-    return head + best + helped + none + worse + uncertified + nxt
+    return head + best + helped + none + worse + uncertified + _law_words(summary) + nxt
 
 
 def verdicts(summary: dict) -> list[str]:
@@ -277,7 +291,8 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
             "interval lies above 1.0x; 'no measurable gain' means it includes 1.0x.",
             "law: the same ratio from the fitted law L(D) = A/D^B + C (D_eff(L) / D_eff(L_std(D0))), which "
             "extrapolates beyond the measured budgets; its interval refits the law to seeds resampled within each "
-            "budget. When the law is degenerate every row says so.",
+            "budget. When the law is degenerate the column reads '- (degenerate law)' on every row (summary.json "
+            "keeps the figure) and the table is interpolation only.",
             "tuning: the standard recipe's learning rate and epochs were certified locally optimal on seed means at "
             "every budget for each size of its law (the regularized recipe also tunes weight decay at D0); a best "
             "point on the edge of its grid reads 'edge', never 'certified'.",
