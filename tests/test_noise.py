@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from squeeze.study.noise import Point, draw_means, interp_budgets, pooled_noise, read_multiplier, significance
+from squeeze.study.noise import Point, bracket, draw_means, interp_budgets, pooled_noise, read_multiplier, significance
 
 D0, SD, SEEDS, STUDIES = 10_000.0, 0.05, 3, 200
 BUDGETS = (0.5 * D0, D0, 2 * D0, 4 * D0)
@@ -83,3 +83,13 @@ def test_a_row_that_spreads_more_is_read_with_its_own_noise():
     assert own.hi - own.lo > 2 * (pooled.hi - pooled.lo) and own.label == "no measurable gain"
     worst = read_multiplier((law(D0) + 2,) * 3, D0, std, (0.01, 30))
     assert worst.text() == "< 0.5x [< 0.5, < 0.5]"
+
+
+def test_bracket_names_the_standard_points_a_multiplier_is_read_between():
+    budgets, losses = [5, 10, 20, 40], [5.5, 5.1, 4.7, 4.25]
+    assert bracket(4.9, budgets, losses) == [10, 20]  # between the D0 and 2 x D0 points
+    assert bracket(5.1, budgets, losses) == [5, 10]  # exactly on a point: read off it and the one below
+    assert bracket(5.8, budgets, losses) == [5]  # worse than the smallest budget: only its end
+    assert bracket(4.0, budgets, losses) == [40]  # better than the largest
+    # on the envelope, as interp_budgets reads it: 20 is worse than 10, so 4.8 lies between 20 and 40
+    assert bracket(4.8, [40, 5, 20, 10], [4.25, 5.5, 5.2, 5.1]) == [20, 40]

@@ -265,6 +265,9 @@ def test_plain_words_names_gains_losses_and_what_is_not_certified():
     assert "it helped: a, with a comma; b." in text and "No measurable gain: c." in text
     assert "beyond noise: d." in text and "Not certified as locally optimal" in text and ": standard; b." in text
     assert "interpolation only: the standard recipe's law was not fitted" in text
+    assert "distance from 'data selection: random'" not in text  # no selection row
+    summary["methods"].append(m("data selection: random", "significant gain", 1.3, "1.30x [1.1, 1.5]", cert="n/a"))
+    assert "a method's own effect is its distance from 'data selection: random', not from 1.0x" in plain_words(summary)
 
 
 def test_a_degenerate_law_makes_the_table_interpolation_only():

@@ -104,7 +104,10 @@ def plain_words(summary: dict) -> str:
                    f"{'; '.join(open_)}." if open_ else "")
     nxt = (" At this size effects are small next to seed noise; for larger, clearer ones run a bigger D0 (more text "
            "with `--data`, or `--preset flagship`), the `gpu` preset on a GPU, or more ensemble members.")
-    return head + best + helped + none + worse + uncertified + _law_words(summary) + nxt
+    selection = (" The data-selection rows train the regularized recipe on a chosen half of a 2 x D0 pool: a "
+                 "method's own effect is its distance from 'data selection: random', not from 1.0x."
+                 if any(m["method"].startswith("data selection") for m in rows) else "")
+    return head + best + helped + none + worse + uncertified + selection + _law_words(summary) + nxt
 
 
 def verdicts(summary: dict) -> list[str]:
