@@ -243,6 +243,16 @@ def test_best_seeds_count_from_the_grids_first_seed():
     assert cert.n_seeds == 3 and cert.best_loss == pytest.approx(4.0)
 
 
+def test_max_runs_stops_the_walk_but_seeds_the_best(tiny_store, tmp_path):
+    """At --max-runs the walk ends, but the best still gets its seeds: no row rests on one seed."""
+    from squeeze.study.sweep import run_sweep
+    base = config_mod.apply_overrides(tiny_config(tiny_store, epochs=1, threads=1), ["data.budget_tokens=4096"])
+    grid = Grid(lr=[1e-4, 2e-4], weight_decay=[0.1], epochs=[1], sizes=[(2, 32)], budgets=[4096])
+    res = run_sweep(base, grid, tmp_path / "m", certify_axes=("lr",), best_seeds=2, max_runs=2)
+    assert res.note.startswith("stopped at --max-runs 2: ")
+    assert sorted((r["lr"], r["seed"]) for r in res.rows) == [(1e-4, 0), (2e-4, 0), (2e-4, 1)]
+
+
 def test_the_time_budget_stops_the_walk_but_seeds_the_best(tiny_store, tmp_path, capsys):
     """Past the deadline no neighbour trains any more; the best still gets its seeds, and the note says why."""
     import time

@@ -62,8 +62,9 @@ class _Sweep:
     def certify_until_done(self, grids: dict, axes: tuple[str, ...], max_runs: int,
                            best_seeds: int = 1, stop_at: float | None = None) -> str | None:
         """Train what the certificates lack, one round at a time; a note when --max-runs or the time budget
-        (`stop_at`, a time.monotonic() deadline) stopped it early. Past the deadline no neighbour trains any more,
-        but each group's best still gets its missing seeds, once, so its row keeps its seed noise.
+        (`stop_at`, a time.monotonic() deadline) stopped it early. Past either no neighbour trains any more, but
+        each group's best still gets its missing seeds, once (past --max-runs too), so its row keeps its seed
+        noise.
 
         Each round adds only runs never planned before, so a failed run is not retried and the loop ends."""
         while True:
@@ -82,15 +83,14 @@ class _Sweep:
                             and {k: p[k] for k in cert.best} == cert.best})
             if not wanted:
                 return None
-            if stop_at is not None and time.monotonic() >= stop_at:
+            room = max_runs - len(self.planned)
+            stop = ("the study's time budget" if stop_at is not None and time.monotonic() >= stop_at
+                    else f"--max-runs {max_runs}" if room <= 0 else "")
+            if stop:  # the walk ends here, but a row never rests on fewer seeds than the study promises
                 if own:
                     self.run(list(own.values()))
-                return (f"stopped at the study's time budget: {len(wanted)} more run{'s' * (len(wanted) > 1)} "
-                        "needed to certify (the certificate column names what is missing)")
-            room = max_runs - len(self.planned)
-            if room <= 0:
-                return (f"stopped at --max-runs {max_runs}: {len(wanted)} more run{'s' * (len(wanted) > 1)} "
-                        "needed to certify")
+                return (f"stopped at {stop}: {len(wanted)} more run{'s' * (len(wanted) > 1)} needed to certify "
+                        "(the certificate column names what is missing)")
             names = list(wanted)[:room]
             print(f"certify: training {len(names)} more run(s): {', '.join(names[:4])}"
                   f"{', ...' if len(names) > 4 else ''}", file=sys.stderr)
