@@ -5,14 +5,17 @@
 
 It is `squeeze run --preset flagship` (squeeze/study/plan.py STUDIES["flagship"]): the built-in corpus at vocabulary
 2048, D0 = 100,000 unique training tokens (the standard law at D0/2 .. 8 x D0), sizes 2 x 64, 4 x 128 and 4 x 192
-(up to ~2M parameters), 3 seeds on every point a row or a law rests on, every step of the default study. Finished
-runs are read back and killed ones resume, so it spreads over as many invocations as it needs. Its budget is 12
+(up to ~2M parameters), 3 seeds on every point a row or a law rests on (6 for the best recipe and the two standard
+points around it), every step of the default study. Finished runs are read back and killed ones resume, so it
+spreads over as many invocations as it needs (Ctrl-C or `kill` ends one and counts its time). Its budget is 12
 hours; certification walks stop at their step's share of 720 minutes, counted per invocation. On a GPU the `gpu`
 preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md with
-this command and the measured wall time (the sum over invocations, printed at the end of each).
+this command and the measured wall time: OUT/flagship_time.json holds the sum and each invocation's start and
+seconds.
 """
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,15 +59,20 @@ def main() -> int:
         estimate(out, a.workers)
         return 0
     clock = out / "flagship_time.json"
-    before = json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0
-    t0 = time.perf_counter()
+    past = json.loads(clock.read_text()) if clock.exists() else {"seconds": 0.0, "invocations": []}
+    # `kill` (SIGTERM) ends an invocation like Ctrl-C does: through the `finally` below, so its time is counted
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    began, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     try:
         result = run_study(None, PRESET, out, workers=a.workers, minutes=720)
     finally:
         out.mkdir(parents=True, exist_ok=True)
-        spent = before + time.perf_counter() - t0
-        clock.write_text(json.dumps({"seconds": round(spent, 1)}))
-        print(f"flagship: {spent / 3600:.2f} h of wall time over all invocations so far", file=sys.stderr)
+        took = time.perf_counter() - t0
+        spent = past["seconds"] + took
+        invocations = [*past.get("invocations", []), {"began": began, "seconds": round(took, 1)}]
+        clock.write_text(json.dumps({"seconds": round(spent, 1), "invocations": invocations}, indent=1))
+        print(f"flagship: {spent / 3600:.2f} h of wall time over {len(invocations)} invocation(s) so far",
+              file=sys.stderr)
     best = result.summary["best_model"]
     print(f"best single model: {best['method']}, val loss {best['val_loss']:.4f}; report: {result.written[0]}")
     return 0
