@@ -235,7 +235,7 @@ def test_a_seed_offset_study_is_an_independent_replicate(smoke_study, tmp_path, 
 
 
 def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, capsys):
-    """A corpus under 8 x D0 training tokens: one line that says how many it has, how many the preset needs and
+    """A corpus under the standard law's top budget (4 x D0 in the default preset): one line that says how many it has, how many the preset needs and
     what to do; no run starts, and the prepared store is kept for a smaller preset."""
     from tests.conftest import synthetic_documents
     corpus = tmp_path / "small.jsonl"
@@ -243,7 +243,7 @@ def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, 
     out = tmp_path / "out"
     assert main(["run", "--data", str(corpus), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "the default study needs at least 80,000 training tokens" in err and "--preset smoke" in err
+    assert "the default study needs at least 40,000 training tokens (4 x D0" in err and "--preset smoke" in err
     assert not (out / "runs").exists() and (out / "data" / "meta.json").exists()
 
 

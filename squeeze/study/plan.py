@@ -150,8 +150,7 @@ def check_corpus(spec: StudySpec, preset: str, store: Path, train_tokens: int, v
         raise SqueezeError(
             f"{store}: {train_tokens:,} training and {val_tokens:,} validation tokens, but the {preset} study needs "
             f"at least {need:,} training tokens ({spec.std_top} x D0 = {spec.d0:,}, the standard recipe's largest "
-            f"budget) and "
-            f"{min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
+            f"budget) and {min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
 
 
 def best_of(res: SweepResult, key: tuple[int, int, int], axes: tuple[str, ...], what: str, seeds: int) -> dict:
