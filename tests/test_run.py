@@ -235,8 +235,9 @@ def test_a_seed_offset_study_is_an_independent_replicate(smoke_study, tmp_path, 
 
 
 def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, capsys):
-    """A corpus under the standard law's top budget (4 x D0 in the default preset): one line that says how many it has, how many the preset needs and
-    what to do; no run starts, and the prepared store is kept for a smaller preset."""
+    """A corpus under the standard law's top budget (4 x D0 in the default preset): one line that says how many it
+    has, how many the preset needs and what to do; no run starts, and the prepared store is kept for a smaller
+    preset."""
     from tests.conftest import synthetic_documents
     corpus = tmp_path / "small.jsonl"
     corpus.write_text("".join(json.dumps({"text": d.text}) + "\n" for d in synthetic_documents(40)))
