@@ -11,12 +11,13 @@ spreads over as many invocations as it needs (Ctrl-C or `kill` ends one and coun
 hours; certification walks stop at their step's share of 720 minutes, counted per invocation. On a GPU the `gpu`
 preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md with
 this command and the measured wall time: OUT/flagship_time.json holds the sum and each invocation's start and
-seconds.
+seconds, rewritten every 30 s while it runs.
 """
 import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,33 @@ def estimate(out: Path, workers: int) -> None:
           f"the plan is {units / estimated_cost(cfg):,.0f} such runs, ~{hours:.1f} h on {workers} workers")
 
 
+class Clock:
+    """The flagship's wall time over all invocations, in OUT/flagship_time.json: the sum and each invocation's start
+    and seconds. The running invocation is rewritten every HEARTBEAT seconds ("open": true until it ends)."""
+    HEARTBEAT = 30.0
+
+    def __init__(self, path: Path):
+        self.path = path
+        past = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+        self.past = past["invocations"]
+        self.began, self.t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+        self.lock = threading.Lock()
+
+    def write(self, closed: bool = False) -> tuple[float, int]:
+        with self.lock:
+            now = {"began": self.began, "seconds": round(time.perf_counter() - self.t0, 1), "open": not closed}
+            invocations = [*self.past, now]
+            spent = sum(i["seconds"] for i in invocations)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"seconds": round(spent, 1), "invocations": invocations}, indent=1))
+            return spent, len(invocations)
+
+    def beat(self) -> None:
+        while True:
+            time.sleep(self.HEARTBEAT)
+            self.write()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="flagship", help="the study directory (default flagship); rerun to resume")
@@ -58,21 +86,16 @@ def main() -> int:
     if a.estimate:
         estimate(out, a.workers)
         return 0
-    clock = out / "flagship_time.json"
-    past = json.loads(clock.read_text()) if clock.exists() else {"seconds": 0.0, "invocations": []}
-    # `kill` (SIGTERM) ends an invocation like Ctrl-C does: through the `finally` below, so its time is counted
+    clock = Clock(out / "flagship_time.json")
+    # `kill` (SIGTERM) ends an invocation like Ctrl-C does, through the `finally` below, once the main thread
+    # wakes (at the next finished run); a harder kill loses at most one heartbeat of the invocation's time
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+    threading.Thread(target=clock.beat, daemon=True).start()
     try:
         result = run_study(None, PRESET, out, workers=a.workers, minutes=720)
     finally:
-        out.mkdir(parents=True, exist_ok=True)
-        took = time.perf_counter() - t0
-        spent = past["seconds"] + took
-        invocations = [*past.get("invocations", []), {"began": began, "seconds": round(took, 1)}]
-        clock.write_text(json.dumps({"seconds": round(spent, 1), "invocations": invocations}, indent=1))
-        print(f"flagship: {spent / 3600:.2f} h of wall time over {len(invocations)} invocation(s) so far",
-              file=sys.stderr)
+        spent, n = clock.write(closed=True)
+        print(f"flagship: {spent / 3600:.2f} h of wall time over {n} invocation(s) so far", file=sys.stderr)
     best = result.summary["best_model"]
     print(f"best single model: {best['method']}, val loss {best['val_loss']:.4f}; report: {result.written[0]}")
     return 0

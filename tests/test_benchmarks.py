@@ -1,11 +1,13 @@
-"""The pure parts of benchmarks/throughput.py against hand-computed values (the benchmark itself takes minutes)."""
+"""The pure parts of benchmarks/throughput.py against hand-computed values (the benchmark itself takes minutes), and
+the flagship's clock over invocations."""
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import throughput  # noqa: E402  (a script folder, not a package)
+import flagship  # noqa: E402  (a script folder, not a package)
+import throughput  # noqa: E402
 
 
 def test_reference_flops_per_token_by_hand():
@@ -24,3 +26,16 @@ def test_shapes_parse_with_their_default_steps():
     assert throughput.parse_shape("2x64:128:1024", None) == throughput.Shape(2, 64, 128, 1024, 150)
     assert throughput.parse_shape("4x128:256:4096", 80) == throughput.Shape(4, 128, 256, 4096, 80)
     assert throughput.parse_shape("4x128:256:4096", None).name == "4x128:256:4096"
+
+
+def test_the_flagship_clock_sums_invocations_and_keeps_a_killed_ones_last_beat(tmp_path, monkeypatch):
+    import json
+    now = iter([100.0, 130.0, 160.0, 500.0, 510.0])  # perf_counter: two invocations
+    monkeypatch.setattr(flagship.time, "perf_counter", lambda: next(now))
+    first = flagship.Clock(tmp_path / "t.json")  # t0 = 100
+    assert first.write() == (30.0, 1)  # a heartbeat at 130; then the process is killed before it closes
+    assert first.write() == (60.0, 1)  # at 160
+    second = flagship.Clock(tmp_path / "t.json")  # t0 = 500: the killed invocation counts its last beat, 60 s
+    assert second.write(closed=True) == (70.0, 2)
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert [(i["seconds"], i["open"]) for i in saved["invocations"]] == [(60.0, True), (10.0, False)]
