@@ -87,8 +87,8 @@ def main() -> int:
         estimate(out, a.workers)
         return 0
     clock = Clock(out / "flagship_time.json")
-    # `kill` (SIGTERM) ends an invocation like Ctrl-C does, through the `finally` below, once the main thread
-    # wakes (at the next finished run); a harder kill loses at most one heartbeat of the invocation's time
+    # `kill` (SIGTERM) ends an invocation like Ctrl-C does, through the `finally` below (the runs in flight resume
+    # next time); a harder kill loses at most one heartbeat of the invocation's time
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     threading.Thread(target=clock.beat, daemon=True).start()
     try:

@@ -85,7 +85,7 @@ def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repor
         try:
             return schedule(jobs, lambda unit: pool.submit(run_group, unit, quiet), wait_one, report, quiet,
                             batch_runs)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: do not wait for the queue
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
