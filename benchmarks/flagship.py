@@ -51,7 +51,8 @@ def estimate(out: Path, workers: int) -> None:
 
 class Clock:
     """The flagship's wall time over all invocations, in OUT/flagship_time.json: the sum and each invocation's start
-    and seconds. The running invocation is rewritten every HEARTBEAT seconds ("open": true until it ends)."""
+    and seconds so far, rewritten every HEARTBEAT seconds while the process lives (after a kill its workers finish
+    the runs in flight before it exits, and that time counts too) and once more when the study ends."""
     HEARTBEAT = 30.0
 
     def __init__(self, path: Path):
@@ -61,9 +62,9 @@ class Clock:
         self.began, self.t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         self.lock = threading.Lock()
 
-    def write(self, closed: bool = False) -> tuple[float, int]:
+    def write(self) -> tuple[float, int]:
         with self.lock:
-            now = {"began": self.began, "seconds": round(time.perf_counter() - self.t0, 1), "open": not closed}
+            now = {"began": self.began, "seconds": round(time.perf_counter() - self.t0, 1)}
             invocations = [*self.past, now]
             spent = sum(i["seconds"] for i in invocations)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,14 +88,14 @@ def main() -> int:
         estimate(out, a.workers)
         return 0
     clock = Clock(out / "flagship_time.json")
-    # `kill` (SIGTERM) ends an invocation like Ctrl-C does, through the `finally` below (the runs in flight resume
-    # next time); a harder kill loses at most one heartbeat of the invocation's time
+    # `kill` (SIGTERM) ends the study like Ctrl-C does, through the `finally` below: nothing new starts, and the
+    # process exits once its workers finish the runs in flight; a harder kill loses at most one heartbeat of time
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     threading.Thread(target=clock.beat, daemon=True).start()
     try:
         result = run_study(None, PRESET, out, workers=a.workers, minutes=720)
     finally:
-        spent, n = clock.write(closed=True)
+        spent, n = clock.write()
         print(f"flagship: {spent / 3600:.2f} h of wall time over {n} invocation(s) so far", file=sys.stderr)
     best = result.summary["best_model"]
     print(f"best single model: {best['method']}, val loss {best['val_loss']:.4f}; report: {result.written[0]}")

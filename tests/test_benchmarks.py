@@ -33,9 +33,9 @@ def test_the_flagship_clock_sums_invocations_and_keeps_a_killed_ones_last_beat(t
     now = iter([100.0, 130.0, 160.0, 500.0, 510.0])  # perf_counter: two invocations
     monkeypatch.setattr(flagship.time, "perf_counter", lambda: next(now))
     first = flagship.Clock(tmp_path / "t.json")  # t0 = 100
-    assert first.write() == (30.0, 1)  # a heartbeat at 130; then the process is killed before it closes
-    assert first.write() == (60.0, 1)  # at 160
+    assert first.write() == (30.0, 1)  # a heartbeat at 130
+    assert first.write() == (60.0, 1)  # at 160; then the process is killed without a last write
     second = flagship.Clock(tmp_path / "t.json")  # t0 = 500: the killed invocation counts its last beat, 60 s
-    assert second.write(closed=True) == (70.0, 2)
+    assert second.write() == (70.0, 2)
     saved = json.loads((tmp_path / "t.json").read_text())
-    assert [(i["seconds"], i["open"]) for i in saved["invocations"]] == [(60.0, True), (10.0, False)]
+    assert [i["seconds"] for i in saved["invocations"]] == [60.0, 10.0] and saved["seconds"] == 70.0
