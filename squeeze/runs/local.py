@@ -85,7 +85,11 @@ def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repor
         try:
             return schedule(jobs, lambda unit: pool.submit(run_group, unit, quiet), wait_one, report, quiet,
                             batch_runs)
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: do not wait for the queue
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: stop now, not after the queue
+            # the runs in flight stop too (they resume from their checkpoints); the `with` would otherwise wait for
+            # them, and a SIGTERM reaches only this process (Python 3.14 has pool.terminate_workers() for this)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
