@@ -303,14 +303,11 @@ def _more_seeds(run: dict, have: int, want: int, offset: int) -> list[Job]:
 
     from squeeze import config as config_mod
     from squeeze.runs.files import CONFIG
+    from squeeze.study.members import seeded
     first = Path(run["path"])
-    cfg = config_mod.load(str(first / CONFIG))
-    jobs = []
-    for seed in range(offset + have, offset + want):
-        c = cfg.copy()
-        c.train.seed = c.data.seed = seed
-        jobs.append(Job(c, first.parent / re.sub(r"_s\d+$", f"_s{seed}", first.name)))
-    return jobs
+    cfg = config_mod.load(str(first / CONFIG))  # the study's runs have train.seed == data.seed == their seed
+    return [Job(seeded(cfg, seed - cfg.train.seed), first.parent / re.sub(r"_s\d+$", f"_s{seed}", first.name))
+            for seed in range(offset + have, offset + want)]
 
 
 # Data selection (squeeze/prune): each method keeps half the tokens of a 2 x D0 pool, so every subset trains on
