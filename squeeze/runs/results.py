@@ -51,17 +51,25 @@ def _mask_identity(path: str) -> str:
     return json.dumps({k: d.get(k) for k in keys}, sort_keys=True)
 
 
+def under_runs(path: str, runs: Path) -> Path | None:
+    """A path recorded under some `runs` folder, moved under `runs`: the part after its last `runs` folder joined
+    to `runs`; None when the path has no `runs` folder. (Studies record paths as given on the command line.)"""
+    parts = Path(path).parts
+    if "runs" not in parts:
+        return None
+    return Path(runs, *parts[len(parts) - parts[::-1].index("runs"):])
+
+
 def locate(path: str, run_dir: Path | None) -> str:
     """A path a run's config recorded (a keep-mask, a store), found again from the run directory when the study
-    was moved or the path was relative to another working directory: the part after its last `runs` folder,
-    joined to the run directory's own `runs` ancestor."""
-    p = Path(path)
-    if p.exists() or run_dir is None or "runs" not in p.parts:
+    was moved or the path was relative to another working directory: `under_runs` the run directory's own `runs`
+    ancestor."""
+    if Path(path).exists() or run_dir is None:
         return path
-    tail = p.parts[len(p.parts) - p.parts[::-1].index("runs"):]
     for parent in Path(run_dir).resolve().parents:
-        if parent.name == "runs" and (parent.joinpath(*tail)).exists():
-            return str(parent.joinpath(*tail))
+        here = under_runs(path, parent) if parent.name == "runs" else None
+        if here is not None and here.exists():
+            return str(here)
     return path
 
 

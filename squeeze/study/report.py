@@ -168,16 +168,12 @@ def _recipe_row(ref: Reference, rows: list[dict], recipe: str, budget: float, na
 
 
 def rebase(path: str, runs: Path) -> Path:
-    """A run directory recorded in a file (ensemble members, a student's teachers) as it lies under `runs` now: the
-    part after its last `runs` folder, joined to `runs`. The study records paths as given on the command line, so
-    a study moved or reported from another working directory still finds its own runs; a path with no such run
-    under `runs` is kept as given."""
-    parts = Path(path).parts
-    if "runs" not in parts:
-        return Path(path)
-    i = len(parts) - 1 - parts[::-1].index("runs")
-    here = Path(runs, *parts[i + 1:])
-    return here if (here / CONFIG).exists() else Path(path)
+    """A run directory recorded in a file (ensemble members, a student's teachers) as it lies under `runs` now
+    (`under_runs`), so a study moved or reported from another working directory still finds its own runs; a path
+    with no such run under `runs` is kept as given."""
+    from squeeze.runs.results import under_runs
+    here = under_runs(path, runs)
+    return here if here is not None and (here / CONFIG).exists() else Path(path)
 
 
 def ensemble_results(runs: Path) -> list[dict]:
