@@ -8,9 +8,9 @@ It is `squeeze run --preset flagship` (squeeze/study/plan.py STUDIES["flagship"]
 (up to ~2M parameters), 3 seeds on every point a row or a law rests on (6 for the best recipe and the two standard
 points around it), every step of the default study. Finished runs are read back and killed ones resume, so it
 spreads over as many invocations as it needs (Ctrl-C or `kill` ends one and counts its time). Its budget is 12
-hours; certification walks stop at their step's share of 720 minutes, counted per invocation. On a GPU the `gpu`
-preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md with
-this command and the measured wall time: OUT/flagship_time.json holds the sum and each invocation's start and
+hours; certification walks stop at their step's share of 720 minutes, counted over all invocations. On a GPU the
+`gpu` preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md
+with this command and the measured wall time: OUT/flagship_time.json holds the sum and each invocation's start and
 seconds, rewritten every 30 s while it runs.
 """
 import argparse
@@ -92,7 +92,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     threading.Thread(target=clock.beat, daemon=True).start()
     try:
-        result = run_study(None, PRESET, out, workers=a.workers, minutes=720)
+        result = run_study(None, PRESET, out, workers=a.workers, minutes=720,
+                           spent_seconds=sum(i["seconds"] for i in clock.past))
     finally:
         spent, n = clock.write()
         print(f"flagship: {spent / 3600:.2f} h of wall time over {n} invocation(s) so far", file=sys.stderr)

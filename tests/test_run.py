@@ -287,3 +287,11 @@ def test_a_degenerate_law_makes_the_table_interpolation_only():
     row["law_note"] = ""
     assert "law L(D) = A/D^B + C fits (B = 0.2, C = 4.2)" in plain_words(summary)
     assert "0.88x [0.87, 0.89]" in table_lines(summary)[1]
+
+
+def test_step_deadlines_share_the_budget_by_planned_compute_and_count_earlier_calls():
+    from squeeze.study.run import step_deadlines
+    # 10 minutes over steps costing 1 and 3: the first may run to 150 s, the second to 600 s, counted from a study
+    # that began 120 s before this call (at 1000 s on the monotonic clock)
+    assert step_deadlines(1000 - 120, 10, (1.0, 3.0)) == [1030.0, 1480.0]
+    assert step_deadlines(1000, 0, (1.0, 3.0)) == [None, None]  # no budget: walks run to their end

@@ -22,12 +22,13 @@ class StudyResult:
 
 def run_study(data: str | None, preset_name: str, out: str | Path, text_field: str = "text",
               workers: int | None = None, executor: ExecutorConfig | None = None,
-              seed_offset: int = 0, minutes: float | None = None) -> StudyResult:
+              seed_offset: int = 0, minutes: float | None = None, spent_seconds: float = 0.0) -> StudyResult:
     """Run every step of the preset's study into `out` (skipping what is finished), then write the report.
     `seed_offset` shifts every seed (init, data order, random subsets), so that studies with other offsets are
     independent replicates; a study directory keeps the offset it started with. `minutes` (None: the preset's;
     0: none) is the time budget: each step's certification walks stop once the step's share of it (by planned
-    compute) has passed since this call began, and the report names what they left uncertified."""
+    compute) has passed, and the report names what they left uncertified. The clock starts when this call begins,
+    less `spent_seconds` already spent on this study by earlier calls (benchmarks/flagship.py resumes over many)."""
     from squeeze.study import plan, report, report_output
     from squeeze.study.progress import StudyProgress
     out = Path(out)
@@ -54,14 +55,20 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         st.progress = StudyProgress(costs, tuple(step.title for step in plan.STEPS))
         state = plan.StudyState()
         minutes = spec.minutes if minutes is None else minutes
-        began = time.monotonic()
-        for i, step in enumerate(plan.STEPS):
-            st.stop_at = began + 60 * minutes * sum(costs[:i + 1]) / sum(costs) if minutes else None
+        deadlines = step_deadlines(time.monotonic() - spent_seconds, minutes, costs)
+        for step, stop_at in zip(plan.STEPS, deadlines):
+            st.stop_at = stop_at
             st.progress.next_step()
             step.run(st, state)
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
+
+
+def step_deadlines(began: float, minutes: float, costs: tuple[float, ...]) -> list[float | None]:
+    """Each step's certification deadline on the time.monotonic() clock: the study began at `began`, and step i
+    may run until its cumulative share of `minutes` (by planned compute `costs`) has passed; None without a budget."""
+    return [began + 60 * minutes * sum(costs[:i + 1]) / sum(costs) if minutes else None for i in range(len(costs))]
 
 
 def _check_offset(study_file: Path, seed_offset: int) -> None:
