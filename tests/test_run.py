@@ -262,6 +262,7 @@ def test_plain_words_names_gains_losses_and_what_is_not_certified():
                            m("d", "significant loss", 0.7, "0.70x [0.60, 0.80]")]}
     text = plain_words(summary)
     assert "trained 12 models on D0 = 10,000 unique tokens" in text and "seed SD 0.050 nats" in text
+    assert "with 3 seeds per configuration" in text
     assert "The largest gain beyond noise: a, with a comma, 1.30x [1.10, 1.50]" in text
     assert "it helped: a, with a comma; b." in text and "No measurable gain: c." in text
     assert "beyond noise: d." in text and "Not certified as locally optimal" in text and ": standard; b." in text
@@ -269,6 +270,8 @@ def test_plain_words_names_gains_losses_and_what_is_not_certified():
     assert "distance from 'data selection: random'" not in text  # no selection row
     summary["methods"].append(m("data selection: random", "significant gain", 1.3, "1.30x [1.1, 1.5]", cert="n/a"))
     assert "a method's own effect is its distance from 'data selection: random', not from 1.0x" in plain_words(summary)
+    one = {**summary, "methods": [{**r, "seeds": 1} for r in summary["methods"]]}  # a study not yet seeded
+    assert "with 1 seed per configuration" in plain_words(one)
 
 
 def test_a_degenerate_law_makes_the_table_interpolation_only():

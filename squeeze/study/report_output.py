@@ -86,7 +86,8 @@ def plain_words(summary: dict) -> str:
     seeds = sorted({m["seeds"] for m in summary["methods"] if m["single_model"]})
     head = (f"This study trained {summary['runs']} models on D0 = {summary['d0']:,.0f} unique tokens and read each "
             f"method against the standard recipe measured at {len(summary.get('standard_points', []))} budgets, "
-            f"with {'-'.join(map(str, seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds))} seeds per "
+            f"with {'-'.join(map(str, seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds))} "
+            f"{'seed' if seeds == [1] else 'seeds'} per "
             f"configuration and 90% intervals over seed noise (seed SD "
             f"{summary.get('noise', {}).get('seed_sd', float('nan')):.3f} nats).")
     if gains:
