@@ -58,6 +58,7 @@ class Clock:
         self.path = path
         past = json.loads(path.read_text()) if path.exists() else {"invocations": []}
         self.past = past["invocations"]
+        self.before = sum(i["seconds"] for i in self.past)  # earlier invocations' seconds
         self.began, self.t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         self.lock = threading.Lock()
 
@@ -65,7 +66,7 @@ class Clock:
         with self.lock:
             now = {"began": self.began, "seconds": round(time.perf_counter() - self.t0, 1)}
             invocations = [*self.past, now]
-            spent = sum(i["seconds"] for i in invocations)
+            spent = self.before + now["seconds"]
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({"seconds": round(spent, 1), "invocations": invocations}, indent=1))
             return spent, len(invocations)
@@ -93,7 +94,7 @@ def main() -> int:
     threading.Thread(target=clock.beat, daemon=True).start()
     try:
         result = run_study(None, PRESET, out, workers=a.workers, minutes=720,
-                           spent_seconds=sum(i["seconds"] for i in clock.past))
+                           spent_seconds=clock.before)
     finally:
         spent, n = clock.write()
         print(f"flagship: {spent / 3600:.2f} h of wall time over {n} invocation(s) so far", file=sys.stderr)
