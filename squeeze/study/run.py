@@ -2,6 +2,7 @@
 runs skipped, killed runs resumed), and write the report. squeeze/cli/study.py prints the headline table.
 Run it with `squeeze run --preset smoke --out /tmp/s`; exercised by tests/test_run.py.
 """
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
 def step_deadlines(began: float, minutes: float, costs: tuple[float, ...]) -> list[float | None]:
     """Each step's certification deadline on the time.monotonic() clock: the study began at `began`, and step i
     may run until its cumulative share of `minutes` (by planned compute `costs`) has passed; None without a budget."""
-    return [began + 60 * minutes * sum(costs[:i + 1]) / sum(costs) if minutes else None for i in range(len(costs))]
+    return [began + 60 * minutes * done / sum(costs) if minutes else None for done in itertools.accumulate(costs)]
 
 
 def _check_offset(study_file: Path, seed_offset: int) -> None:
