@@ -2,6 +2,8 @@
 
     python benchmarks/flagship.py --estimate          # ~2 min: time the main size, print the planned hours
     python benchmarks/flagship.py --out flagship      # run it; kill it any time and run it again to resume
+    python benchmarks/flagship.py --out /work/flagship-out --carry benchmarks/flagship_state.tar.xz
+                                                      # the same, its state carried between machines in one file
 
 It is `squeeze run --preset flagship` (squeeze/study/plan.py STUDIES["flagship"]): the built-in corpus at vocabulary
 2048, D0 = 100,000 unique training tokens (the standard law at D0/2 .. 8 x D0), sizes 2 x 64, 4 x 128 and 4 x 192
@@ -12,23 +14,62 @@ hours; certification walks stop at their step's share of 720 minutes, counted ov
 `gpu` preset's sizes apply instead: `squeeze run --preset gpu`. The table goes at the top of benchmarks/RESULTS.md
 with this command and the measured wall time: OUT/flagship_time.json holds the sum and each invocation's start and
 seconds, rewritten every 30 s while it runs.
+
+`--carry FILE` is for machines that keep nothing but the repository between sessions (this project's: each
+session is a fresh checkout and lasts ~3 hours, so OUT dies with it). The study's state then lives in FILE, a
+.tar.xz of OUT's small files (configs, metrics, summaries, ensemble evaluations, selection masks, the clock): a new
+OUT starts from it, and it is rewritten every CARRY_EVERY seconds and when the invocation ends; commit it. Weights
+and resume states stay out (~10 MB per run): a finished run is read back from its summary, an unfinished one
+starts over, and a finished run whose weights a later step reads trains again (squeeze.runs.jobs.Job.needs_weights).
+The corpus store stays out too: it is rebuilt byte for byte from the built-in corpus (checked: two builds, equal
+files). Work done after the last rewrite is lost with OUT, and so is its time.
 """
 import argparse
-import json
 import signal
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
 
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
+from squeeze.io import read_json, write_json
 from squeeze.study import plan
 from squeeze.study.progress import estimated_cost
 from squeeze.study.run import run_study
 from squeeze.train.trainer import train
 
 PRESET = "flagship"
+CARRY_EVERY = 600.0  # seconds between rewrites of the --carry file
+CARRY_SKIPS = (".safetensors", "state.pt", ".lock")  # name endings the carry leaves out: weights, resume states
+CARRY_DIRS = ("runs", "flagship_time.json", "study.json")  # what under OUT it holds (data/ is rebuilt)
+
+
+def carried(out: Path) -> list[Path]:
+    """The files of OUT that the carry holds, sorted."""
+    files = [p for top in CARRY_DIRS for p in ([out / top] if (out / top).is_file() else (out / top).rglob("*"))]
+    return sorted(p for p in files if p.is_file() and not p.name.endswith(CARRY_SKIPS))
+
+
+def pack(out: Path, carry: Path) -> int:
+    """Write `carried(out)` to the .tar.xz `carry` (a temporary file renamed over it: a kill mid-write keeps the
+    last good one); returns how many files it holds."""
+    files = carried(out)
+    tmp = carry.with_name(carry.name + ".tmp")
+    with tarfile.open(tmp, "w:xz") as tar:
+        for f in files:
+            tar.add(f, arcname=str(f.relative_to(out)))
+    tmp.replace(carry)
+    return len(files)
+
+
+def unpack(carry: Path, out: Path) -> int:
+    """Extract `carry` into a new OUT (tarfile's "data" filter: no paths outside OUT, no links or devices);
+    returns how many files it held."""
+    with tarfile.open(carry, "r:xz") as tar:
+        tar.extractall(out, filter="data")
+        return sum(m.isfile() for m in tar.getmembers())
 
 
 def estimate(out: Path, workers: int) -> None:
@@ -56,7 +97,7 @@ class Clock:
 
     def __init__(self, path: Path):
         self.path = path
-        past = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+        past = read_json(path) if path.exists() else {"invocations": []}
         self.past = past["invocations"]
         self.before = sum(i["seconds"] for i in self.past)  # earlier invocations' seconds
         self.began, self.t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
@@ -68,7 +109,7 @@ class Clock:
             invocations = [*self.past, now]
             spent = self.before + now["seconds"]
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"seconds": round(spent, 1), "invocations": invocations}, indent=1))
+            write_json(self.path, {"seconds": round(spent, 1), "invocations": invocations})
             return spent, len(invocations)
 
     def beat(self) -> None:
@@ -76,18 +117,31 @@ class Clock:
             time.sleep(self.HEARTBEAT)
             self.write()
 
+    def carry_every(self, out: Path, carry: Path) -> None:
+        """`pack` every CARRY_EVERY seconds, never while the clock's file is being rewritten."""
+        while True:
+            time.sleep(CARRY_EVERY)
+            with self.lock:
+                pack(out, carry)
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="flagship", help="the study directory (default flagship); rerun to resume")
     p.add_argument("--workers", type=int, default=2, help="1-thread training processes (default 2)")
     p.add_argument("--estimate", action="store_true", help="only time the main size and print the planned hours")
+    p.add_argument("--carry", type=Path, help="a .tar.xz holding the study's state between machines: read when OUT "
+                                              "is new, rewritten every 10 min and at the end (see above)")
     a = p.parse_args()
     out = Path(a.out)
     if a.estimate:
         estimate(out, a.workers)
         return 0
+    if a.carry and a.carry.exists() and not (out / "flagship_time.json").exists():
+        print(f"flagship: {unpack(a.carry, out)} files carried over from {a.carry} into {out}", file=sys.stderr)
     clock = Clock(out / "flagship_time.json")
+    if a.carry:
+        threading.Thread(target=clock.carry_every, args=(out, a.carry), daemon=True).start()
     # `kill` (SIGTERM) ends the study like Ctrl-C does, through the `finally` below (the runs in flight stop and
     # resume next time; measured: 2 s to exit); a harder kill loses at most one heartbeat of the time
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -98,6 +152,9 @@ def main() -> int:
     finally:
         spent, n = clock.write()
         print(f"flagship: {spent / 3600:.2f} h of wall time over {n} invocation(s) so far", file=sys.stderr)
+        if a.carry:
+            with clock.lock:  # not while the periodic pack writes the same file
+                print(f"flagship: {pack(out, a.carry)} files carried in {a.carry}", file=sys.stderr)
     best = result.summary["best_model"]
     print(f"best single model: {best['method']}, val loss {best['val_loss']:.4f}; report: {result.written[0]}")
     return 0

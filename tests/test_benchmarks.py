@@ -39,3 +39,21 @@ def test_the_flagship_clock_sums_invocations_and_keeps_a_killed_ones_last_beat(t
     assert second.write() == (70.0, 2)
     saved = json.loads((tmp_path / "t.json").read_text())
     assert [i["seconds"] for i in saved["invocations"]] == [60.0, 10.0] and saved["seconds"] == 70.0
+
+
+def test_the_flagship_carry_holds_the_small_files_and_restores_them(tmp_path):
+    out, new = tmp_path / "out", tmp_path / "new"
+    small = {"flagship_time.json": "{}", "study.json": "{}", "runs/standard/r1/config.json": "{}",
+             "runs/standard/r1/summary.json": '{"val_loss": 4.5}', "runs/standard/r1/metrics.jsonl": "{}\n",
+             "runs/selection/masks/random_s0.json": "[1, 0]", "runs/ensemble/L2d64/ensemble.json": "{}"}
+    big = ["runs/standard/r1/model.safetensors", "runs/standard/r1/state.pt",
+           "runs/snapshot/s0/snapshot001.safetensors", "data/train.bin", "data/tokenizer.json",
+           "estimate_run/config.json", ".lock"]
+    for name, text in {**small, **{b: "x" for b in big}}.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    carry = tmp_path / "state.tar.xz"
+    assert flagship.pack(out, carry) == len(small)
+    assert flagship.unpack(carry, new) == len(small)
+    assert sorted(str(p.relative_to(new)) for p in new.rglob("*") if p.is_file()) == sorted(small)
+    assert all((new / name).read_text() == text for name, text in small.items())

@@ -47,6 +47,19 @@ def test_resumes_from_state_and_restarts_without_it(tiny_store, tmp_path):
     assert fresh["val_loss"] == done["val_loss"]
 
 
+def test_a_finished_run_without_weights_is_read_back_unless_the_job_needs_them(tiny_store, tmp_path):
+    from dataclasses import replace
+    job = tiny_job(tiny_store, tmp_path / "w")
+    [done] = run_jobs([job], threads_per_worker=1)
+    for name in ("model.safetensors", "state.pt"):  # as a carried-over study holds it (benchmarks/flagship.py)
+        (job.run_dir / name).unlink()
+    before = mtimes([job])
+    assert run_jobs([job], threads_per_worker=1) == [done] and mtimes([job]) == before  # its summary suffices
+    [again] = run_jobs([replace(job, needs_weights=True)], threads_per_worker=1)  # trains again, same seed
+    assert (job.run_dir / "model.safetensors").exists() and mtimes([job]) != before
+    assert again["val_loss"] == done["val_loss"]
+
+
 def test_failure_is_reported_after_the_others_finish(tiny_store, tmp_path, capsys):
     bad = tiny_job(tiny_store, tmp_path / "bad")
     bad.cfg.data.path = str(tmp_path / "no_store")

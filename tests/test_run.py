@@ -298,3 +298,33 @@ def test_step_deadlines_share_the_budget_by_planned_compute_and_count_earlier_ca
     # that began 120 s before this call (at 1000 s on the monotonic clock)
     assert step_deadlines(1000 - 120, 10, (1.0, 3.0)) == [1030.0, 1480.0]
     assert step_deadlines(1000, 0, (1.0, 3.0)) == [None, None]  # no budget: walks run to their end
+
+
+def test_a_study_carried_over_without_weights_retrains_only_what_a_later_step_reads(smoke_study, capsys):
+    """benchmarks/flagship.py --carry keeps a study's small files and none of its weights or resume states. A rerun
+    then reads finished runs back from their summaries and trains again only the runs whose weights a step still
+    has to read: here the main size's ensemble members (its evaluation and a student are missing), one snapshot
+    run (its evaluation is missing) and the selection embedder (a mask is missing). Same seeds, so the same numbers
+    come back, bit for bit on CPU. Last in this file: it leaves the shared study without most of its weights."""
+    from squeeze.study.plan import STUDIES
+    out, _ = smoke_study
+    spec, runs = STUDIES["smoke"], out / "runs"
+    saved = json.loads((out / "summary.json").read_text())
+    main_ens = runs / "ensemble" / f"L{spec.main[0]}d{spec.main[1]}" / "ensemble.json"
+    gone = [main_ens, runs / "distill" / "student" / "s1" / "summary.json",
+            runs / "snapshot" / "s0" / "snapshot_ensemble.json", runs / "selection" / "masks" / "prototypes.json"]
+    before = {p: p.read_text() for p in gone}
+    for p in [*runs.rglob("*.safetensors"), *runs.rglob("state.pt"), *gone]:
+        p.unlink()
+    capsys.readouterr()
+    assert main(["run", "--preset", "smoke", "--out", str(out)]) == 0
+    assert json.loads(main_ens.read_text())["eval"] == json.loads(before[main_ens])["eval"]
+    assert all(p.exists() for p in gone)
+    retrained = {str(p.parent.relative_to(runs)) for p in runs.rglob("model.safetensors")}
+    assert "snapshot/s0" in retrained and "snapshot/s1" not in retrained and "distill/student/s1" in retrained
+    assert not any(r.startswith(("standard/", "best/", "headline/")) for r in retrained)  # read back, not trained
+    others = [f"ensemble/L{n}d{d}" for n, d in spec.ensemble_sizes if (n, d) != spec.main]
+    assert not any(r.startswith(tuple(others)) for r in retrained)  # their evaluations are kept: no weights read
+    again = json.loads((out / "summary.json").read_text())
+    assert [(m["method"], m["val_loss"]) for m in again["methods"]] == [
+        (m["method"], m["val_loss"]) for m in saved["methods"]]

@@ -66,7 +66,7 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
         cfg.data.keep_mask = str(mask_path)
         # its own label: a fold's run must never count as a recipe's point in a study
         cfg.recipe = recipes.PERPLEXITY_REFERENCE
-        jobs.append(Job(cfg, work_dir / f"ref{f}"))
+        jobs.append(Job(cfg, work_dir / f"ref{f}", needs_weights=True))  # read below, even if it finished earlier
     say(f"perplexity: training {folds} reference models in {work_dir}")
     run_jobs(jobs, workers=workers, threads_per_worker=1 if workers > 1 else None)
     score = np.full(len(ntok_N), np.nan)

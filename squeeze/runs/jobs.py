@@ -1,16 +1,17 @@
 """Jobs and their outcomes: one training run each, trained, resumed or read back by `run_one`.
 
 `run_one(job)` trains a `Job` (a config and its run directory) unless it already finished: a run directory with
-summary.json is read back, one with state.pt is resumed, anything else trains from scratch; every exception
-becomes an `Outcome`, so one bad job cannot sink the rest. `schedule` runs jobs through any backend (worker
-processes, Ray) as their chain predecessors (`Job.after`) finish. `ExecutorConfig` says where runs train; the
-executors themselves are in squeeze/runs/local.py and squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py.
+summary.json is read back (unless the job needs its weights and they are gone: it trains again), one with state.pt
+is resumed, anything else trains from scratch; every exception becomes an `Outcome`, so one bad job cannot sink the
+rest. `schedule` runs jobs through any backend (worker processes, Ray) as their chain predecessors (`Job.after`)
+finish. `ExecutorConfig` says where runs train; the executors themselves are in squeeze/runs/local.py and
+squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py.
 Exercised by tests/test_execute.py.
 """
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ from squeeze import config as config_mod
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
-from squeeze.runs.files import CONFIG, STATE, SUMMARY
+from squeeze.runs.files import CONFIG, STATE, SUMMARY, WEIGHTS
 
 EXECUTORS = ("local", "ray")
 
@@ -46,10 +47,19 @@ class ExecutorConfig:
 
 @dataclass
 class Job:
-    """One training run: what to train and where; `after` lists indices of earlier jobs it must wait for."""
+    """One training run: what to train and where; `after` lists indices of earlier jobs it must wait for.
+    `needs_weights`: a later step reads this run's weight files, so a finished run without them (a study carried
+    over without its weights, benchmarks/flagship.py --carry) trains again instead of being read back."""
     cfg: Config
     run_dir: Path
     after: tuple[int, ...] = field(default=())
+    needs_weights: bool = False
+
+
+def finished(job: Job) -> bool:
+    """The job's run has finished and holds what the job needs: summary.json, and the weights if it needs them."""
+    d = Path(job.run_dir)
+    return (d / SUMMARY).exists() and (not job.needs_weights or (d / WEIGHTS).exists())
 
 
 @dataclass
@@ -104,7 +114,7 @@ def _start(job: Job) -> tuple[Config, Path, bool, bool]:
 def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
     from squeeze.train.trainer import train
     cfg, run_dir, resume, force = _start(job)  # a finished run of another config is an error, not a result
-    if (run_dir / SUMMARY).exists():
+    if finished(job):
         return read_json(run_dir / SUMMARY), True
     return train(cfg, run_dir, resume=resume, force=force, quiet=quiet), False
 
@@ -149,7 +159,7 @@ def units(jobs: list[Job], ready: list[int], batch_runs: int) -> list[list[int]]
     out, by_key = [], {}
     for i in ready:
         new = not (Path(jobs[i].run_dir) / STATE).exists()  # a resumed run goes alone, from its own step
-        key = group_key(jobs[i].cfg) if new else None
+        key = group_key(jobs[i].cfg) if new and not jobs[i].needs_weights else None
         if key is None:
             out.append([i])
         else:
@@ -162,7 +172,7 @@ def units(jobs: list[Job], ready: list[int], batch_runs: int) -> list[list[int]]
 def with_threads(job: Job, threads: int) -> Job:
     cfg = job.cfg.copy()
     cfg.train.threads = threads  # recorded in config.json; the trainer applies it with torch.set_num_threads
-    return Job(cfg, Path(job.run_dir), tuple(job.after))
+    return replace(job, cfg=cfg, run_dir=Path(job.run_dir), after=tuple(job.after))
 
 
 def check_order(jobs: list[Job]) -> None:
@@ -198,7 +208,7 @@ def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Repo
                 continue  # a predecessor is still running
             waiting.remove(i)
             outcomes[i] = blocked(jobs[i], outcomes)
-            if outcomes[i] is None and (Path(jobs[i].run_dir) / SUMMARY).exists():
+            if outcomes[i] is None and finished(jobs[i]):
                 outcomes[i] = run_one(jobs[i], quiet)  # reading a summary needs no worker process
             if outcomes[i] is None:
                 ready.append(i)

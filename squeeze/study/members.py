@@ -32,7 +32,7 @@ def train_ensemble(member: Config, root: Path, k: int, *, workers: int = 1, memb
     from squeeze.ensemble import ensemble_eval
     if k < 1:
         raise SqueezeError(f"--members {k}: must be >= 1")
-    jobs = [Job(seeded(member, i), Path(root) / f"member{i}") for i in range(k)]
+    jobs = [Job(seeded(member, i), Path(root) / f"member{i}", needs_weights=True) for i in range(k)]  # read below
     summaries = run_jobs(jobs, workers=workers)
     dirs = [str(j.run_dir) for j in jobs]
     r = ensemble_eval(dirs)
@@ -48,7 +48,7 @@ def chain_jobs(base: Config, root: Path, k: int, first_teachers: list[str]) -> l
         c = seeded(base, i)
         prev = [str((root / f"chain{i - 1}").resolve())] if i else first_teachers
         c.distill.teachers = ",".join(prev)
-        jobs.append(Job(c, root / f"chain{i}"))
+        jobs.append(Job(c, root / f"chain{i}", needs_weights=True))  # the next member and the evaluation read it
     return jobs
 
 

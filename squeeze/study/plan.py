@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.runs.execute import ExecutorConfig, Job, run_jobs
+from squeeze.runs.files import CONFIG, ENSEMBLE, SNAPSHOT_ENSEMBLE, SUMMARY
 from squeeze.study.progress import StudyProgress, estimated_cost
 from squeeze.study.sweep import Grid, SweepResult, certify, point_config, point_name, run_sweep
 
@@ -78,10 +80,10 @@ STUDIES = {
                          reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60,
                          std_top=4, headline_seeds=8),
     # benchmarks/flagship.py: D0 = 100k, sizes up to 4 x 192 (~2M parameters), 3 seeds (6 for the headline's
-    # three points), every step kept; `benchmarks/flagship.py --estimate` timed the main size and put the plan at
-    # ~5.2 h on 2 workers (certification allowances included), inside the 12-hour budget
+    # three points), every step kept, in a 12-hour budget. Its first attempt walked from lr {2e-3, 4e-3} and epochs
+    # {2, 4, 8} to 8e-3 and 16 at D0 and 2 x D0 (benchmarks/RESULTS.md), so the standard grid starts there
     "flagship": StudySpec(d0=100_000, std_sizes=((2, 64), (4, 128)), reg_sizes=((2, 64), (4, 128), (4, 192)),
-                          main=(4, 128), lrs=(2e-3, 4e-3), std_epochs=(2, 4, 8), reg_wds=(1.6, 3.2, 6.4),
+                          main=(4, 128), lrs=(4e-3, 8e-3), std_epochs=(4, 8), reg_wds=(1.6, 3.2, 6.4),
                           reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((2, 64), (4, 128), (4, 192)),
                           max_runs=200, minutes=720, headline_seeds=6),
     # one modern GPU: 12 x 768-class models on tens of millions of tokens
@@ -214,18 +216,18 @@ def ensemble_step(st: Study, best: Config) -> Path:
     its members, and a student of the main size distilled from the main size's ensemble (recipe `distill`), with
     the preset's seeds. Returns the folder of the student's seed runs."""
     from squeeze.io import write_json
-    from squeeze.runs.files import ENSEMBLE
     from squeeze.study.members import seeded
-    s = st.spec
-    groups, jobs = {}, []
+    s, groups, jobs = st.spec, {}, []
+    students = [st.runs("distill") / "student" / f"s{i}" for i in range(s.seeds)]
     for size in s.ensemble_sizes:
         c = resized(best, size)
         point = {"budget_tokens": s.d0, "n_layer": size[0], "d_model": size[1], "lr": c.train.lr,
                  "weight_decay": c.train.weight_decay, "epochs": c.train.epochs}
         root = st.runs("ensemble") / f"L{size[0]}d{size[1]}"
-        # the regularized step's seeds of this point are its first members (finished already: skipped)
+        # the regularized step's seeds of this point are its first members; weights read by an evaluation or student
+        need = not (root / ENSEMBLE).exists() or size == s.main and not all((d / SUMMARY).exists() for d in students)
         members = [Job(seeded(c, i), st.runs("regularized") / point_name({**point, "seed": st.seed_offset + i})
-                       if i < s.seeds else root / f"member{i}") for i in range(s.ensemble_k)]
+                       if i < s.seeds else root / f"member{i}", needs_weights=need) for i in range(s.ensemble_k)]
         groups[size] = (root, [j.run_dir for j in members])
         jobs += members
     summaries = dict(zip([j.run_dir for j in jobs], st.run(jobs)))
@@ -239,7 +241,7 @@ def ensemble_step(st: Study, best: Config) -> Path:
     student = best.copy()
     student.recipe = "distill"
     student.distill.teachers = ",".join(str(d) for d in groups[s.main][1])
-    st.run([Job(seeded(student, i), st.runs("distill") / "student" / f"s{i}") for i in range(s.seeds)])
+    st.run([Job(seeded(student, i), d) for i, d in enumerate(students)])
     return st.runs("distill") / "student"
 
 
@@ -259,23 +261,21 @@ def snapshot_step(st: Study, best: Config) -> None:
     them as snapshot_ensemble.json."""
     from squeeze.ensemble import snapshot_eval
     from squeeze.io import write_json
-    from squeeze.runs.files import SNAPSHOT_ENSEMBLE
     from squeeze.study.members import seeded
     c = recipes.snapshot_options(best)
     c.train.lr_cycles = st.spec.ensemble_k
-    jobs = [Job(seeded(c, i), st.runs("snapshot") / f"s{i}") for i in range(st.spec.seeds)]
-    st.run(jobs)
-    for job in jobs:
-        if not (job.run_dir / SNAPSHOT_ENSEMBLE).exists():
-            write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0))
+    dirs = [st.runs("snapshot") / f"s{i}" for i in range(st.spec.seeds)]
+    todo = [d for d in dirs if not (d / SNAPSHOT_ENSEMBLE).exists()]  # their snapshots' weights are read below
+    st.run([Job(seeded(c, i), d, needs_weights=d in todo) for i, d in enumerate(dirs)])
+    for d in todo:
+        write_json(d / SNAPSHOT_ENSEMBLE, snapshot_eval(d, n_orders=0))
 
 
 def headline_step(st: Study) -> None:
     """Seeds where the table needs them: the best recipe's row, and the standard points its multiplier is
-    interpolated between (squeeze/study/noise.py `bracket`), get `headline_seeds` seeds each. Their intervals set
-    the headline's, and a seed costs a few seconds where the grids cost minutes. Rounds repeat while the extra
-    seeds move the bracket or the best configuration of a bracketing budget (at most 3); a re-run finds every
-    seed trained and trains nothing."""
+    interpolated between (squeeze/study/noise.py `bracket`), get `headline_seeds` seeds each: their intervals set
+    the headline's. Rounds repeat while the extra seeds move the bracket or the best configuration of a bracketing
+    budget (at most 3); a re-run finds every seed trained and trains nothing."""
     from squeeze.runs.results import collect
     from squeeze.study.fits import best_runs, budget_of, configurations
     from squeeze.study.noise import bracket
@@ -301,8 +301,6 @@ def _more_seeds(run: dict, have: int, want: int, offset: int) -> list[Job]:
     and named as the study names seeds (..._s<seed>)."""
     import re
 
-    from squeeze import config as config_mod
-    from squeeze.runs.files import CONFIG
     from squeeze.study.members import seeded
     first = Path(run["path"])
     cfg = config_mod.load(str(first / CONFIG))  # the study's runs have train.seed == data.seed == their seed
@@ -325,10 +323,14 @@ def selection_step(st: Study, best: Config, embed_run: Path) -> None:
     from squeeze.prune.pipeline import PruneOptions, prune_documents
     from squeeze.study.members import seeded
     pool, root = 2 * st.spec.d0, st.runs("selection")
+    masks = {(method, i): root / "masks" / (f"{method}_s{i}.json" if method == "random" else f"{method}.json")
+             for method in SELECTION for i in range(st.spec.seeds)}
+    if not all(m.exists() for m in masks.values()):  # the embedder's weights are read: train it again if gone
+        st.run([Job(config_mod.load(str(embed_run / CONFIG)), embed_run, needs_weights=True)])
     jobs = []
     for method in SELECTION:
         for i in range(st.spec.seeds):
-            mask = root / "masks" / (f"{method}_s{i}.json" if method == "random" else f"{method}.json")
+            mask = masks[method, i]
             if not mask.exists():
                 prune_documents(PruneOptions(data=str(st.store), method=method, out=str(mask), keep=0.5,
                                              budget_tokens=pool, embedder=str(embed_run),
