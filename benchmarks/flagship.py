@@ -25,6 +25,8 @@ The corpus store stays out too: it is rebuilt byte for byte from the built-in co
 files). Work done after the last rewrite is lost with OUT, and so is its time.
 """
 import argparse
+import io
+import json
 import signal
 import sys
 import tarfile
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
+from squeeze.errors import SqueezeError
 from squeeze.io import read_json, write_json
 from squeeze.study import plan
 from squeeze.study.progress import estimated_cost
@@ -44,6 +47,7 @@ PRESET = "flagship"
 CARRY_EVERY = 600.0  # seconds between rewrites of the --carry file
 CARRY_SKIPS = (".safetensors", "state.pt", ".lock")  # name endings the carry leaves out: weights, resume states
 CARRY_DIRS = ("runs", "flagship_time.json", "study.json")  # what under OUT it holds (data/ is rebuilt)
+CARRY_ORIGIN = "carry.json"  # in the carry, beside OUT's files: the absolute OUT it was packed from
 
 
 def carried(out: Path) -> list[Path]:
@@ -54,10 +58,14 @@ def carried(out: Path) -> list[Path]:
 
 def pack(out: Path, carry: Path) -> int:
     """Write `carried(out)` to the .tar.xz `carry` (a temporary file renamed over it: a kill mid-write keeps the
-    last good one); returns how many files it holds."""
+    last good one), with CARRY_ORIGIN naming OUT; returns how many of OUT's files it holds."""
     files = carried(out)
     tmp = carry.with_name(carry.name + ".tmp")
+    origin = json.dumps({"out": str(out.resolve())}).encode()
     with tarfile.open(tmp, "w:xz") as tar:
+        info = tarfile.TarInfo(CARRY_ORIGIN)
+        info.size = len(origin)
+        tar.addfile(info, io.BytesIO(origin))
         for f in files:
             tar.add(f, arcname=str(f.relative_to(out)))
     tmp.replace(carry)
@@ -66,10 +74,18 @@ def pack(out: Path, carry: Path) -> int:
 
 def unpack(carry: Path, out: Path) -> int:
     """Extract `carry` into a new OUT (tarfile's "data" filter: no paths outside OUT, no links or devices);
-    returns how many files it held."""
+    returns how many of OUT's files it held. OUT must be the directory it was packed from: the runs' configs name
+    their store and teachers by absolute path."""
     with tarfile.open(carry, "r:xz") as tar:
-        tar.extractall(out, filter="data")
-        return sum(m.isfile() for m in tar.getmembers())
+        try:
+            origin = json.loads(tar.extractfile(CARRY_ORIGIN).read())["out"]
+        except (KeyError, ValueError, AttributeError):
+            raise SqueezeError(f"{carry}: not a flagship carry (no readable {CARRY_ORIGIN})") from None
+        if origin != str(out.resolve()):
+            raise SqueezeError(f"{carry}: packed from --out {origin}; resume it there (its runs name that path)")
+        members = [m for m in tar.getmembers() if m.name != CARRY_ORIGIN]
+        tar.extractall(out, members=members, filter="data")
+        return sum(m.isfile() for m in members)
 
 
 def estimate(out: Path, workers: int) -> None:
@@ -138,7 +154,11 @@ def main() -> int:
         estimate(out, a.workers)
         return 0
     if a.carry and a.carry.exists() and not (out / "flagship_time.json").exists():
-        print(f"flagship: {unpack(a.carry, out)} files carried over from {a.carry} into {out}", file=sys.stderr)
+        try:
+            print(f"flagship: {unpack(a.carry, out)} files carried over from {a.carry} into {out}", file=sys.stderr)
+        except SqueezeError as e:
+            print(f"flagship: {e}", file=sys.stderr)
+            return 2
     clock = Clock(out / "flagship_time.json")
     if a.carry:
         threading.Thread(target=clock.carry_every, args=(out, a.carry), daemon=True).start()

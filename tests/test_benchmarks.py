@@ -42,6 +42,7 @@ def test_the_flagship_clock_sums_invocations_and_keeps_a_killed_ones_last_beat(t
 
 
 def test_the_flagship_carry_holds_the_small_files_and_restores_them(tmp_path):
+    import shutil
     out, new = tmp_path / "out", tmp_path / "new"
     small = {"flagship_time.json": "{}", "study.json": "{}", "runs/standard/r1/config.json": "{}",
              "runs/standard/r1/summary.json": '{"val_loss": 4.5}', "runs/standard/r1/metrics.jsonl": "{}\n",
@@ -54,6 +55,10 @@ def test_the_flagship_carry_holds_the_small_files_and_restores_them(tmp_path):
         (out / name).write_text(text)
     carry = tmp_path / "state.tar.xz"
     assert flagship.pack(out, carry) == len(small)
-    assert flagship.unpack(carry, new) == len(small)
-    assert sorted(str(p.relative_to(new)) for p in new.rglob("*") if p.is_file()) == sorted(small)
-    assert all((new / name).read_text() == text for name, text in small.items())
+    with pytest.raises(flagship.SqueezeError, match=f"packed from --out {out}; resume it there"):
+        flagship.unpack(carry, new)  # the runs' configs name OUT's store by absolute path
+    assert not new.exists()
+    shutil.rmtree(out)  # as a new checkout finds it
+    assert flagship.unpack(carry, out) == len(small)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(small)
+    assert all((out / name).read_text() == text for name, text in small.items())
