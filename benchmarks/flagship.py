@@ -44,9 +44,10 @@ from squeeze.study.run import run_study
 from squeeze.train.trainer import train
 
 PRESET = "flagship"
+TIME = "flagship_time.json"  # under OUT: the Clock's file
 CARRY_EVERY = 600.0  # seconds between rewrites of the --carry file
 CARRY_SKIPS = (".safetensors", "state.pt", ".lock")  # name endings the carry leaves out: weights, resume states
-CARRY_DIRS = ("runs", "flagship_time.json", "study.json")  # what under OUT it holds (data/ is rebuilt)
+CARRY_DIRS = ("runs", TIME, "study.json")  # what under OUT it holds (data/ is rebuilt)
 CARRY_ORIGIN = "carry.json"  # in the carry, beside OUT's files: the absolute OUT it was packed from
 
 
@@ -153,13 +154,13 @@ def main() -> int:
     if a.estimate:
         estimate(out, a.workers)
         return 0
-    if a.carry and a.carry.exists() and not (out / "flagship_time.json").exists():
+    if a.carry and a.carry.exists() and not (out / TIME).exists():
         try:
             print(f"flagship: {unpack(a.carry, out)} files carried over from {a.carry} into {out}", file=sys.stderr)
         except SqueezeError as e:
             print(f"flagship: {e}", file=sys.stderr)
             return 2
-    clock = Clock(out / "flagship_time.json")
+    clock = Clock(out / TIME)
     if a.carry:
         threading.Thread(target=clock.carry_every, args=(out, a.carry), daemon=True).start()
     # `kill` (SIGTERM) ends the study like Ctrl-C does, through the `finally` below (the runs in flight stop and
