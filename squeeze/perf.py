@@ -5,21 +5,22 @@ matmul FLOP/s the same device reaches in the run's dtype with the run's thread c
 taken from a data sheet: one n x n @ n x n matmul (2·n³ FLOPs), n doubled from 256 while one product takes under
 20 ms (up to 2048 on a CPU, 8192 on a GPU), then the best of a few repetitions within ~0.15 s: 0.15-0.45 s in all
 on the project's 2-core AMX Xeon. It is cached per process and per (device, dtype, threads), so a study's worker
-pays it once. Being what a large matmul achieves here, it sits below a data sheet's peak (on that Xeon, 2 threads:
-~350 GFLOP/s fp32, ~1.8-2.3 TFLOP/s bf16 on AMX), so an MFU against it reads higher than one against a data sheet.
+pays it once, and probed again only after a run that reached over 90% of it (the best probe is kept). Being what a
+large matmul achieves here, it sits below a data sheet's peak (on that Xeon, 2 threads: ~350 GFLOP/s fp32,
+~1.8-2.3 TFLOP/s bf16 on AMX), so an MFU against it reads higher than one against a data sheet.
 
 The probe draws its inputs from a private generator: the global RNG, and with it every training number, is left
 as it was. The trainer writes `flops_per_second`, `peak_flops` and `mfu` into summary.json with these functions;
 benchmarks/throughput.py uses the same probe with more repetitions. Exercised by tests/test_perf.py.
 """
 import time
-from functools import lru_cache
 
 import torch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides CPU matmul speed: the flags worth printing
 _SLOW_ENOUGH_S = 0.02  # one product of at least 20 ms: big enough to reach the matmul peak, small enough to repeat
+RECHECK = 0.9  # a run above this MFU probes the peak again (peak_flops)
 _MAX_N = {"cpu": 2048, "cuda": 8192}  # CPU: 2048 reached the peak of 4096 on the 2-core Xeon (fp32 338 vs 324 GF/s)
 
 
@@ -75,14 +76,18 @@ def probe_peak(device: str | torch.device, dtype: str, max_n: int | None = None,
     return matmul_rate(n, device, dtype, budget_s=budget_s)
 
 
-@lru_cache(maxsize=None)
-def _cached_peak(device: str, dtype: str, threads: int) -> float:
-    return probe_peak(device, dtype)
+_PEAKS: dict[tuple[str, str, int], float] = {}  # this process's best probe per (device, dtype, torch threads)
 
 
-def peak_flops(device: str | torch.device, dtype: str) -> float:
-    """probe_peak, measured once per process for each (device, dtype, torch thread count)."""
-    return _cached_peak(str(torch.device(device)), dtype, torch.get_num_threads())
+def peak_flops(device: str | torch.device, dtype: str, achieved: float = 0.0) -> float:
+    """probe_peak, measured once per process for each (device, dtype, torch thread count), and once more whenever a
+    run's `achieved` FLOP/s on that device exceed RECHECK of it; the process keeps the best of its probes. A probe
+    can meet busier cores than the run it is compared with: on the flagship's 2-core machine, two workers' first
+    probes read 44-71 GFLOP/s fp32 and runs measured against a low one read up to 103% MFU."""
+    key = (str(torch.device(device)), dtype, torch.get_num_threads())
+    if key not in _PEAKS or achieved > RECHECK * _PEAKS[key]:
+        _PEAKS[key] = max(_PEAKS.get(key, 0.0), probe_peak(key[0], dtype))
+    return _PEAKS[key]
 
 
 def cpu_info() -> dict:

@@ -12,6 +12,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -220,8 +221,9 @@ def _diverged(run_dir: Path, loss: float, grad_norm: float, step: int, lr: float
     return summary
 
 
-def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, peak: float,
+def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, peak_of: Callable[[float], float],
              snaps: Snapshots | None = None) -> dict:
+    """summary.json's fields; `peak_of` maps the run's achieved FLOP/s to the peak its MFU is measured against."""
     counts, seen = model.param_counts(), s.loader.tokens_per_epoch * s.cfg.train.epochs
     # `flops` counts everything the run computed: MTP heads and snapshot teachers too, each also on its own
     extra = {"mtp_flops": mtp_flops(s.cfg.model, tokens_at(s.loader, s.total_steps)) if "mtp" in counts else 0,
@@ -232,6 +234,7 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, p
     flops = regularize.training_flops(model.flops_per_token, partial(tokens_at, s.loader), s.total_steps, s.cfg) \
         + sum(v for k, v in extra.items() if k.endswith("_flops"))
     achieved = perf.flops_per_second(flops, train_time)
+    peak = peak_of(achieved)
     return {
         "val_loss": final["loss"], "val_bpb": final["bpb"], "val_tokens": final["tokens"],
         "params": counts["total"], "non_embedding_params": counts["non_embedding"],
@@ -356,8 +359,11 @@ def finish(lane: Lane, train_time: float, device: str, dtype, say, world: int = 
     if averaged:  # EMA / last-k average next to the raw weights; val_loss stays the raw model.safetensors
         lane.log.write(step=step, epoch=tc.epochs, **{k: v for k, v in averaged.items() if k.startswith("val_")})
     lane.log.sync()
-    peak = perf.peak_flops(device, dtype) * world  # after the clock stopped: not in train_seconds
-    summary = {**_summary(s, model, final, step, train_time, peak, lane.snaps), **averaged, **(extra or {})}
+
+    def peak_of(achieved: float) -> float:  # probed after the clock stopped, again if the run came close to it
+        return perf.peak_flops(device, dtype, achieved / world) * world
+
+    summary = {**_summary(s, model, final, step, train_time, peak_of, lane.snaps), **averaged, **(extra or {})}
     if lane.distiller is not None:
         summary.update(lane.distiller.summary())
     if lane.par.main:
@@ -367,7 +373,7 @@ def finish(lane: Lane, train_time: float, device: str, dtype, say, world: int = 
     lane.par.barrier()
     say(f"{lane.run_dir}: val loss {final['loss']:.4f} nats/token, {final['bpb']:.4f} bits/byte; "
         f"{summary['tokens_per_second']:,.0f} tok/s, {summary['flops_per_second'] / 1e9:,.1f} GFLOP/s, "
-        f"MFU {summary['mfu']:.1%} of a measured {peak / 1e9:,.0f} GFLOP/s")
+        f"MFU {summary['mfu']:.1%} of a measured {summary['peak_flops'] / 1e9:,.0f} GFLOP/s")
     return summary
 
 
