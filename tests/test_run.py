@@ -272,6 +272,8 @@ def test_plain_words_names_gains_losses_and_what_is_not_certified():
     assert "a method's own effect is its distance from 'data selection: random', not from 1.0x" in plain_words(summary)
     one = {**summary, "methods": [{**r, "seeds": 1} for r in summary["methods"]]}  # a study not yet seeded
     assert "with 1 seed per configuration" in plain_words(one)
+    assert "or `--preset flagship` at 100,000)" in text  # what to run next for a larger effect
+    assert "flagship" not in plain_words({**summary, "d0": 100_000})  # not at the flagship's own D0
 
 
 def test_a_degenerate_law_makes_the_table_interpolation_only():

@@ -103,8 +103,9 @@ def plain_words(summary: dict) -> str:
     open_ = [m["method"] for m in summary["methods"] if m["certificate"].startswith(("edge", "not certified"))]
     uncertified = (f" Not certified as locally optimal (the certificate column says what is missing): "
                    f"{'; '.join(open_)}." if open_ else "")
-    nxt = (" At this size effects are small next to seed noise; for larger, clearer ones run a bigger D0 (more text "
-           "with `--data`, or `--preset flagship`), the `gpu` preset on a GPU, or more ensemble members.")
+    bigger = "more text with `--data`" + (", or `--preset flagship` at 100,000" if summary["d0"] < 100_000 else "")
+    nxt = (f" For larger effects, run a bigger D0 ({bigger}), the `gpu` preset on a GPU, or more ensemble "
+           "members.")
     selection = (" The data-selection rows train the regularized recipe on a chosen half of a 2 x D0 pool: a "
                  "method's own effect is its distance from 'data selection: random', not from 1.0x."
                  if any(m["method"].startswith("data selection") for m in rows) else "")
