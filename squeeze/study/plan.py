@@ -68,7 +68,8 @@ STUDIES = {
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
                        ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2,
                        headline_seeds=3),
-    # a 2-core CPU in <= 15 minutes: 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
+    # a 2-core CPU in <= 15 minutes on the AMX Xeon (18.0 min on a 2-core AMD EPYC without AMX, whose runs are
+    # ~1.4x slower: benchmarks/RESULTS.md). 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4 and 8 epochs,
     # and lr 4e-3 for both recipes; the grids start around those and certification walks on if needed. The
     # 1-epoch standard runs give the data-constrained law its single-epoch base (`squeeze fit`). D0 = 20k took
     # 34.5 min (benchmarks/RESULTS.md), three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it.
