@@ -120,6 +120,9 @@ class TrainConfig:
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
     eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all")
+    epoch_evals: Literal["every", "doubling"] = _f("every", "which epoch ends are evaluated: every one, or epochs "
+                                                   "1, 2, 4, 8, ... (a curve for a log axis, at a fraction of "
+                                                   "the cost in short many-epoch runs)")
     final_eval_tokens: int = _f(0, "cap on validation tokens for the final eval; 0 = all (only the smoke preset, "
                                    "whose numbers mean nothing, caps it)")
     ckpt_every: int = _f(200, "save a resumable checkpoint every N steps (and at the end)")

@@ -109,3 +109,39 @@ def test_progress_line_shows_tokens_per_second_and_mfu_when_the_summary_has_them
     err = capsys.readouterr().err.splitlines()
     assert err == [f"[1/2] {tmp_path / 'a'}: val loss 4.0000 (61 s, 12,345 tok/s, MFU 3.1%)",
                    f"[2/2] {tmp_path / 'a'}: val loss 4.0000 (61 s)"]
+
+
+def test_kept_workers_serve_every_call_and_give_the_same_numbers(tiny_store, tmp_path):
+    from squeeze.runs import local
+
+    def jobs(sub):
+        return [tiny_job(tiny_store, tmp_path / sub / "a", lr=3e-3),
+                tiny_job(tiny_store, tmp_path / sub / "b", lr=1e-3, seed=1)]
+    fresh = run_jobs(jobs("fresh"), workers=2, threads_per_worker=1)
+    with execute.keep_workers():
+        first = run_jobs(jobs("kept1"), workers=2, threads_per_worker=1)
+        [kept] = local._kept.values()
+        processes = dict(kept._processes)
+        again = run_jobs(jobs("kept2"), workers=2, threads_per_worker=1)  # a second round: the same processes
+        assert list(local._kept.values()) == [kept] and kept._processes == processes and len(processes) == 2
+    assert local._kept is None and not any(p.is_alive() for p in processes.values())  # shut down at the end
+    assert [s["val_loss"] for s in first] == [s["val_loss"] for s in again] == [s["val_loss"] for s in fresh]
+
+
+def test_longest_runs_go_first_and_outcomes_stay_in_job_order(tiny_store, tmp_path):
+    from squeeze.runs.jobs import schedule
+    short, long = tiny_job(tiny_store, tmp_path / "short"), tiny_job(tiny_store, tmp_path / "long", epochs=3)
+    order = []
+
+    def submit(unit):
+        order.append(unit[0].run_dir.name)
+        return len(order) - 1
+
+    def wait_one(handles):
+        return handles[0], execute.Outcome(summary={"val_loss": float(handles[0])})
+    outs = schedule([short, long], submit, wait_one, lambda *a: None, True, longest_first=True)
+    assert order == ["long", "short"]
+    assert [o.summary["val_loss"] for o in outs] == [1.0, 0.0]  # short's outcome came from the second submission
+    order.clear()
+    schedule([short, long], submit, wait_one, lambda *a: None, True)
+    assert order == ["short", "long"]  # without it, job order (the serial executor's)

@@ -29,6 +29,16 @@ def test_run_directory_and_summary(tiny_store, tmp_path):
     assert json.loads((run / "run.json").read_text())["git_commit"]
 
 
+def test_doubling_epoch_evals_skip_epoch_ends_but_not_the_numbers(tiny_store, tmp_path):
+    """epochs 1, 2, 4 (and the final eval at 6) instead of every epoch end; evaluation leaves training alone."""
+    def evals(mode):
+        s = train(tiny_config(tiny_store, epochs=6, epoch_evals=mode), tmp_path / mode, quiet=True)
+        return s, [r["epoch"] for r in metrics(tmp_path / mode) if "val_loss" in r]
+    (every, at_every), (doubling, at_doubling) = evals("every"), evals("doubling")
+    assert at_every == [1, 2, 3, 4, 5, 6] and at_doubling == [1, 2, 4, 6]
+    assert doubling["val_loss"] == every["val_loss"]
+
+
 def test_killed_run_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_store, epochs=3, dtype="fp32")
     cfg.model.dropout = 0.1  # the RNG state must be restored too

@@ -23,10 +23,10 @@ from squeeze.runs.jobs import (
     failure_message,
     with_threads,
 )
-from squeeze.runs.local import gpu_slots, pool, serial, visible_gpus
+from squeeze.runs.local import gpu_slots, keep_workers, pool, serial, visible_gpus
 
 __all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "default_threads", "execute", "gpu_slots",
-           "run_jobs"]
+           "keep_workers", "run_jobs"]
 
 
 def _speed(out: Outcome) -> str:

@@ -75,6 +75,14 @@ class Outcome:
 Report = Callable[[int, Job, Outcome], None]
 
 
+def estimated_cost(cfg: Config, budget: int | None = None) -> float:
+    """Relative compute of a run, for time estimates and scheduling only: matmul params x tokens seen (~6x that
+    in FLOPs)."""
+    m = cfg.model
+    params = 12 * m.n_layer * m.d_model ** 2 + (m.vocab_size or 1024) * m.d_model
+    return float(params * (budget or cfg.data.budget_tokens) * cfg.train.epochs)
+
+
 def default_threads(workers: int) -> int:
     """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
     1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
@@ -194,10 +202,12 @@ def jobs_word(n: int) -> str:
 
 
 def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool,
-             batch_runs: int = 1) -> list[Outcome]:
+             batch_runs: int = 1, longest_first: bool = False) -> list[Outcome]:
     """Run jobs through a backend as their chain predecessors finish: `submit(jobs) -> handle` starts one job or one
     batched group (`units`), `wait_one(handles) -> (handle, Outcome or [Outcome per job])` waits for any. Finished
-    runs are read back here, without a worker."""
+    runs are read back here, without a worker. `longest_first`: the ready units go in by estimated cost, largest
+    first, so that a pool's workers finish together instead of one training the last long run alone (outcomes
+    stay in job order)."""
     outcomes: list[Outcome | None] = [None] * len(jobs)
     running: dict = {}  # handle -> job indices
     waiting = list(range(len(jobs)))
@@ -214,7 +224,10 @@ def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Repo
                 ready.append(i)
             else:
                 report(i, jobs[i], outcomes[i])
-        for unit in units(jobs, ready, batch_runs):
+        ready_units = units(jobs, ready, batch_runs)
+        if longest_first:
+            ready_units.sort(key=lambda unit: -sum(estimated_cost(jobs[i].cfg) for i in unit))  # stable on ties
+        for unit in ready_units:
             running[submit([jobs[i] for i in unit])] = unit
         if running:
             handle, outs = wait_one(list(running))

@@ -2,12 +2,16 @@
 
 Worker processes are spawned (not forked) and each runs `threads` torch threads, by default cores / workers,
 recorded as train.threads. With G visible GPUs and runs_per_gpu k, G*k workers are each pinned to one GPU via
-CUDA_VISIBLE_DEVICES. Exercised by tests/test_execute.py and tests/test_executors.py.
+CUDA_VISIBLE_DEVICES. Inside `keep_workers()` (a study: one pool per certification round) CPU pools of the same
+shape reuse one set of processes instead of starting new ones for every call. Exercised by
+tests/test_execute.py and tests/test_executors.py.
 """
 import multiprocessing
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from squeeze.runs.jobs import Job, Outcome, Report, run_group, schedule
 
@@ -65,32 +69,84 @@ def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
 
 
-def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report,
-         slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
+def _new_pool(workers: int, threads: int, slots: list[str] | None = None) -> ProcessPoolExecutor:
     # spawn, not fork: forking a process that has started torch's thread pools can deadlock the child
     ctx = multiprocessing.get_context("spawn")
     queue = None
     if slots:
-        workers, queue = len(slots), ctx.Queue()
+        queue = ctx.Queue()
         for slot in slots:
             queue.put(slot)
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=ctx,
-                             initializer=_init_worker, initargs=(threads, queue, os.getpid())) as pool:
-        def wait_one(futures):
-            fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
-            try:
-                return fut, fut.result()
-            except Exception as e:  # the worker process itself died (killed, out of memory)
-                return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(threads, queue, os.getpid()))
+
+
+# (workers, threads) -> the pool that `keep_workers()` keeps alive between calls; None outside it
+_kept: dict[tuple[int, int], ProcessPoolExecutor] | None = None
+
+
+@contextmanager
+def keep_workers():
+    """Inside, every CPU `pool` call with the same workers and threads reuses one set of worker processes. A fresh
+    pool costs each worker a spawn, torch's import and a first run ~3 s slower than the next (lazy imports, the
+    MFU probe, kernel warm-up): ~6-10 s of the 2-core machine's wall per call, and a study makes ~25 calls (one
+    per certification round). Runs do not depend on what ran before them in a process (the serial executor has
+    always trained many in one). Nested uses share the outermost's pools; they shut down when it ends."""
+    global _kept
+    if _kept is not None:
+        yield
+        return
+    _kept = {}
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        for executor in kept.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, its runs in flight too (they resume from their checkpoints): a plain shutdown would wait
+    for them, and a SIGTERM reaches only this process (Python 3.14 has pool.terminate_workers() for this)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report,
+         slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
+    key = (workers, threads)
+    kept = _kept is not None and not slots  # GPU pools pin each process to a device at its start: never kept
+    if kept and key not in _kept:
+        _kept[key] = _new_pool(workers, threads)
+    executor = _kept[key] if kept else _new_pool(len(slots) if slots else max(1, min(workers, len(jobs))), threads,
+                                                  slots)
+
+    def submit(unit: list[Job]):
+        nonlocal executor
         try:
-            return schedule(jobs, lambda unit: pool.submit(run_group, unit, quiet), wait_one, report, quiet,
-                            batch_runs)
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: stop now, not after the queue
-            # the runs in flight stop too (they resume from their checkpoints); the `with` would otherwise wait for
-            # them, and a SIGTERM reaches only this process (Python 3.14 has pool.terminate_workers() for this)
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            return executor.submit(run_group, unit, quiet)
+        except BrokenProcessPool:  # a kept pool's worker died in an earlier call (its runs failed then): renew it
+            if not kept:
+                raise
+            executor = _kept[key] = _new_pool(workers, threads)
+            return executor.submit(run_group, unit, quiet)
+
+    def wait_one(futures):
+        fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
+        try:
+            return fut, fut.result()
+        except Exception as e:  # the worker process itself died (killed, out of memory)
+            return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
+    try:
+        return schedule(jobs, submit, wait_one, report, quiet, batch_runs, longest_first=True)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: stop now, not after the queue
+        _stop(executor)
+        if kept:
+            del _kept[key]
+        raise
+    finally:
+        if not kept:
+            executor.shutdown(wait=True)
 
 

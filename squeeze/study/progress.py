@@ -5,15 +5,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from squeeze.config import Config
 from squeeze.runs.execute import Job, Outcome
-
-
-def estimated_cost(cfg: Config, budget: int | None = None) -> float:
-    """Relative compute of a run, for time estimates only: matmul params x tokens seen (~6x that in FLOPs)."""
-    m = cfg.model
-    params = 12 * m.n_layer * m.d_model ** 2 + (m.vocab_size or 1024) * m.d_model
-    return float(params * (budget or cfg.data.budget_tokens) * cfg.train.epochs)
+from squeeze.runs.jobs import estimated_cost
 
 
 @dataclass

@@ -12,7 +12,7 @@ from squeeze import recipes
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock, read_json, write_json
-from squeeze.runs.execute import ExecutorConfig
+from squeeze.runs.execute import ExecutorConfig, keep_workers
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         state = plan.StudyState()
         minutes = spec.minutes if minutes is None else minutes
         deadlines = step_deadlines(time.monotonic() - spent_seconds, minutes, costs)
-        for step, stop_at in zip(plan.STEPS, deadlines):
-            st.stop_at = stop_at
-            st.progress.next_step()
-            step.run(st, state)
+        with keep_workers():  # one set of worker processes for every step's rounds
+            for step, stop_at in zip(plan.STEPS, deadlines):
+                st.stop_at = stop_at
+                st.progress.next_step()
+                step.run(st, state)
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)

@@ -334,12 +334,13 @@ def after_update(lane: Lane, epoch: int, loss_value: float, grad_norm: float, de
         lane.log.write(step=step, epoch=epoch + 1, tokens=tokens_at(s.loader, step),
                        lr=lane.optimizers[-1].param_groups[0]["lr"], train_loss=loss_value,
                        grad_norm=grad_norm, time=round(lane.elapsed + time.perf_counter() - t0, 3))
-    epoch_end = step % spe == 0
+    ended = step // spe if step % spe == 0 else 0  # the epoch that just ended, if one did
+    epoch_end = ended > 0 and (tc.epoch_evals == "every" or ended & (ended - 1) == 0)  # "doubling": 1, 2, 4, ...
     if step < s.total_steps and (epoch_end or (tc.eval_every and step % tc.eval_every == 0)):
         ev = _eval(lane.model, s, device, tc.eval_tokens)
         lane.log.write(step=step, epoch=step / spe, val_loss=ev["loss"], val_bpb=ev["bpb"], val_tokens=ev["tokens"])
         if epoch_end and bar is not None:
-            bar.write_line(f"epoch {step // spe}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
+            bar.write_line(f"epoch {ended}/{tc.epochs}: val loss {ev['loss']:.4f}, {ev['bpb']:.4f} bits/byte")
     lane.snaps.perturb(lane.model, step)  # the weight noise after a snapshot: after its eval, before the checkpoint
     if step % tc.ckpt_every == 0 and step < s.total_steps:
         _checkpoint(lane.run_dir, lane.model, lane.optimizers, step, lane.log,
