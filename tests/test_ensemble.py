@@ -86,6 +86,14 @@ def test_ensemble_of_identical_members_equals_the_member(two_members, tiny_store
     assert r["mixture_curve_mean"] == pytest.approx([single] * 3, abs=1e-5)
 
 
+def test_product_in_the_given_order_only_changes_no_other_number(two_members, tiny_store):
+    members, store = load_members([*two_members, two_members[0]])
+    full = evaluate_ensemble(members, store, n_orders=2, batch_size=4)
+    given = evaluate_ensemble(members, store, n_orders=2, batch_size=4, product_orders=False)
+    assert "product_curve_mean" in full and "product_curve_mean" not in given
+    assert {k: v for k, v in full.items() if k != "product_curve_mean"} == given  # equal to the bit
+
+
 def test_ensemble_reads_the_validation_slice_its_members_were_scored_on(tiny_store, tmp_path):
     c = tiny_config(tiny_store, epochs=1)
     c.train.final_eval_tokens = 300  # the member's val_loss covers the first 300 validation tokens only

@@ -234,7 +234,7 @@ def ensemble_step(st: Study, best: Config) -> Path:
     from squeeze.ensemble import ensemble_eval
     for size, (root, dirs) in groups.items():
         if not (root / ENSEMBLE).exists():
-            r = ensemble_eval([str(d) for d in dirs], n_orders=3)
+            r = ensemble_eval([str(d) for d in dirs], n_orders=3, product_orders=False)  # product: at K only
             write_json(root / ENSEMBLE, {"members": [str(d) for d in dirs], "eval": r,
                                                 "member_summaries": [summaries[d] for d in dirs],
                                                 "member_recipe": "certified regularized point, seeds 0..K-1"})
