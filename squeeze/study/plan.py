@@ -68,13 +68,13 @@ STUDIES = {
                        lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
                        ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2,
                        headline_seeds=3),
-    # a 2-core AMX Xeon in <= 15 minutes (an AMD EPYC without AMX, ~1.4x slower per run: 18.0 min). 50k-token
-    # studies (benchmarks/RESULTS.md) certified wd 6.4, 8 epochs and lr 4e-3 for both recipes; the grids start
-    # around those and certification walks on if needed. The 1-epoch standard runs give the data-constrained law
-    # its single-epoch base (`squeeze fit`). D0 = 20k took 34.5 min, three quarters of it the standard recipe at
-    # 2-8 x D0; D0 = 10k halves it. On the corpus cut into pieces the standard law stops at 4 x D0 (the 8 x D0
-    # budget was a quarter of the study's compute and no row read above 2.2x), and those minutes buy 8 seeds for
-    # the headline's three points: 14.4 min, the best recipe's interval -8% / +9% of its value
+    # a 2-core CPU in <= 15 minutes (13.3 min on an AMD EPYC without AMX, whose runs are ~1.4x slower than on the
+    # AMX Xeon). 50k-token studies (benchmarks/RESULTS.md) certified wd 6.4, 8 epochs and lr 4e-3 for both recipes;
+    # the grids start around those and certification walks on if needed. The 1-epoch standard runs give the
+    # data-constrained law its single-epoch base (`squeeze fit`). D0 = 20k took 34.5 min, three quarters of it the
+    # standard recipe at 2-8 x D0; D0 = 10k halves it. On the corpus cut into pieces the standard law stops at 4 x D0
+    # (the 8 x D0 budget was a quarter of the study's compute and no row read above 2.2x), and those minutes buy 8
+    # seeds for the headline's three points: the best recipe's interval -8% / +9% of its value
     "default": StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                          main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
                          reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60,
