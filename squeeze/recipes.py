@@ -130,7 +130,8 @@ PRESETS = {
     # runs of ~10-60 s do not repay torch.compile's ~20 s start. The final evaluation reads the first 65,536 of the
     # ~220k validation tokens (a full pass cost ~5 s a run); the epoch-end ones 8,192 (at 32 batches, 65,536, they
     # cost twice the training itself at a 10k-token D0), and only at epochs 1, 2, 4, 8: evaluating all 15 epoch
-    # ends made a 16-epoch 2 x 64 run at D0 17% slower (7.3-7.6 s vs 6.0-6.3 s, the same final loss to the bit)
+    # ends made a 16-epoch 2 x 64 run at D0 17-25% slower (7.2 s vs 5.7 s in benchmarks/study_overheads.py), the
+    # same final loss to the bit
     "default": Preset("default", 1024, 2, 64, 2, 128, 16, 20_000, 8, False, final_eval_tokens=65_536,
                       eval_batches=4, epoch_evals="doubling"),
     # benchmarks/flagship.py: the study where the methods have room to work on a 2-core CPU, resumable over many

@@ -89,9 +89,10 @@ _kept: dict[tuple[int, int], ProcessPoolExecutor] | None = None
 def keep_workers():
     """Inside, every CPU `pool` call with the same workers and threads reuses one set of worker processes. A fresh
     pool costs each worker a spawn, torch's import and a first run ~3 s slower than the next (lazy imports, the
-    MFU probe, kernel warm-up): ~6-10 s of the 2-core machine's wall per call, and a study makes ~25 calls (one
-    per certification round). Runs do not depend on what ran before them in a process (the serial executor has
-    always trained many in one). Nested uses share the outermost's pools; they shut down when it ends."""
+    MFU probe, kernel warm-up): 4.1 s of the 2-core machine's wall per call in benchmarks/study_overheads.py, and a
+    study makes ~23 calls (one per certification round). Runs do not depend on what ran before them in a process
+    (the serial executor has always trained many in one). Nested uses share the outermost's pools; they shut down
+    when it ends."""
     global _kept
     if _kept is not None:
         yield
