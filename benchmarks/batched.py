@@ -56,7 +56,7 @@ def main() -> int:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     info = perf.cpu_info()
-    flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["flags"].items())
+    flags = perf.flags_text(info)
     print(f"CPU: {info['model']}; {flags}; {a.threads} thread(s); torch {torch.__version__}; device {a.device}")
     work = Path(tempfile.mkdtemp(prefix="squeeze-batched-"))
     try:

@@ -47,7 +47,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2, the study's on 2 cores)")
     a = p.parse_args()
     info = perf.cpu_info()
-    flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["flags"].items())
+    flags = perf.flags_text(info)
     print(f"CPU: {info['model']}; {flags}; torch {torch.__version__}")
     work = Path(tempfile.mkdtemp(prefix="squeeze-overheads-"))
     try:

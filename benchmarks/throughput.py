@@ -342,7 +342,7 @@ def main() -> int:
         ap.error(f"--steps must be a multiple of {CHUNK} leaving at least {4 * CHUNK} measured steps after --skip")
     torch.set_flush_denormal(True)  # squeeze sets it for its CPU runs; the reference gets it too
     info = machine(a.device)
-    flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["flags"].items())
+    flags = perf.flags_text(info)
     print(f"CPU: {info['model']}; {flags}; {info['threads']} threads; torch {info['torch']}; device {a.device}"
           f"{' (' + info['gpu'] + ')' if info['gpu'] else ''}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="squeeze-throughput-"))

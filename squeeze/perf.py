@@ -104,3 +104,8 @@ def cpu_info() -> dict:
     except OSError:
         pass
     return {"model": name, "flags": {f: f in flags for f in FLAGS}, "threads": torch.get_num_threads()}
+
+
+def flags_text(info: dict) -> str:
+    """cpu_info()'s flags as the benchmarks print them: 'avx2 yes, avx512f yes, avx512_bf16 yes, amx_bf16 no'."""
+    return ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["flags"].items())

@@ -67,6 +67,11 @@ def test_probe_leaves_the_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_flags_text_by_hand():
+    info = {"model": "x", "flags": {"avx2": True, "amx_bf16": False}, "threads": 1}
+    assert perf.flags_text(info) == "avx2 yes, amx_bf16 no"
+
+
 def test_cpu_info_names_the_flags():
     info = perf.cpu_info()
     assert set(info["flags"]) == set(perf.FLAGS) and all(isinstance(v, bool) for v in info["flags"].values())
