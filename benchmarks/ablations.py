@@ -23,6 +23,7 @@ from squeeze import recipes
 from squeeze.data.prepare import ensure_store
 from squeeze.io import read_json
 from squeeze.runs.execute import Job, Outcome, execute
+from squeeze.train.backend import TRAINER
 
 ADAMW_LR, ADAMW_WD, EPOCHS, MUON_LR = 4e-3, 6.4, 8, 0.02
 MUON_WD = ADAMW_LR * ADAMW_WD / MUON_LR  # 1.28: the same lr·wd shrink per step as the AdamW baseline
@@ -166,7 +167,7 @@ def main() -> None:
         outcomes = [Outcome(summary=read_json(j.run_dir / "summary.json")) if (j.run_dir / "summary.json").exists()
                     else Outcome(error="not finished") for _, _, j in jobs]
     else:
-        outcomes = execute([j for _, _, j in jobs], workers=a.workers, threads_per_worker=1)
+        outcomes = execute([j for _, _, j in jobs], TRAINER, workers=a.workers, threads_per_worker=1)
     rows = table(collect(jobs, outcomes))
     add_flops(rows, jobs, outcomes)
     text = markdown(rows)

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from make_synthetic_store import make_store  # benchmarks/ is on sys.path when this script runs
 
-from squeeze import perf, recipes
+from squeeze import presets
+from squeeze.device import perf
 from squeeze.train.batched import train_group
 from squeeze.train.trainer import train
 
@@ -28,7 +29,7 @@ from squeeze.train.trainer import train
 def configs(store: Path, shape: tuple[int, int], k: int, steps: int, threads: int, device: str):
     out = []
     for seed in range(k):
-        c = recipes.preset("default", "standard")
+        c = presets.preset_config("default", "standard")
         c.data.path, c.data.seed, c.train.seed = str(store), seed, seed
         c.model.n_layer, c.model.d_model = shape
         c.model.n_head = max(1, shape[1] // 32)  # head dim 32, as the preset

@@ -1,7 +1,7 @@
 """Data efficiency on the built-in corpus at a CPU-sized D0: the standard recipe's data-scaling law, the
 regularized recipe tuned with the certificate, its parameter-scaling asymptote, and its multiplier.
 
-Honest baseline (DESIGN.md section 2): the standard recipe (AdamW, wd 0.1, cosine) gets the same learning-rate
+Honest baseline (docs/design.md section 2): the standard recipe (AdamW, wd 0.1, cosine) gets the same learning-rate
 and epoch grid and the same certificate as the regularized recipe at D0; at the larger budgets it keeps its D0
 learning rate per size and has its epochs certified again. Every point is an ordinary run directory under --out;
 re-running skips finished runs, so a killed benchmark continues where it stopped.
@@ -16,7 +16,9 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.cli import main as main_cli
 from squeeze.data.prepare import ensure_store
-from squeeze.study.sweep import Grid, certify, run_sweep
+from squeeze.study.certify import certify
+from squeeze.study.grid import Grid
+from squeeze.study.sweep import run_sweep
 
 SMALL, MEDIUM, LARGE = (2, 64), (3, 96), (4, 128)  # ~0.17M, 0.43M, 0.92M parameters with a 1024 vocabulary
 
@@ -51,7 +53,7 @@ def main() -> None:
     lr_of = {}
     for key in res.grids:
         cert = certify(res.rows, res.grids[key], ("lr", "epochs"))
-        lr_of[key[1:]] = cert.best["lr"]
+        lr_of[key[1:]] = cert.best.lr
         say(f"  standard {key[1]}x{key[2]} at D0: {cert.best} -> {cert.best_loss:.4f}; {cert.describe()}")
 
     say("2/4 standard recipe at 2, 4, 8 x D0: epochs certified at each budget (lr from D0)")
@@ -67,11 +69,11 @@ def main() -> None:
     best = cert.best
     if best is None:
         sys.exit(f"no finished regularized run at D0 under {out / 'regularized'}: {cert.describe()}")
-    say(f"  regularized {MEDIUM} at D0: {best} -> {cert.best_loss:.4f}; {cert.describe()}")
+    say(f"  regularized {MEDIUM} at D0: {best.name} -> {cert.best_loss:.4f}; {cert.describe()}")
 
     say("4/4 regularized recipe over model sizes at D0 (its parameter-scaling asymptote), and the standard "
         "recipe at the large size too, so that both recipes' best at D0 is taken over the same sizes")
-    run_sweep(reg, Grid(lr=[best["lr"]], weight_decay=[best["weight_decay"]], epochs=[best["epochs"]],
+    run_sweep(reg, Grid(lr=[best.lr], weight_decay=[best.weight_decay], epochs=[best.epochs],
                         sizes=[SMALL, LARGE], budgets=[d0]), out / "regularized", **kw)
     run_sweep(std, Grid(lr=[lr_m], weight_decay=[0.1], epochs=[4, 8, 16], sizes=[LARGE], budgets=[d0]),
               out / "standard", certify_axes=("epochs",), **kw)

@@ -24,10 +24,11 @@ import torch
 
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
-from squeeze.ensemble import ensemble_eval, format_table
+from squeeze.evaluation.ensemble import ensemble_eval, format_table
 from squeeze.runs.execute import Job, run_jobs
 from squeeze.scaling.efficiency import data_efficiency
 from squeeze.study.members import chain_jobs, seeded
+from squeeze.train.backend import TRAINER
 from squeeze.train.distill import retention
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ def main() -> None:
     sets = {"certified": [Job(seeded(member, i), out / "certified" / f"member{i}") for i in range(K)]}
     if a.rule:
         sets["rule"] = [Job(seeded(rule, i), out / "rule" / f"member{i}") for i in range(K)]
-    single = run_jobs([Job(base, out / "single"), *sum(sets.values(), [])], workers=a.workers,
+    single = run_jobs([Job(base, out / "single"), *sum(sets.values(), [])], TRAINER, workers=a.workers,
                       threads_per_worker=1)[0]
     results = {"single": single["val_loss"], "single_params": single["params"]}
     teachers = [str(j.run_dir.resolve()) for j in sets["certified"]]
@@ -124,7 +125,7 @@ def main() -> None:
 def run_in_order(jobs: list[Job]) -> list[dict]:
     """Train jobs one after another in one 1-thread process (a chain member needs the one before it)."""
     torch.set_num_threads(1)
-    return [run_jobs([job], workers=1, threads_per_worker=1)[0] for job in jobs]
+    return [run_jobs([job], TRAINER, workers=1, threads_per_worker=1)[0] for job in jobs]
 
 
 def table(r: dict) -> str:

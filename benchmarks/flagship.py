@@ -5,7 +5,7 @@
     python benchmarks/flagship.py --out /work/flagship-out --carry benchmarks/flagship_state.tar.xz
                                                       # the same, its state carried between machines in one file
 
-It is `squeeze run --preset flagship` (squeeze/study/plan.py STUDIES["flagship"]): the built-in corpus at vocabulary
+It is `squeeze run --preset flagship` (squeeze/presets.py PRESETS["flagship"]): the built-in corpus at vocabulary
 2048, D0 = 100,000 unique training tokens (the standard law at D0/2 .. 8 x D0), sizes 2 x 64, 4 x 128 and 4 x 192
 (up to ~2M parameters), 3 seeds on every point a row or a law rests on (6 for the best recipe and the two standard
 points around it), every step of the default study. Finished runs are read back and killed ones resume, so it
@@ -34,13 +34,13 @@ import threading
 import time
 from pathlib import Path
 
-from squeeze import recipes
+from squeeze import presets
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json, write_json
-from squeeze.study import plan
-from squeeze.study.progress import estimated_cost
+from squeeze.runs.execute import estimated_cost
 from squeeze.study.run import run_study
+from squeeze.study.steps import Study, planned_costs
 from squeeze.train.trainer import train
 
 PRESET = "flagship"
@@ -92,16 +92,15 @@ def unpack(carry: Path, out: Path) -> int:
 def estimate(out: Path, workers: int) -> None:
     """Seconds per unit of planned compute, measured on a short run of the main size (1 thread, as each worker),
     times the plan's units: a first estimate (certification walks and evaluation are in the plan's allowances)."""
-    store = ensure_store(None, out, recipes.PRESETS[PRESET].vocab_size)
-    spec = plan.STUDIES[PRESET]
-    cfg = recipes.preset(PRESET, "regularized")
+    preset = presets.get(PRESET)
+    store, spec = ensure_store(None, out, preset.vocab_size), preset.study
+    cfg = presets.preset_config(PRESET, "regularized")
     cfg.data.path, cfg.data.budget_tokens = str(store), 40 * cfg.train.batch_size * (cfg.model.seq_len + 1)
     cfg.train.epochs, cfg.train.threads, cfg.train.final_eval_tokens = 1, 1, 8192
     t0 = time.perf_counter()
     train(cfg, out / "estimate_run", force=True, quiet=True)
     seconds = time.perf_counter() - t0
-    st = plan.Study(spec, PRESET, store, out, workers)
-    units = sum(plan.planned_costs(st))
+    units = sum(planned_costs(Study(preset, store, out, workers)))
     hours = units * seconds / estimated_cost(cfg) / workers / 3600
     print(f"main size {spec.main[0]} x {spec.main[1]}: 40 steps in {seconds:.1f} s (1 thread, evaluation included); "
           f"the plan is {units / estimated_cost(cfg):,.0f} such runs, ~{hours:.1f} h on {workers} workers")

@@ -3,7 +3,8 @@
   mfu     MFU of the `gpu` preset's model (12 x 768, ctx 1024, ~110M parameters with the 8,192 vocabulary) trained
           by squeeze's real `train()` in bf16 with torch.compile and SDPA held to the flash backend: steady-state
           tokens/s (median over 5-step chunks after --skip), FLOP/s, and MFU against the bf16 matmul peak measured
-          on the spot (squeeze/perf.py) and, for context only, against the H200 data sheet's 989 TFLOP/s dense bf16.
+          on the spot (squeeze/device/perf.py) and, for context only, against the H200 data sheet's 989 TFLOP/s
+          dense bf16.
   resume  --steps optimizer steps of the same run with a checkpoint halfway, stopped 5 steps after it (an
           exception where a kill would land, as tests/conftest.py does), resumed to the end, and compared with a
           straight run of the same steps (bf16 kernels are not bit-reproducible on a GPU: losses within 2%).
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from squeeze import perf, recipes
+from squeeze import presets
+from squeeze.device import perf
 from squeeze.train import checkpoint, trainer
 from squeeze.train.setup import make_setup
 
@@ -32,7 +34,7 @@ CHUNK = 5  # steps per logged chunk; the median chunk's rate is the steady state
 def gpu_config(store: str, steps: int, batch: int, tiny: bool = False):
     """The `gpu` preset's standard-recipe run, cut to `steps` optimizer steps of `batch` x 1024 tokens; `tiny`: a
     2 x 64 ctx 128 eager stand-in, to dry-run this script's logic on a CPU."""
-    cfg = recipes.preset("gpu", "standard")
+    cfg = presets.preset_config("gpu", "standard")
     if tiny:
         cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.seq_len = 2, 64, 2, 128
         cfg.train.compile = False

@@ -27,6 +27,7 @@ from squeeze.data.prepare import ensure_store
 from squeeze.data.store import TokenStore
 from squeeze.prune import select
 from squeeze.runs.execute import Job, execute
+from squeeze.train.backend import TRAINER
 
 METHODS = {  # name -> extra `squeeze prune` flags
     "prototypes-easy": ["--method", "prototypes", "--keep-easy"],
@@ -127,7 +128,7 @@ def main() -> None:
             jobs.append((budget, name, Job(cfg, out / f"b{budget}" / "runs" / name)))
     say(f"3/3 training {len(jobs)} runs, {a.workers} workers x 1 thread")
     jobs.sort(key=lambda j: -(j[0] * (2 if j[1] == "full" else 1)))  # longest first: the pool ends together
-    outcomes = execute([j for _, _, j in jobs], workers=a.workers, threads_per_worker=1)
+    outcomes = execute([j for _, _, j in jobs], TRAINER, workers=a.workers, threads_per_worker=1)
     rows = [{"budget": b, "subset": n, "val_loss": o.summary and o.summary.get("val_loss"),
              "unique_tokens": o.summary and o.summary.get("unique_tokens"), "error": o.error}
             for (b, n, _), o in zip(jobs, outcomes)]

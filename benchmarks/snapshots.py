@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from squeeze import recipes
+from squeeze import presets
 from squeeze.data.prepare import ensure_store
-from squeeze.ensemble import ensemble_eval, snapshot_eval
+from squeeze.evaluation.ensemble import ensemble_eval, snapshot_eval
 from squeeze.io import read_json, write_json
 from squeeze.runs.execute import Job, run_jobs
 from squeeze.study.noise import Point, pooled_noise, read_multiplier
+from squeeze.train.backend import TRAINER
 
 TECHNIQUES = {  # the arm's name: how to switch the technique off
     "-wd anti-correlation": lambda c: setattr(c.train, "wd_cycle_min", 1.0),
@@ -45,7 +46,7 @@ TECHNIQUES = {  # the arm's name: how to switch the technique off
 
 
 def base(store: Path, budget: int, epochs: int, seed: int, recipe: str = "regularized"):
-    c = recipes.preset("default", recipe)
+    c = presets.preset_config("default", recipe)
     c.data.path, c.data.budget_tokens = str(store), budget
     c.train.epochs, c.train.seed, c.data.seed = epochs, seed, seed
     return c
@@ -145,7 +146,7 @@ def main() -> int:
     store = ensure_store(None, out, 1024)
     jobs, arms = plan(store, out, a)
     print(f"{len(jobs)} runs (finished ones are read back)", file=sys.stderr)
-    run_jobs(jobs, workers=a.workers)
+    run_jobs(jobs, TRAINER, workers=a.workers)
     best, all_points = standard_points(jobs, a.budget)
     noise = pooled_noise(all_points)
     rows, plain = {}, None

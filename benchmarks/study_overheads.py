@@ -20,12 +20,14 @@ from pathlib import Path
 import torch
 from make_synthetic_store import make_store  # benchmarks/ is on sys.path when this script runs
 
-from squeeze import perf, recipes
+from squeeze import presets
+from squeeze.device import perf
 from squeeze.runs.execute import Job, keep_workers, run_jobs
+from squeeze.train.backend import TRAINER
 
 
 def config(store: Path, seed: int, epochs: int, budget: int, epoch_evals: str = "doubling"):
-    c = recipes.preset("default", "standard")
+    c = presets.preset_config("default", "standard")
     c.data.path, c.data.seed, c.train.seed = str(store), seed, seed
     c.data.budget_tokens, c.train.epochs, c.train.dtype = budget, epochs, "fp32"
     c.train.epoch_evals = epoch_evals
@@ -37,7 +39,7 @@ def rounds(store: Path, work: Path, n: int, workers: int) -> float:
     t0 = time.perf_counter()
     for r in range(n):
         jobs = [Job(config(store, 10 * r + i, 4, 5_000), work / f"r{r}_{i}") for i in range(workers)]
-        run_jobs(jobs, workers=workers, threads_per_worker=1)
+        run_jobs(jobs, TRAINER, workers=workers, threads_per_worker=1)
     return time.perf_counter() - t0
 
 
@@ -65,7 +67,7 @@ def main() -> int:
             for mode in times:
                 run = work / f"ev_{mode}{r}"
                 t0 = time.perf_counter()
-                run_jobs([Job(config(store, 0, 16, 10_000, mode), run)], threads_per_worker=1)
+                run_jobs([Job(config(store, 0, 16, 10_000, mode), run)], TRAINER, threads_per_worker=1)
                 times[mode].append(time.perf_counter() - t0)
         every, doubling = min(times["every"]), min(times["doubling"])
         print(f"2x64, 16 epochs of 10k tokens: epoch-end evals at every epoch {every:.1f} s, at 1, 2, 4, 8 "

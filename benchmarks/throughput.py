@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from make_synthetic_store import make_store  # benchmarks/ is on sys.path when this script runs
 from torch import nn
 
-from squeeze import perf, recipes
+from squeeze import presets
+from squeeze.device import perf
+from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.model import GPT
-from squeeze.precision import autocast, resolve_dtype
 from squeeze.train.setup import make_setup
 from squeeze.train.trainer import train
 
@@ -207,7 +208,7 @@ def squeeze_run(cfg, run_dir: Path, device: str, skip: int) -> Measure:
 
 def squeeze_config(shape: Shape, store: Path, compiled: bool, dtype: str):
     """The default preset's standard-recipe config at `shape`: what `squeeze train` runs unless told otherwise."""
-    cfg = recipes.preset("default", "standard")
+    cfg = presets.preset_config("default", "standard")
     cfg.model.n_layer, cfg.model.d_model, cfg.model.seq_len = shape.n_layer, shape.d_model, shape.seq_len
     cfg.model.n_head = shape.d_model // HEAD_DIM
     cfg.data.path, cfg.data.budget_tokens = str(store), shape.steps * BATCH * shape.seq_len + 1
@@ -217,7 +218,7 @@ def squeeze_config(shape: Shape, store: Path, compiled: bool, dtype: str):
 
 
 def columns(device: str) -> list[tuple[str, str, str, bool]]:
-    """(label, kind, dtype, compiled) of every column, dtypes resolved by the rule of squeeze/precision.py: the
+    """(label, kind, dtype, compiled) of every column, dtypes resolved by the rule of squeeze/device/precision.py: the
     default's `auto`, and the compiled reference in what `auto` gives a compiled run (the like-for-like pair)."""
     compiled_dtype = resolve_dtype("auto", device, True)
     cols = [("plain reference", "ref", "fp32", False), ("compiled reference", "ref", compiled_dtype, True),

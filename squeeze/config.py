@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from squeeze.errors import SqueezeError
+from squeeze.io import read_json, write_json
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -115,7 +116,7 @@ class TrainConfig:
     seed: int = _f(0, "init seed (model weights, dropout)")
     dtype: Literal["auto", "bf16", "fp32"] = _f("auto", "matmul precision; auto = bf16 on GPUs and on CPUs with "
                                                 "native bf16 when compiled, else fp32 (resolved at the start and "
-                                                "saved in config.json; squeeze/precision.py)")
+                                                "saved in config.json; squeeze/device/precision.py)")
     compile: bool = _f(False, "torch.compile the model (~20 s up front; pays off for runs over a minute)")
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
@@ -369,12 +370,10 @@ def first_difference(asked: Config, saved: Config) -> str | None:
 
 
 def save(cfg: Config, path: str) -> None:
-    from squeeze.io import write_json
     write_json(path, to_dict(cfg))
 
 
 def load(path: str) -> Config:
-    from squeeze.io import read_json
     return from_dict(read_json(path), where=str(path))
 
 

@@ -8,7 +8,7 @@ with shared weights; `GPT.repeats` is set per step by the trainer) and input inj
 Multi-token prediction (`model.mtp_heads`, issue 19): head k = 1..K maps the final normed hidden state through
 its own D x D projection and RMSNorm into the shared unembedding and predicts token t+1+k; `forward(idx,
 mtp=True)` also returns their logits. The heads are training-only: `param_counts` leaves them out of `total`
-(reported under "mtp"), and export drops them (squeeze/hf.py).
+(reported under "mtp"), and export drops them (squeeze/interop/hf.py).
 Exercised by tests/test_model.py (causality, parameter counts, tied weights, looping, drop-path) and
 tests/test_mtp.py.
 """

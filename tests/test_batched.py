@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from squeeze.errors import SqueezeError
 from squeeze.runs.execute import Job, execute
 from squeeze.train import trainer
+from squeeze.train.backend import TRAINER
 from squeeze.train.batched import group_key, train_group, why_not_batched
 
 STEPS = 50
@@ -96,10 +97,10 @@ def test_executor_batches_same_shape_runs(tiny_store, tmp_path):
     odd = configs(tiny_store)[0]
     odd.model.n_layer = 1  # another shape: trains on its own
     jobs = [Job(c, tmp_path / f"r{k}") for k, c in enumerate([*cfgs, odd])]
-    outcomes = execute(jobs, batch_runs=4)
+    outcomes = execute(jobs, TRAINER, batch_runs=4)
     assert all(out.error is None for out in outcomes), [out.error for out in outcomes]
     assert [out.summary.get("batched_with") for out in outcomes] == [3, 3, 3, None]
-    again = execute(jobs, batch_runs=4)  # finished runs are read back, not retrained
+    again = execute(jobs, TRAINER, batch_runs=4)  # finished runs are read back, not retrained
     assert all(out.skipped for out in again)
 
 

@@ -1,4 +1,4 @@
-"""Tests for squeeze/scaling/efficiency.py against hand-computed values (DESIGN.md section 2, section 5 pilot)."""
+"""Tests for squeeze/scaling/efficiency.py against hand-computed values (docs/design.md sections 2 and 7)."""
 
 import math
 
@@ -88,10 +88,10 @@ def test_interpolation_validates_input():
 
 
 def test_pilot_sixteen_epoch_standard_matches_design():
-    # DESIGN.md section 5: standard (4 epochs) fit L = 4.421 (D/D0)^-0.158 + 0.479; the 16-epoch standard run
-    # reached 4.457 at D0. By hand: L_std(1) = 4.421 + 0.479 = 4.900 -> D_eff = 1.
+    # docs/design.md section 7 (the pilot): standard (4 epochs) fit L = 4.421 (D/D0)^-0.158 + 0.479; the 16-epoch
+    # standard run reached 4.457 at D0. By hand: L_std(1) = 4.421 + 0.479 = 4.900 -> D_eff = 1.
     # D_eff(4.457) = (4.421 / (4.457 - 0.479))^(1/0.158) = 1.1113625^6.3291139 = exp(0.1055867 * 6.3291139)
-    #              = exp(0.6682705) = 1.95086  ("16 epochs alone ~1.95x" in DESIGN.md)
+    #              = exp(0.6682705) = 1.95086  ("16 epochs alone ~1.95x" there)
     # Interpolation over the measured 4.897, 4.450, 4.018, 3.664 at D0 x 1, 2, 4, 8: 4.457 lies
     # (4.897 - 4.457) / (4.897 - 4.450) = 0.98434 of the way from 1 to 2 in log budget -> 2^0.98434 = 1.97841
     e = data_efficiency(law(4.421, 0.158, 0.479), 4.457, 1.0, measured_budgets=[1, 2, 4, 8],

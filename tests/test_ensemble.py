@@ -8,7 +8,8 @@ import torch
 
 from squeeze import recipes
 from squeeze.cli import main
-from squeeze.ensemble import (
+from squeeze.errors import SqueezeError
+from squeeze.evaluation.ensemble import (
     ensemble_eval,
     evaluate_ensemble,
     fit_mixture_weights,
@@ -18,8 +19,7 @@ from squeeze.ensemble import (
     orders_for,
     product_logp,
 )
-from squeeze.errors import SqueezeError
-from squeeze.evaluate import evaluate
+from squeeze.evaluation.loss import evaluate
 from squeeze.io import read_json, write_json
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config

@@ -9,7 +9,7 @@ import torch
 from squeeze.cli import main
 from squeeze.data.store import TokenStore, prepare_store
 from squeeze.errors import SqueezeError
-from squeeze.eval_tasks import (
+from squeeze.evaluation.tasks import (
     Example,
     choice_logliks,
     encode_pair,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from squeeze.evaluate import bits_per_byte, eval_windows, evaluate
+from squeeze.evaluation.loss import bits_per_byte, eval_windows, evaluate
 
 
 @pytest.mark.parametrize("n, seq_len, cap", [(50, 8, 0), (49, 8, 0), (17, 8, 0), (50, 8, 20), (9, 8, 0)])

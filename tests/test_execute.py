@@ -7,6 +7,7 @@ from squeeze.errors import SqueezeError
 from squeeze.runs import execute
 from squeeze.runs.execute import Job, default_threads, run_jobs
 from squeeze.train import checkpoint
+from squeeze.train.backend import TRAINER
 from tests.conftest import tiny_config
 
 
@@ -23,13 +24,13 @@ def mtimes(jobs) -> list[int]:
 
 def test_trains_then_skips(tiny_store, tmp_path, capsys):
     jobs = [tiny_job(tiny_store, tmp_path / "a", lr=3e-3), tiny_job(tiny_store, tmp_path / "b", lr=1e-3)]
-    first = run_jobs(jobs, threads_per_worker=1)
+    first = run_jobs(jobs, TRAINER, threads_per_worker=1)
     assert [s["steps"] for s in first] == [16, 16]
     assert first[0]["val_loss"] != first[1]["val_loss"]  # in job order, not swapped
     err = capsys.readouterr().err
     assert f"[2/2] {tmp_path / 'b'}: val loss {first[1]['val_loss']:.4f}" in err
     before = mtimes(jobs)
-    again = run_jobs(jobs, threads_per_worker=1)
+    again = run_jobs(jobs, TRAINER, threads_per_worker=1)
     assert again == first and mtimes(jobs) == before  # nothing retrained
     assert "finished earlier" in capsys.readouterr().err
     assert json.loads((tmp_path / "a" / "config.json").read_text())["train"]["threads"] == 1
@@ -37,25 +38,25 @@ def test_trains_then_skips(tiny_store, tmp_path, capsys):
 
 def test_resumes_from_state_and_restarts_without_it(tiny_store, tmp_path):
     job = tiny_job(tiny_store, tmp_path / "r")
-    [done] = run_jobs([job], threads_per_worker=1)
+    [done] = run_jobs([job], TRAINER, threads_per_worker=1)
     (job.run_dir / "summary.json").unlink()  # as if killed after the last checkpoint: resumes, only evaluates
-    [resumed] = run_jobs([job], threads_per_worker=1)
+    [resumed] = run_jobs([job], TRAINER, threads_per_worker=1)
     assert resumed["val_loss"] == done["val_loss"] and resumed["steps"] == 16
     (job.run_dir / "summary.json").unlink()
     (job.run_dir / "state.pt").unlink()  # killed before any checkpoint: config.json alone, so start over
-    [fresh] = run_jobs([job], threads_per_worker=1)
+    [fresh] = run_jobs([job], TRAINER, threads_per_worker=1)
     assert fresh["val_loss"] == done["val_loss"]
 
 
 def test_a_finished_run_without_weights_is_read_back_unless_the_job_needs_them(tiny_store, tmp_path):
     from dataclasses import replace
     job = tiny_job(tiny_store, tmp_path / "w")
-    [done] = run_jobs([job], threads_per_worker=1)
+    [done] = run_jobs([job], TRAINER, threads_per_worker=1)
     for name in ("model.safetensors", "state.pt"):  # as a carried-over study holds it (benchmarks/flagship.py)
         (job.run_dir / name).unlink()
     before = mtimes([job])
-    assert run_jobs([job], threads_per_worker=1) == [done] and mtimes([job]) == before  # its summary suffices
-    [again] = run_jobs([replace(job, needs_weights=True)], threads_per_worker=1)  # trains again, same seed
+    assert run_jobs([job], TRAINER, threads_per_worker=1) == [done] and mtimes([job]) == before  # its summary suffices
+    [again] = run_jobs([replace(job, needs_weights=True)], TRAINER, threads_per_worker=1)  # trains again, same seed
     assert (job.run_dir / "model.safetensors").exists() and mtimes([job]) != before
     assert again["val_loss"] == done["val_loss"]
 
@@ -65,7 +66,7 @@ def test_failure_is_reported_after_the_others_finish(tiny_store, tmp_path, capsy
     bad.cfg.data.path = str(tmp_path / "no_store")
     jobs = [tiny_job(tiny_store, tmp_path / "ok1"), bad, tiny_job(tiny_store, tmp_path / "ok2")]
     with pytest.raises(SqueezeError) as e:
-        run_jobs(jobs, threads_per_worker=1)
+        run_jobs(jobs, TRAINER, threads_per_worker=1)
     msg = str(e.value)
     assert msg.startswith(f"1 of 3 runs failed ({tmp_path / 'bad'}); first error: {tmp_path / 'no_store'}: "
                           "not a token store") and "\n" not in msg
@@ -74,19 +75,19 @@ def test_failure_is_reported_after_the_others_finish(tiny_store, tmp_path, capsy
 
 
 def test_a_run_directory_with_another_config_is_refused(tiny_store, tmp_path):
-    run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=3e-3)], threads_per_worker=1)
+    run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=3e-3)], TRAINER, threads_per_worker=1)
     with pytest.raises(SqueezeError, match=r"holds a run with another config \(train.lr: saved 0.003, asked 0.001"):
-        run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=1e-3)], threads_per_worker=1)
+        run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=1e-3)], TRAINER, threads_per_worker=1)
     # threads are hardware, not science: another value still skips the finished run
-    run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=3e-3)], workers=2, threads_per_worker=2)
+    run_jobs([tiny_job(tiny_store, tmp_path / "x", lr=3e-3)], TRAINER, workers=2, threads_per_worker=2)
 
 
 def test_worker_processes_match_in_process(tiny_store, tmp_path):
     def jobs(sub):
         return [tiny_job(tiny_store, tmp_path / sub / "a", lr=3e-3), tiny_job(tiny_store, tmp_path / sub / "b",
                                                                                lr=1e-3, seed=1)]
-    serial = run_jobs(jobs("serial"), workers=1, threads_per_worker=1)
-    pooled = run_jobs(jobs("pool"), workers=2, threads_per_worker=1)  # the default on 2 cores, said outright
+    serial = run_jobs(jobs("serial"), TRAINER, workers=1, threads_per_worker=1)
+    pooled = run_jobs(jobs("pool"), TRAINER, workers=2, threads_per_worker=1)  # the default on 2 cores, said outright
     # same code, same seeds, same single thread: bit-identical on CPU, so compare exactly
     assert [s["val_loss"] for s in pooled] == [s["val_loss"] for s in serial]
     assert json.loads((tmp_path / "pool" / "a" / "config.json").read_text())["train"]["threads"] == 1
@@ -117,12 +118,12 @@ def test_kept_workers_serve_every_call_and_give_the_same_numbers(tiny_store, tmp
     def jobs(sub):
         return [tiny_job(tiny_store, tmp_path / sub / "a", lr=3e-3),
                 tiny_job(tiny_store, tmp_path / sub / "b", lr=1e-3, seed=1)]
-    fresh = run_jobs(jobs("fresh"), workers=2, threads_per_worker=1)
+    fresh = run_jobs(jobs("fresh"), TRAINER, workers=2, threads_per_worker=1)
     with execute.keep_workers():
-        first = run_jobs(jobs("kept1"), workers=2, threads_per_worker=1)
+        first = run_jobs(jobs("kept1"), TRAINER, workers=2, threads_per_worker=1)
         [kept] = local._kept.values()
         processes = dict(kept._processes)
-        again = run_jobs(jobs("kept2"), workers=2, threads_per_worker=1)  # a second round: the same processes
+        again = run_jobs(jobs("kept2"), TRAINER, workers=2, threads_per_worker=1)  # a second round: the same processes
         assert list(local._kept.values()) == [kept] and kept._processes == processes and len(processes) == 2
     assert local._kept is None and not any(p.is_alive() for p in processes.values())  # shut down at the end
     assert [s["val_loss"] for s in first] == [s["val_loss"] for s in again] == [s["val_loss"] for s in fresh]
@@ -139,9 +140,9 @@ def test_longest_runs_go_first_and_outcomes_stay_in_job_order(tiny_store, tmp_pa
 
     def wait_one(handles):
         return handles[0], execute.Outcome(summary={"val_loss": float(handles[0])})
-    outs = schedule([short, long], submit, wait_one, lambda *a: None, True, longest_first=True)
+    outs = schedule([short, long], submit, wait_one, lambda *a: None, True, TRAINER, longest_first=True)
     assert order == ["long", "short"]
     assert [o.summary["val_loss"] for o in outs] == [1.0, 0.0]  # short's outcome came from the second submission
     order.clear()
-    schedule([short, long], submit, wait_one, lambda *a: None, True)
+    schedule([short, long], submit, wait_one, lambda *a: None, True, TRAINER)
     assert order == ["short", "long"]  # without it, job order (the serial executor's)

@@ -6,6 +6,7 @@ import pytest
 
 from squeeze.errors import SqueezeError
 from squeeze.runs.execute import Job, check_order, execute, gpu_slots, run_jobs
+from squeeze.train.backend import TRAINER
 from tests.test_execute import tiny_job
 
 
@@ -25,7 +26,7 @@ def test_a_job_may_only_wait_for_earlier_jobs(tiny_store, tmp_path):
 def test_chain_stages_run_in_order_in_the_pool(tiny_store, tmp_path):
     a, b, c = (tiny_job(tiny_store, tmp_path / n, lr=lr) for n, lr in (("a", 3e-3), ("b", 1e-3), ("c", 2e-3)))
     b.after = (0,)  # b is a's next stage; c is independent and may run beside a
-    run_jobs([a, b, c], workers=2, threads_per_worker=1)
+    run_jobs([a, b, c], TRAINER, workers=2, threads_per_worker=1)
     a_done = (tmp_path / "a" / "summary.json").stat().st_mtime_ns
     assert (tmp_path / "b" / "config.json").stat().st_mtime_ns >= a_done  # b started after a finished
 
@@ -34,7 +35,7 @@ def test_a_failed_stage_stops_its_chain(tiny_store, tmp_path):
     bad = tiny_job(tiny_store, tmp_path / "bad")
     bad.cfg.data.path = str(tmp_path / "no_store")
     nxt = Job(tiny_job(tiny_store, tmp_path / "next").cfg, tmp_path / "next", after=(0,))
-    outcomes = execute([bad, nxt, tiny_job(tiny_store, tmp_path / "other")], threads_per_worker=1)
+    outcomes = execute([bad, nxt, tiny_job(tiny_store, tmp_path / "other")], TRAINER, threads_per_worker=1)
     assert outcomes[0].error and outcomes[1].error == "not run: a job it waits for failed"
     assert not (tmp_path / "next").exists() and outcomes[2].summary["steps"] == 16
 
@@ -45,8 +46,8 @@ def test_ray_executor_matches_local(tiny_store, tmp_path):
     def jobs(sub):
         return [tiny_job(tiny_store, tmp_path / sub / "a", lr=3e-3),
                 Job(tiny_job(tiny_store, tmp_path / sub / "b", lr=1e-3).cfg, tmp_path / sub / "b", after=(0,))]
-    local = run_jobs(jobs("local"), threads_per_worker=1)
-    on_ray = run_jobs(jobs("ray"), threads_per_worker=1, executor="ray")
+    local = run_jobs(jobs("local"), TRAINER, threads_per_worker=1)
+    on_ray = run_jobs(jobs("ray"), TRAINER, threads_per_worker=1, executor="ray")
     # same trainer, same seeds, one thread: the numbers are bit-identical, so compare exactly
     assert [s["val_loss"] for s in on_ray] == [s["val_loss"] for s in local]
     for name in ("a", "b"):
@@ -54,10 +55,10 @@ def test_ray_executor_matches_local(tiny_store, tmp_path):
         assert sorted(p.name for p in (tmp_path / "ray" / name).iterdir()) == files
         cfg = json.loads((tmp_path / "ray" / name / "config.json").read_text())
         assert cfg == json.loads((tmp_path / "local" / name / "config.json").read_text())
-    again = run_jobs(jobs("ray"), threads_per_worker=1, executor="ray")  # finished: read back, no Ray tasks
+    again = run_jobs(jobs("ray"), TRAINER, threads_per_worker=1, executor="ray")  # finished: read back, no Ray tasks
     assert again == on_ray
 
 
 def test_unknown_executor(tiny_store, tmp_path):
     with pytest.raises(SqueezeError, match="--executor dask: must be one of local, ray"):
-        execute([tiny_job(tiny_store, tmp_path / "a")], executor="dask")
+        execute([tiny_job(tiny_store, tmp_path / "a")], TRAINER, executor="dask")

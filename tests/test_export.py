@@ -10,8 +10,8 @@ from squeeze import config as config_mod
 from squeeze.cli import main
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
-from squeeze.export import export_run
-from squeeze.hf import check_exportable, from_hf_state, hf_config, mlp_hidden, model_config_from_hf, to_hf_state
+from squeeze.interop.export import export_run
+from squeeze.interop.hf import check_exportable, from_hf_state, hf_config, mlp_hidden, model_config_from_hf, to_hf_state
 from squeeze.io import write_json
 from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from squeeze import io as sio
 from squeeze.cli import main
 from squeeze.errors import SqueezeError
+from squeeze.study import grid as grid_mod
 from squeeze.study import sweep
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import trainer
@@ -280,9 +281,9 @@ def test_inside_refuses_escaping_names(tmp_path, name):
 
 
 def test_sweep_point_names_cannot_leave_the_root(tiny_store, tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, "point_name", lambda p: "../../outside")
+    monkeypatch.setattr(grid_mod, "point_name", lambda p: "../../outside")  # what GridPoint.name returns
     base = tiny_config(tiny_store)
-    grid = sweep.Grid(lr=[1e-3], weight_decay=[0.1], epochs=[1], sizes=[(2, 32)], budgets=[0])
+    grid = grid_mod.Grid(lr=[1e-3], weight_decay=[0.1], epochs=[1], sizes=[(2, 32)], budgets=[0])
     with pytest.raises(SqueezeError, match="../../outside: output path escapes"):
         sweep.run_sweep(base, grid, tmp_path / "root")
     assert not (tmp_path / "outside").exists()

@@ -125,7 +125,7 @@ def test_train_init_from_hf_on_the_command_line(tiny_store, tmp_path, capsys):
 
 
 def test_unsupported_hf_configs_are_refused(tmp_path):
-    from squeeze.hf import model_config_from_hf
+    from squeeze.interop.hf import model_config_from_hf
     base = {"model_type": "llama", "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64,
             "vocab_size": 300, "num_hidden_layers": 1}
     model_config_from_hf(base, "c")

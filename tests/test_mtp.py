@@ -80,5 +80,5 @@ def test_an_mtp_run_counts_heads_apart_and_evaluates_and_exports(tiny_store, tmp
 
 
 def to_hf_names(model):
-    from squeeze.hf import to_hf_state
+    from squeeze.interop.hf import to_hf_state
     return to_hf_state(model.state_dict(), model.cfg)

@@ -2,7 +2,7 @@
 and on simulated studies.
 
 Simulation settings (fixed; the issue's acceptance): a true standard law L(D) = 0.479 + 4.421 (D/D0)^-0.158 (the
-pilot fit of DESIGN.md section 5) measured at 4 budgets D0 x {0.5, 1, 2, 4}; every point (standard and method) has
+pilot fit of docs/design.md section 7) measured at 4 budgets D0 x {0.5, 1, 2, 4}; every point (standard and method) has
 3 seeds with seed SD 0.05 nats; a method with true multiplier m has mean loss L(m D0). 200 studies per m, each its
 own numpy seed."""
 import math

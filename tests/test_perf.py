@@ -1,11 +1,11 @@
-"""squeeze.perf and the trainer's FLOP/s fields: the arithmetic against hand-computed values, the probe's cache and
-its untouched RNG, and the fields a finished run writes (never their timing-dependent values)."""
+"""squeeze.device.perf and the trainer's FLOP/s fields: the arithmetic against hand-computed values, the probe's
+cache and its untouched RNG, and the fields a finished run writes (never their timing-dependent values)."""
 import json
 
 import pytest
 import torch
 
-from squeeze import perf
+from squeeze.device import perf
 from squeeze.train import trainer
 from squeeze.train.setup import make_setup
 from tests.conftest import tiny_config

@@ -8,6 +8,7 @@ import pytest
 
 from squeeze.cli import main
 from squeeze.errors import SqueezeError
+from squeeze.presets import PRESETS
 from squeeze.runs.results import collect
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -20,13 +21,12 @@ def smoke_study(tmp_path_factory):
 
 
 def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
-    from squeeze.study.plan import STUDIES
     from squeeze.study.report import summarize
     out, code = smoke_study
     assert code == 0
     rows = collect(out / "runs")
     assert rows and all(r["finished"] for r in rows)
-    spec = STUDIES["smoke"]
+    spec = PRESETS["smoke"].study
     std = {(r["budget_tokens"], r["n_layer"], r["d_model"]) for r in rows if r["recipe"] == "standard"}
     assert {(spec.d0 * k, *spec.std_sizes[0]) for k in (1, 2, 4, 8)} <= std  # the four budgets of the law
     reg = {(r["n_layer"], r["d_model"]) for r in rows if r["recipe"] == "regularized"}
@@ -100,15 +100,16 @@ def test_best_recipe_gets_its_epochs_certified(smoke_study, tmp_path):
     wins) and stops at a certified epoch count: the options are not stuck with the regularized recipe's epochs."""
     from dataclasses import replace
 
-    from squeeze.study import plan
-    from squeeze.study.sweep import Grid, certify, point_config
+    from squeeze.study.certify import certify
+    from squeeze.study.grid import Grid, GridPoint, point_config
+    from squeeze.study.steps import StudyState, best
+    from squeeze.study.steps.base import Study
     out, _ = smoke_study
-    spec = replace(plan.STUDIES["smoke"], certify=True)
-    st = plan.Study(spec, "smoke", out / "data", tmp_path, workers=1)
+    spec = replace(PRESETS["smoke"].study, certify=True)
+    st = Study(replace(PRESETS["smoke"], study=spec), out / "data", tmp_path, workers=1)
     reg = st.base("regularized")
-    point = {"budget_tokens": spec.d0, "n_layer": spec.main[0], "d_model": spec.main[1], "lr": 8e-3,
-             "weight_decay": 0.8, "epochs": 2, "seed": 0}
-    plan.options_step(st, point_config(reg, point))
+    point = GridPoint(spec.d0, *spec.main, lr=8e-3, weight_decay=0.8, epochs=2, seed=0)
+    best.run(st, StudyState(best=point_config(reg, point)))
     rows = [r for r in collect(tmp_path / "runs") if r["finished"]]
     assert rows and {r["recipe"] for r in rows} == {"best"}
     assert all(json.loads((Path(r["path"]) / "summary.json").read_text())["mean_depth"] > 2 for r in rows)  # looped
@@ -123,8 +124,8 @@ def test_progress_adds_a_step_that_outgrew_its_estimate_to_the_plan(capsys):
     """A step whose certificate walked on (3x its estimate here) raises the planned total; the later steps keep
     their share, so the percentage does not run ahead of the work left."""
     from squeeze.config import Config
-    from squeeze.runs.execute import Job, Outcome
-    from squeeze.study.progress import StudyProgress, estimated_cost
+    from squeeze.runs.execute import Job, Outcome, estimated_cost
+    from squeeze.study.progress import StudyProgress
     cfg = Config()
     cfg.data.budget_tokens = 1000
     c = estimated_cost(cfg)
@@ -140,7 +141,7 @@ def test_progress_adds_a_step_that_outgrew_its_estimate_to_the_plan(capsys):
 
 
 # The smoke study's numbers as the study code gave them before the command/library split. Every run is fp32 on a
-# CPU (squeeze/precision.py), but CPUs with other instruction sets take other matmul kernels, and their ~1e-7
+# CPU (squeeze/device/precision.py), but CPUs with other instruction sets take other matmul kernels, and their ~1e-7
 # differences grow over training; 5e-3 nats is well under any effect the smoke study could show and well over
 # what kernel choice moves. On the CPU that made the file the study reproduced it bit for bit.
 GOLDEN_TOLERANCE = 5e-3
@@ -167,7 +168,7 @@ def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monk
     same selection runs, bit for bit on CPU."""
     import shutil
 
-    from squeeze.prune import pipeline
+    from squeeze.study.steps import selection
     out, _ = smoke_study
     names = [f"selection/{m}/s{i}" for m in ("prototypes", "semdedup", "perplexity", "random") for i in (0, 1)]
     first = {r["name"]: r["val_loss"] for r in collect(out / "runs") if r["finished"]}
@@ -175,7 +176,7 @@ def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monk
 
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline, "prune_documents", interrupted)
+    monkeypatch.setattr(selection, "prune_documents", interrupted)
     argv = ["run", "--preset", "smoke", "--out", str(out)]
     assert main(argv) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -190,9 +191,8 @@ def test_every_row_carries_its_noise_and_its_whole_compute(smoke_study):
     """The measurement rules in summary.json: every row has the interpolated and the law multiplier with
     intervals, its seeds and seed spread, a significance label, its own and total FLOPs and a certificate status;
     the standard law has a point at D0/2; selection rows kept their target tokens within 2%."""
-    from squeeze.study.plan import STUDIES
     out, _ = smoke_study
-    spec = STUDIES["smoke"]
+    spec = PRESETS["smoke"].study
     saved = json.loads((out / "summary.json").read_text())
     assert [p["budget"] for p in saved["standard_points"]] == [float(b) for b in spec.std_budgets]
     assert all(p["seeds"] >= spec.seeds for p in saved["standard_points"])
@@ -308,9 +308,8 @@ def test_a_study_carried_over_without_weights_retrains_only_what_a_later_step_re
     has to read: here the main size's ensemble members (its evaluation and a student are missing), one snapshot
     run (its evaluation is missing) and the selection embedder (a mask is missing). Same seeds, so the same numbers
     come back, bit for bit on CPU. Last in this file: it leaves the shared study without most of its weights."""
-    from squeeze.study.plan import STUDIES
     out, _ = smoke_study
-    spec, runs = STUDIES["smoke"], out / "runs"
+    spec, runs = PRESETS["smoke"].study, out / "runs"
     saved = json.loads((out / "summary.json").read_text())
     main_ens = runs / "ensemble" / f"L{spec.main[0]}d{spec.main[1]}" / "ensemble.json"
     gone = [main_ens, runs / "distill" / "student" / "s1" / "summary.json",

@@ -7,10 +7,17 @@ import pytest
 from squeeze import config as config_mod
 from squeeze.cli.sweep import add_sweep_parser, cmd_sweep, parse_list, parse_sizes
 from squeeze.errors import SqueezeError
-from squeeze.study.sweep import Grid, certify, extend_grid, grid_jobs, point_name
+from squeeze.study.certify import certify, extend_grid
+from squeeze.study.grid import Grid, GridPoint, point_config, point_name
+from squeeze.study.sweep import grid_jobs
 from tests.conftest import tiny_config
 
 GROUP = {"budget_tokens": 250_000, "n_layer": 4, "d_model": 128}
+
+
+def P(lr, wd, ep, seed=None) -> GridPoint:
+    """A point of grid3's group."""
+    return GridPoint(250_000, 4, 128, lr, wd, ep, seed)
 
 
 def grid3(**kw) -> Grid:
@@ -32,11 +39,12 @@ def star(center=(2e-3, 0.2, 4), loss=4.0, worse=4.1) -> list[dict]:
 
 
 def test_point_names_are_stable_and_distinct():
-    p = {**GROUP, "lr": 2e-3, "weight_decay": 0.8, "epochs": 16, "seed": 0}
-    assert point_name(p) == "b250000/L4d128/lr0.002_wd0.8_ep16_s0"
-    assert point_name(dict(reversed(list(p.items())))) == point_name({**p, "lr": 0.002})  # order, spelling
-    assert point_name({"lr": 1e-5, "weight_decay": 0, "epochs": 1}) == "lr1e-05_wd0_ep1"
-    assert point_name({**p, "budget_tokens": 0}).startswith("ball/")
+    p = P(2e-3, 0.8, 16, seed=0)
+    assert point_name(p) == p.name == "b250000/L4d128/lr0.002_wd0.8_ep16_s0"
+    assert p.name == P(0.002, 0.8, 16, seed=0).name and p.hp.name == "b250000/L4d128/lr0.002_wd0.8_ep16"
+    assert P(1e-5, 0, 1).short_name == "lr1e-05_wd0_ep1"
+    assert GridPoint(0, 4, 128, 2e-3, 0.8, 16).name.startswith("ball/")
+    assert GridPoint.from_row({**GROUP, "lr": 2e-3, "weight_decay": 0.8, "epochs": 16, "seed": 0, "x": 1}) == p
     g = Grid([1e-3, 2e-3], [0.1, 0.8], [1, 2], [(2, 32), (3, 64)], [0, 4096], seeds=[0, 1])
     names = [point_name(q) for q in g.points()]
     assert len(names) == len(set(names)) == 2 ** 6
@@ -59,9 +67,24 @@ def test_grid_jobs_copy_and_override(tiny_store, tmp_path):
         Grid([2e-3, 0.002], [0.5], [3], [(2, 32)], [0])
 
 
+def test_a_points_seed_is_set_once_not_added_to_the_base():
+    """The study's certified configs carry their seed; a grid point's seed replaces it (the offset is added once,
+    by squeeze.study.steps.base.Study.seed), and a base whose data-order seed differs keeps the difference."""
+    base = tiny_config("store")
+    base.train.seed = base.data.seed = 100
+    c = point_config(base, GridPoint(4096, 2, 32, 1e-3, 0.5, 3, seed=101))
+    assert (c.train.seed, c.data.seed) == (101, 101)
+    base.data.seed = 103
+    assert point_config(base, GridPoint(4096, 2, 32, 1e-3, 0.5, 3, seed=101)).data.seed == 104
+    assert point_config(base, GridPoint(4096, 2, 32, 1e-3, 0.5, 3)).train.seed == 100  # no seed: the base's
+    with pytest.raises(SqueezeError, match="data-order seed would be -1"):
+        base.data.seed = 0
+        point_config(base, GridPoint(4096, 2, 32, 1e-3, 0.5, 3, seed=99))
+
+
 def test_certified_when_every_neighbour_is_trained_and_worse():
     cert = certify(star(), grid3())
-    assert cert.certified and cert.best == {**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4}
+    assert cert.certified and cert.best == P(2e-3, 0.2, 4)
     assert cert.best_loss == 4.0 and cert.n_neighbours == 6 and not (cert.missing or cert.better or cert.at_edge)
     assert cert.describe() == "certified: every one-step neighbour trained and none better"
     assert cert.status == "certified"
@@ -70,19 +93,18 @@ def test_certified_when_every_neighbour_is_trained_and_worse():
 def test_a_missing_neighbour_blocks_the_certificate():
     rows = [r for r in star() if r["lr"] != 4e-3] + [row(4e-3, 0.2, 4, None)]  # unfinished counts as missing
     cert = certify(rows, grid3())
-    assert not cert.certified and cert.missing == [{**GROUP, "lr": 4e-3, "weight_decay": 0.2, "epochs": 4, "seed": 0}]
+    assert not cert.certified and cert.missing == [P(4e-3, 0.2, 4, seed=0)]
     assert cert.describe() == "not certified: 1 neighbour missing (lr0.004_wd0.2_ep4)"
 
 
 def test_a_better_neighbour_blocks_the_certificate():
     rows = star()
     rows[1]["val_loss"] = 3.9  # lr 1e-3 beats the center
-    center = {**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4}
-    cert = certify(rows, grid3(), candidate=center)
-    assert not cert.certified and cert.better == [{**center, "lr": 1e-3, "val_loss": 3.9}]
+    cert = certify(rows, grid3(), candidate=P(2e-3, 0.2, 4))
+    assert not cert.certified and cert.better == [(P(1e-3, 0.2, 4), 3.9)]
     assert cert.describe() == "not certified: 1 neighbour better (lr0.001_wd0.2_ep4: 3.9000)"
     best = certify(rows, grid3())  # left to itself it picks the better point, whose lower neighbour is missing
-    assert best.best["lr"] == 1e-3 and best.best_loss == 3.9 and best.at_edge == ["lr"] and not best.certified
+    assert best.best.lr == 1e-3 and best.best_loss == 3.9 and best.at_edge == ["lr"] and not best.certified
 
 
 def test_best_at_an_edge_is_never_certified():
@@ -97,17 +119,17 @@ def test_seeds_are_averaged():
             row(2e-3, 0.2, 4, 4.0, seed=0), row(2e-3, 0.2, 4, 4.0, seed=1),  # mean 4.0: the best point
             row(4e-3, 0.2, 4, 4.5, seed=0), row(4e-3, 0.2, 4, 4.5, seed=1)]
     cert = certify(rows, g, axes=("lr",))
-    assert cert.best["lr"] == 2e-3 and cert.best_loss == 4.0 and cert.n_seeds == 2 and cert.certified
+    assert cert.best.lr == 2e-3 and cert.best_loss == 4.0 and cert.n_seeds == 2 and cert.certified
     # pooled SD over the three points: sqrt(2.42 / 3) = 0.90, so 1e-3 (+0.1) is flat, 4e-3 (+0.5) too at 3 dof
-    assert [p["lr"] for p in cert.flat] == [1e-3, 4e-3] and cert.noise[1] == 3
+    assert [p.lr for p, _ in cert.flat] == [1e-3, 4e-3] and cert.noise[1] == 3
     cert = certify(rows[:3], g, axes=("lr",))  # lr 2e-3 seed 1 unfinished: its mean is seed 0 alone
-    assert cert.best["lr"] == 2e-3 and cert.n_seeds == 1 and not cert.certified
-    assert cert.missing[0] == {**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4, "seed": 1}
+    assert cert.best.lr == 2e-3 and cert.n_seeds == 1 and not cert.certified
+    assert cert.missing[0] == P(2e-3, 0.2, 4, seed=1)
     assert cert.describe().startswith("not certified: best lacks seed 1; 1 neighbour missing (lr0.004_wd0.2_ep4)")
     assert certify([], g).describe() == "not certified: no finished runs"
     rows[2]["val_loss"] = float("nan")  # a broken run counts as worse than any finished one
-    cert = certify(rows, g, axes=("lr",), candidate={**GROUP, "lr": 2e-3, "weight_decay": 0.2, "epochs": 4})
-    assert cert.best_loss == float("inf") and [p["lr"] for p in cert.better] == [1e-3, 4e-3]
+    cert = certify(rows, g, axes=("lr",), candidate=P(2e-3, 0.2, 4))
+    assert cert.best_loss == float("inf") and [p.lr for p, _ in cert.better] == [1e-3, 4e-3]
 
 
 def test_extend_grid_steps_beyond_the_edges():
@@ -237,7 +259,7 @@ def test_best_seeds_count_from_the_grids_first_seed():
     g = grid3(lr=[1e-3, 2e-3, 4e-3], weight_decay=[0.2], epochs=[4], seeds=[10])
     rows = [row(lr, 0.2, 4, loss, seed=10) for lr, loss in ((1e-3, 4.5), (2e-3, 4.0), (4e-3, 4.6))]
     cert = certify(rows, g, axes=("lr",), best_seeds=3)
-    assert [p["seed"] for p in cert.missing] == [11, 12] and not cert.certified
+    assert [p.seed for p in cert.missing] == [11, 12] and not cert.certified
     rows += [row(2e-3, 0.2, 4, 4.1, seed=11), row(2e-3, 0.2, 4, 3.9, seed=12), row(2e-3, 0.2, 4, 9.0, seed=0)]
     cert = certify(rows, g, axes=("lr",), best_seeds=3)  # seed 0 belongs to another replicate: not counted
     assert cert.n_seeds == 3 and cert.best_loss == pytest.approx(4.0)

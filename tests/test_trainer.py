@@ -225,10 +225,10 @@ def test_weight_averaging_leaves_the_raw_training_alone(tiny_store, tmp_path):
 
 
 def test_auto_dtype_rule_on_both_cpu_kinds():
-    """The rule of squeeze/precision.py, with the native-bf16 answer forced both ways so CI (a CPU without native
+    """The rule of squeeze/device/precision.py, with the native-bf16 answer forced both ways so CI (a CPU without native
     bf16) covers the AMX path too: eager CPU runs take fp32 on either kind; compiled ones take bf16 only where it
     is native; GPUs take bf16; an explicit dtype is kept."""
-    from squeeze.precision import choose_dtype
+    from squeeze.device.precision import choose_dtype
     for native in (True, False):
         assert choose_dtype("auto", "cpu", compiled=False, native_bf16=native)[0] == "fp32"
         assert choose_dtype("bf16", "cpu", native_bf16=native) == ("bf16", "asked for")
@@ -241,8 +241,8 @@ def test_auto_dtype_rule_on_both_cpu_kinds():
 def test_auto_dtype_is_resolved_once_and_every_evaluation_uses_it(tiny_store, tmp_path, monkeypatch, native, capsys):
     """config.json holds the dtype that ran (not `auto`), run.json and the header say why, a resume that asks for
     `auto` again is the same run, and `squeeze eval` of the run reproduces its summary's loss exactly."""
-    from squeeze import precision
     from squeeze.cli import main
+    from squeeze.device import precision
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     cfg = tiny_config(tiny_store, epochs=1, dtype="auto")
     s = train(cfg, tmp_path / "r")
@@ -262,7 +262,7 @@ def test_a_bf16_run_is_evaluated_in_bf16(tiny_store, tmp_path, capsys):
     """A run that trained in bf16 (asked for, or resolved so on a native-bf16 CPU) is evaluated in bf16 by every
     path: `squeeze eval` and a one-member ensemble give its summary's loss."""
     from squeeze.cli import main
-    from squeeze.ensemble import ensemble_eval
+    from squeeze.evaluation.ensemble import ensemble_eval
     s = train(tiny_config(tiny_store, epochs=1, dtype="bf16"), tmp_path / "r", quiet=True)
     assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["loss"] == s["val_loss"]

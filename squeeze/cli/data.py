@@ -5,6 +5,7 @@ Exercised by tests/test_cli.py and tests/test_prune.py.
 import argparse
 import sys
 
+from squeeze.data.prepare import prepare_corpus
 from squeeze.prune.pipeline import METHODS, PruneOptions, prune_documents
 
 
@@ -27,7 +28,6 @@ def add_prepare_parser(sub) -> None:
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
-    from squeeze.data.prepare import prepare_corpus
     meta = prepare_corpus(a.data, a.out, vocab_size=a.vocab_size, text_field=a.text_field,
                           tokenizer_path=a.tokenizer, val_fraction=a.val_fraction, seed=a.seed,
                           budget_tokens=a.budget_tokens, force=a.force,

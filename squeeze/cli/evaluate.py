@@ -6,8 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
+from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
+from squeeze.evaluation.ensemble import ensemble_eval, format_table, snapshot_eval
+from squeeze.evaluation.loss import evaluate
+from squeeze.evaluation.tasks import task_accuracy
+from squeeze.interop.export import describe_export, export_run
 from squeeze.runs.files import WEIGHT_FILES
+from squeeze.train.checkpoint import check_tokenizer, load_run
+from squeeze.train.setup import bind_to_store
 
 
 def add_eval_parser(sub) -> None:
@@ -55,16 +64,12 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if len(a.run_dirs) > 1:
         if a.task or a.weights != "raw":
             raise SqueezeError("--task and --weights apply to one run; an ensemble uses each member's raw weights")
-        from squeeze.ensemble import ensemble_eval, format_table
         r = ensemble_eval(a.run_dirs, data=a.data, n_orders=a.orders)
         print(json.dumps(r) if a.json else format_table(r))
         return
     run_dir = a.run_dirs[0]
     if a.task:
         return _eval_task(a, run_dir)
-    from squeeze.evaluate import evaluate
-    from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.setup import bind_to_store
     weights = WEIGHT_FILES[a.weights]
     cfg, model, info = load_run(run_dir, weights=weights)
     if a.data:
@@ -88,7 +93,6 @@ def _eval_snapshots(a: argparse.Namespace) -> None:
         raise SqueezeError("--snapshots takes one run directory and no --task or --weights")
     if a.top_k < 0:
         raise SqueezeError(f"--top-k {a.top_k}: must be >= 0 (0 = every snapshot)")
-    from squeeze.ensemble import format_table, snapshot_eval
     r = snapshot_eval(a.run_dirs[0], top_k=a.top_k, data=a.data, n_orders=a.orders)
     if a.json:
         print(json.dumps(r))
@@ -102,7 +106,6 @@ def _eval_snapshots(a: argparse.Namespace) -> None:
 
 def _eval_task(a: argparse.Namespace, run_dir: str) -> None:
     """`squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S] [--json]`."""
-    from squeeze.eval_tasks import task_accuracy
     out = task_accuracy(run_dir, a.task, limit=a.task_limit, seed=a.task_seed, data=a.data)
     if a.json:
         print(json.dumps(out))
@@ -112,10 +115,7 @@ def _eval_task(a: argparse.Namespace, run_dir: str) -> None:
 
 
 def cmd_sample(a: argparse.Namespace) -> None:
-    import torch
 
-    from squeeze.data.store import TokenStore
-    from squeeze.train.checkpoint import check_tokenizer, load_run
     cfg, model, info = load_run(a.run_dir)
     store = TokenStore.open(cfg.data.path)
     check_tokenizer(Path(a.run_dir), info, store)
@@ -127,5 +127,4 @@ def cmd_sample(a: argparse.Namespace) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    from squeeze.export import describe_export, export_run
     print(describe_export(a.out, export_run(a.run_dir, a.out, a.format, force=a.force)))

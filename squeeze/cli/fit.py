@@ -1,5 +1,5 @@
-"""`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of DESIGN.md section 2 from run
-directories alone (squeeze/study/fits.py computes, squeeze/study/fit_output.py writes fits.json and the plots);
+"""`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of docs/design.md section 2,
+from run directories alone (squeeze/study/fits.py computes, squeeze/study/fit_output.py writes fits.json and the plots);
 this module parses the flags and prints the fits as text. Exercised by tests/test_fits.py.
 """
 from pathlib import Path

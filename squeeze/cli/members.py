@@ -10,6 +10,7 @@ from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
+from squeeze.evaluation.ensemble import format_table
 from squeeze.runs.files import CONFIG
 from squeeze.study.members import train_chain, train_ensemble, train_student
 
@@ -52,7 +53,6 @@ def base_config(a: argparse.Namespace, overrides: list[str]) -> Config:
 
 
 def _print_ensemble(r: dict, as_json: bool) -> None:
-    from squeeze.ensemble import format_table
     print(json.dumps(r) if as_json else format_table(r))
 
 

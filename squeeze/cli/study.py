@@ -1,19 +1,22 @@
-"""`squeeze run` (the main job: the whole study of squeeze/study/plan.py) and `squeeze report DIR` (its report
+"""`squeeze run` (the main job: the whole study of squeeze/study/steps/) and `squeeze report DIR` (its report
 rebuilt from run directories): their flags, and the headline table they print.
 Exercised by tests/test_run.py and tests/test_kill.py.
 """
 import argparse
 from pathlib import Path
 
-from squeeze import recipes
+from squeeze import presets
 from squeeze.errors import SqueezeError
 from squeeze.runs.jobs import ExecutorConfig
+from squeeze.study.report import summarize
+from squeeze.study.report_output import table_lines, write_report
+from squeeze.study.run import run_study
 
 
 def add_run_parser(sub) -> None:
     r = sub.add_parser("run", help="the main job on a corpus (default: built-in)")
     r.add_argument("--data", default=None, help="a corpus path or a token store (default: the built-in corpus)")
-    r.add_argument("--preset", default="default", help=f"one of: {', '.join(recipes.PRESETS)}")
+    r.add_argument("--preset", default="default", help=f"one of: {', '.join(presets.PRESETS)}")
     r.add_argument("--out", default="squeeze-out", help="output directory (default: squeeze-out)")
     r.add_argument("--text-field", default="text", help=".jsonl field holding the text")
     r.add_argument("--workers", type=int, default=None, help="parallel 1-thread training processes (default: "
@@ -43,7 +46,6 @@ def executor_config(a: argparse.Namespace) -> ExecutorConfig:
 
 
 def cmd_run(a: argparse.Namespace) -> None:
-    from squeeze.study.run import run_study
     result = run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers,
                        executor=executor_config(a), seed_offset=a.seed_offset, minutes=a.time_budget)
     print_summary(result.summary)
@@ -51,8 +53,6 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_report(a: argparse.Namespace) -> None:
-    from squeeze.study.report import summarize
-    from squeeze.study.report_output import write_report
     out = Path(a.dir)
     if not (out / "runs").is_dir():
         raise SqueezeError(f"{out}: not a study directory (no runs/ folder; make one with `squeeze run --out {out}`)")
@@ -63,7 +63,6 @@ def cmd_report(a: argparse.Namespace) -> None:
 
 
 def print_summary(summary: dict) -> None:
-    from squeeze.study.report_output import table_lines
     print(f"\ndata-efficiency study at D0 = {summary['d0']:,.0f} unique training tokens "
           f"({summary['runs']} runs; multipliers read against the measured standard points, 90% intervals over "
           f"seed noise)")

@@ -8,10 +8,11 @@ from squeeze import recipes
 from squeeze.cli.common import parse_list, parse_sizes
 from squeeze.cli.study import executor_config
 from squeeze.config import Config, apply_overrides
+from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
-from squeeze.study.certify import short_name
+from squeeze.study.certify import certify
 from squeeze.study.grid import AXES, Grid, group_name
-from squeeze.study.sweep import certify, run_sweep
+from squeeze.study.sweep import run_sweep
 
 __all__ = ["add_sweep_parser", "cmd_sweep", "grid_from_args", "parse_list", "parse_sizes", "print_report"]
 
@@ -83,7 +84,7 @@ def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[s
         certs[key] = cert = certify(rows, grid, axes, best_seeds=best_seeds)
         if cert.best is not None:
             seeds = f", mean of {cert.n_seeds} seeds" if cert.n_seeds > 1 else ""
-            print(f"  best {short_name(cert.best)}: val loss {cert.best_loss:.4f}{seeds}")
+            print(f"  best {cert.best.short_name}: val loss {cert.best_loss:.4f}{seeds}")
         print(f"  {cert.describe()}")
     return certs
 
@@ -93,7 +94,6 @@ def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[s
 def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     """`squeeze sweep`: run the grid (skipping finished points), certify, rebuild ROOT/results.csv, print."""
     base = apply_overrides(recipes.recipe(args.recipe), [f"data.path={args.data}", *overrides])
-    from squeeze.data.store import TokenStore  # not at the top: keeps `squeeze --help` fast
     TokenStore.open(base.data.path)  # a bad --data fails here, once, not once per run
     grid = grid_from_args(args, base)
     axes = tuple(parse_list(args.certify_axes, str, "--certify-axes"))

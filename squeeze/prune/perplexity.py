@@ -15,8 +15,10 @@ import torch
 from squeeze import recipes
 from squeeze.config import Config
 from squeeze.data.mask import save_mask
-from squeeze.evaluate import evaluate
+from squeeze.evaluation.loss import evaluate
 from squeeze.runs.execute import Job, run_jobs
+from squeeze.train.backend import TRAINER
+from squeeze.train.checkpoint import load_run
 
 
 def reference_config(store_path: str, budget_tokens: int) -> Config:
@@ -53,7 +55,6 @@ def doc_losses(model, store, docs: np.ndarray, ntok_N: np.ndarray, seq_len: int)
 def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path, seed: int = 0, folds: int = 2,
                      workers: int = 1, say=lambda *a: None) -> np.ndarray:
     """float [N] mean loss of every candidate document under a reference model that did not train on it."""
-    from squeeze.train.checkpoint import load_run
     if folds < 2:
         raise ValueError("folds must be >= 2 (a document must not score itself)")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -65,10 +66,10 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
         cfg = ref_cfg.copy()
         cfg.data.keep_mask = str(mask_path)
         # its own label: a fold's run must never count as a recipe's point in a study
-        cfg.recipe = recipes.PERPLEXITY_REFERENCE
+        cfg.recipe = recipes.Recipe.PERPLEXITY_REFERENCE
         jobs.append(Job(cfg, work_dir / f"ref{f}", needs_weights=True))  # read below, even if it finished earlier
     say(f"perplexity: training {folds} reference models in {work_dir}")
-    run_jobs(jobs, workers=workers, threads_per_worker=1 if workers > 1 else None)
+    run_jobs(jobs, TRAINER, workers=workers, threads_per_worker=1 if workers > 1 else None)
     score = np.full(len(ntok_N), np.nan)
     for f, job in enumerate(jobs):
         cfg, model, _ = load_run(job.run_dir)

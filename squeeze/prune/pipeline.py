@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from squeeze import config as config_mod
+from squeeze.data.mask import budget_doc_tokens, save_mask
+from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
+from squeeze.io import write_json
 from squeeze.prune import select
+from squeeze.prune.embed import cached_embeddings, make_embedder
+from squeeze.prune.perplexity import reference_config, reference_scores
 
 METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
 
@@ -58,7 +66,6 @@ class PruneOptions:
 
 
 def _clusters(x, cand, k, seed):
-    from squeeze.prune import select
     k = k or max(1, round(np.sqrt(cand.sum())))
     cent = select.kmeans(x[cand], k, seed)
     cluster = np.full(len(x), -1, dtype=np.int64)
@@ -69,19 +76,15 @@ def _clusters(x, cand, k, seed):
 
 def select_docs(a: "PruneOptions", store, ntok, say) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(keep [N], score [N] or None, extra summary fields) for the method asked for."""
-    from squeeze.prune import select
     cand, info = ntok > 0, {}
     if a.method == "random":
         return select.random_keep(ntok, a.keep, a.seed), None, info
     if a.method == "perplexity":
-        from squeeze import config as config_mod
-        from squeeze.prune.perplexity import reference_config, reference_scores
         ref = config_mod.load(a.ref_config) if a.ref_config else reference_config(a.data, a.budget_tokens)
         ref.data.path, ref.data.budget_tokens = a.data, a.budget_tokens
         work = Path(a.ref_dir) if a.ref_dir else Path(str(a.out) + ".ref")
         score = reference_scores(store, ntok, ref, work, a.seed, workers=a.workers, say=say)
         return select.slice_keep(score, ntok, a.keep, a.slice), score, {"slice": a.slice, "ref_dir": str(work)}
-    from squeeze.prune.embed import cached_embeddings, make_embedder
     n_docs = int(np.flatnonzero(cand).max()) + 1
     x = _pad(cached_embeddings(make_embedder(a.embedder), store, n_docs, a.cache, say), len(ntok))
     t0 = time.perf_counter()
@@ -125,11 +128,10 @@ def _pad(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _plot(path: Path, score, keep, cand, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     s = score[cand & np.isfinite(score)]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))  # no pyplot: no global figure state, no display backend
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     bins = np.histogram_bin_edges(s, bins=40)
     ax.hist(score[cand & keep & np.isfinite(score)], bins=bins, alpha=0.7, label="kept")
     ax.hist(score[cand & ~keep & np.isfinite(score)], bins=bins, alpha=0.7, label="dropped")
@@ -138,14 +140,10 @@ def _plot(path: Path, score, keep, cand, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None) -> dict:
     """Select, then write the keep-mask, its summary and its score plot; returns the summary (with `out`)."""
-    from squeeze.data.mask import budget_doc_tokens, save_mask
-    from squeeze.data.store import TokenStore
-    from squeeze.io import write_json
     t0 = time.perf_counter()
     store = TokenStore.open(a.data)
     ntok = budget_doc_tokens(store, a.budget_tokens)

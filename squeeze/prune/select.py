@@ -6,7 +6,7 @@ half of the candidate tokens (the last document taken may overshoot by less than
 the random baseline are compared at equal token counts. Every function takes `ntok_N` (tokens per document;
 0 = not a candidate, never kept) and returns bool [N].
 
-Methods (DESIGN.md section 1): prototypes (Sorscher et al. 2022: score = 1 - cos to the nearest centroid of a
+Methods (docs/design.md section 1): prototypes (Sorscher et al. 2022: score = 1 - cos to the nearest centroid of a
 spherical k-means; keep hard = far from the centroid, or easy), semdedup (Abbas et al. 2023: inside a cluster,
 drop a document whose cosine to an already kept one exceeds 1 - eps), d4 (Tirumala et al. 2023: SemDeDup, then
 prototypes on the re-clustered survivors), perplexity slices (Marion et al. 2023) and random.

@@ -18,15 +18,18 @@ from squeeze.runs.jobs import (
     Job,
     Outcome,
     Report,
+    Trainer,
     check_order,
     default_threads,
+    estimated_cost,
     failure_message,
     with_threads,
 )
 from squeeze.runs.local import gpu_slots, keep_workers, pool, serial, visible_gpus
+from squeeze.runs.ray_executor import run_on_ray
 
-__all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "default_threads", "execute", "gpu_slots",
-           "keep_workers", "run_jobs"]
+__all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "Report", "Trainer", "default_threads",
+           "estimated_cost", "execute", "gpu_slots", "keep_workers", "run_jobs"]
 
 
 def _speed(out: Outcome) -> str:
@@ -56,11 +59,12 @@ def _progress(total: int, on_done: Report | None = None) -> Report:
     return report
 
 
-def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
+def execute(jobs: list[Job], trainer: Trainer, workers: int = 1, threads_per_worker: int | None = None,
             quiet: bool = True, on_done: Report | None = None, executor: str = "local",
             ray_address: str | None = None, runs_per_gpu: int = 1, batch_runs: int = 1) -> list[Outcome]:
-    """Run every job and return one Outcome per job, in job order; never raises for a failed job. `on_done` is
-    called after each job's progress line (the study's overall progress uses it).
+    """Run every job with `trainer` (squeeze.train.backend.TRAINER) and return one Outcome per job, in job order;
+    never raises for a failed job. `on_done` is called after each job's progress line (the study's overall
+    progress uses it).
 
     local: `workers` processes on this machine, or with GPUs visible, runs_per_gpu processes per GPU (`workers`
     is then ignored). ray: the jobs go to the Ray cluster at `ray_address` (None: a Ray instance started here),
@@ -80,18 +84,17 @@ def execute(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = 
     jobs = [with_threads(job, threads) for job in jobs]
     report = _progress(len(jobs), on_done)
     if executor == "ray":
-        from squeeze.runs.ray_executor import run_on_ray
-        return run_on_ray(jobs, workers, threads, quiet, report, ray_address, runs_per_gpu, batch_runs)
+        return run_on_ray(jobs, trainer, workers, threads, quiet, report, ray_address, runs_per_gpu, batch_runs)
     if not slots and (workers == 1 or len(jobs) <= 1):
-        return serial(jobs, threads, quiet, report, batch_runs)
-    return pool(jobs, workers, threads, quiet, report, slots, batch_runs)
+        return serial(jobs, trainer, threads, quiet, report, batch_runs)
+    return pool(jobs, trainer, workers, threads, quiet, report, slots, batch_runs)
 
 
-def run_jobs(jobs: list[Job], workers: int = 1, threads_per_worker: int | None = None,
+def run_jobs(jobs: list[Job], trainer: Trainer, workers: int = 1, threads_per_worker: int | None = None,
              quiet: bool = True, on_done: Report | None = None, **executor) -> list[dict]:
     """Run every job (see `execute`; `executor` takes its executor, ray_address and runs_per_gpu) and return the
     summaries in job order; raise one SqueezeError at the end naming the failed run directories when any failed."""
-    outcomes = execute(jobs, workers, threads_per_worker, quiet, on_done, **executor)
+    outcomes = execute(jobs, trainer, workers, threads_per_worker, quiet, on_done, **executor)
     message = failure_message(jobs, outcomes)
     if message:
         raise SqueezeError(message)

@@ -5,7 +5,8 @@ summary.json is read back (unless the job needs its weights and they are gone: i
 is resumed, anything else trains from scratch; every exception becomes an `Outcome`, so one bad job cannot sink the
 rest. `schedule` runs jobs through any backend (worker processes, Ray) as their chain predecessors (`Job.after`)
 finish. `ExecutorConfig` says where runs train; the executors themselves are in squeeze/runs/local.py and
-squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py.
+squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py. The training functions arrive as a `Trainer`
+(squeeze.train.backend.TRAINER): this package runs the trainer and never imports it.
 Exercised by tests/test_execute.py.
 """
 import os
@@ -43,6 +44,15 @@ class ExecutorConfig:
     def kwargs(self) -> dict:
         return {"executor": self.executor, "ray_address": self.ray_address, "runs_per_gpu": self.runs_per_gpu,
                 "batch_runs": self.batch_runs}
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """The training functions the executors call, handed in by the caller (squeeze.train.backend.TRAINER is
+    squeeze's own). Module-level functions, so a Trainer pickles to a worker process or a Ray task by reference."""
+    train: Callable[..., dict]  # (cfg, run_dir, resume=, force=, quiet=) -> the run's summary
+    train_group: Callable[..., list[dict]]  # ([(cfg, run_dir, resume, force)], quiet=) -> summaries: one batched model
+    group_key: Callable[[Config], object]  # runs with an equal key (not None) may train as one batched model
 
 
 @dataclass
@@ -85,7 +95,7 @@ def estimated_cost(cfg: Config, budget: int | None = None) -> float:
 
 def default_threads(workers: int) -> int:
     """Torch threads per worker so that workers x threads never exceeds the cores: on the 2-core machine two
-    1-thread processes beat one 2-thread process for small models (DESIGN.md section 5)."""
+    1-thread processes beat one 2-thread process for small models (docs/design.md section 7)."""
     cores = os.cpu_count() or 1
     if hasattr(os, "sched_getaffinity"):  # `taskset`, cgroups cpusets: the cores this process may actually use
         cores = min(cores, len(os.sched_getaffinity(0)))
@@ -119,12 +129,11 @@ def _start(job: Job) -> tuple[Config, Path, bool, bool]:
     return cfg, run_dir, resume, not resume and (run_dir / CONFIG).exists()
 
 
-def _train_or_skip(job: Job, quiet: bool) -> tuple[dict, bool]:
-    from squeeze.train.trainer import train
+def _train_or_skip(job: Job, trainer: Trainer, quiet: bool) -> tuple[dict, bool]:
     cfg, run_dir, resume, force = _start(job)  # a finished run of another config is an error, not a result
     if finished(job):
         return read_json(run_dir / SUMMARY), True
-    return train(cfg, run_dir, resume=resume, force=force, quiet=quiet), False
+    return trainer.train(cfg, run_dir, resume=resume, force=force, quiet=quiet), False
 
 
 def _guarded(work, n: int, t0: float) -> list[Outcome]:
@@ -141,29 +150,27 @@ def _guarded(work, n: int, t0: float) -> list[Outcome]:
     return [Outcome(error=error, trace=trace, seconds=time.perf_counter() - t0) for _ in range(n)]
 
 
-def run_one(job: Job, quiet: bool = True) -> Outcome:
+def run_one(job: Job, trainer: Trainer, quiet: bool = True) -> Outcome:
     """Train, resume or skip one job; every Exception becomes an Outcome, so one bad job cannot sink the rest."""
-    return _guarded(lambda: [_train_or_skip(job, quiet)], 1, time.perf_counter())[0]
+    return _guarded(lambda: [_train_or_skip(job, trainer, quiet)], 1, time.perf_counter())[0]
 
 
-def run_group(jobs: list[Job], quiet: bool = True) -> list[Outcome]:
+def run_group(jobs: list[Job], trainer: Trainer, quiet: bool = True) -> list[Outcome]:
     """Train new same-shape jobs as one batched model (`units` formed the group); one job is `run_one`. A failure
     fails the whole group, each job with the same message."""
     if len(jobs) == 1:
-        return [run_one(jobs[0], quiet)]
+        return [run_one(jobs[0], trainer, quiet)]
 
     def work():
-        from squeeze.train.batched import train_group
-        return [(summary, False) for summary in train_group([_start(job) for job in jobs], quiet=quiet)]
+        return [(summary, False) for summary in trainer.train_group([_start(job) for job in jobs], quiet=quiet)]
     return _guarded(work, len(jobs), time.perf_counter())
 
 
-def units(jobs: list[Job], ready: list[int], batch_runs: int) -> list[list[int]]:
+def units(jobs: list[Job], ready: list[int], batch_runs: int, group_key: Callable[[Config], object]) -> list[list[int]]:
     """The ready jobs as units to submit, in job order: one job each, or with batch_runs > 1 groups of up to
     batch_runs new runs that may train as one batched model (an equal `group_key`: same model, data and steps)."""
     if batch_runs <= 1:
         return [[i] for i in ready]
-    from squeeze.train.batched import group_key
     out, by_key = [], {}
     for i in ready:
         new = not (Path(jobs[i].run_dir) / STATE).exists()  # a resumed run goes alone, from its own step
@@ -201,7 +208,7 @@ def jobs_word(n: int) -> str:
     return "a job" if n == 1 else f"{n} jobs"
 
 
-def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool,
+def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Report, quiet: bool, trainer: Trainer,
              batch_runs: int = 1, longest_first: bool = False) -> list[Outcome]:
     """Run jobs through a backend as their chain predecessors finish: `submit(jobs) -> handle` starts one job or one
     batched group (`units`), `wait_one(handles) -> (handle, Outcome or [Outcome per job])` waits for any. Finished
@@ -219,12 +226,12 @@ def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Repo
             waiting.remove(i)
             outcomes[i] = blocked(jobs[i], outcomes)
             if outcomes[i] is None and finished(jobs[i]):
-                outcomes[i] = run_one(jobs[i], quiet)  # reading a summary needs no worker process
+                outcomes[i] = run_one(jobs[i], trainer, quiet)  # reading a summary needs no worker process
             if outcomes[i] is None:
                 ready.append(i)
             else:
                 report(i, jobs[i], outcomes[i])
-        ready_units = units(jobs, ready, batch_runs)
+        ready_units = units(jobs, ready, batch_runs, trainer.group_key)
         if longest_first:
             ready_units.sort(key=lambda unit: -sum(estimated_cost(jobs[i].cfg) for i in unit))  # stable on ties
         for unit in ready_units:

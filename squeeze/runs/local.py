@@ -6,18 +6,22 @@ CUDA_VISIBLE_DEVICES. Inside `keep_workers()` (a study: one pool per certificati
 shape reuse one set of processes instead of starting new ones for every call. Exercised by
 tests/test_execute.py and tests/test_executors.py.
 """
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
-from squeeze.runs.jobs import Job, Outcome, Report, run_group, schedule
+import torch
+
+from squeeze.runs.jobs import Job, Outcome, Report, Trainer, run_group, schedule
 
 
-def serial(jobs: list[Job], threads: int, quiet: bool, report: Report, batch_runs: int = 1) -> list[Outcome]:
-    import torch  # here and below, not at the top: `squeeze --help` should not wait ~2 s for torch
+def serial(jobs: list[Job], trainer: Trainer, threads: int, quiet: bool, report: Report,
+           batch_runs: int = 1) -> list[Outcome]:
     before = torch.get_num_threads()
     submitted: dict[int, list[Job]] = {}
 
@@ -26,9 +30,9 @@ def serial(jobs: list[Job], threads: int, quiet: bool, report: Report, batch_run
         return len(submitted) - 1
 
     def wait_one(handles: list[int]) -> tuple[int, list[Outcome]]:
-        return min(handles), run_group(submitted[min(handles)], quiet)
+        return min(handles), run_group(submitted[min(handles)], trainer, quiet)
     try:
-        return schedule(jobs, submit, wait_one, report, quiet, batch_runs)
+        return schedule(jobs, submit, wait_one, report, quiet, trainer, batch_runs)
     finally:
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
 
@@ -39,8 +43,6 @@ def _die_with_parent(parent: int) -> None:
     finds that run "in use" (tests/test_kill.py)."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
-    import signal
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -56,7 +58,6 @@ def gpu_slots(n_gpus: int, runs_per_gpu: int) -> list[str]:
 
 def visible_gpus() -> int:
     """GPUs a local executor may pack runs onto (0 without CUDA); asked without initializing CUDA here."""
-    import torch
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -65,7 +66,6 @@ def _init_worker(threads: int, slots=None, parent: int | None = None) -> None:
         _die_with_parent(parent)
     if slots is not None:  # before torch touches CUDA in this process: pin it to one GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
-    import torch
     torch.set_num_threads(threads)
 
 
@@ -114,7 +114,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Report,
+def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: bool, report: Report,
          slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
     key = (workers, threads)
     kept = _kept is not None and not slots  # GPU pools pin each process to a device at its start: never kept
@@ -126,12 +126,12 @@ def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repor
     def submit(unit: list[Job]):
         nonlocal executor
         try:
-            return executor.submit(run_group, unit, quiet)
+            return executor.submit(run_group, unit, trainer, quiet)
         except BrokenProcessPool:  # a kept pool's worker died in an earlier call (its runs failed then): renew it
             if not kept:
                 raise
             executor = _kept[key] = _new_pool(workers, threads)
-            return executor.submit(run_group, unit, quiet)
+            return executor.submit(run_group, unit, trainer, quiet)
 
     def wait_one(futures):
         fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
@@ -140,7 +140,7 @@ def pool(jobs: list[Job], workers: int, threads: int, quiet: bool, report: Repor
         except Exception as e:  # the worker process itself died (killed, out of memory)
             return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
     try:
-        return schedule(jobs, submit, wait_one, report, quiet, batch_runs, longest_first=True)
+        return schedule(jobs, submit, wait_one, report, quiet, trainer, batch_runs, longest_first=True)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: stop now, not after the queue
         _stop(executor)
         if kept:

@@ -8,7 +8,10 @@ squeeze/runs/jobs.py. Tasks write their run directories themselves, so ROOT must
 numbers as the local executor's (the trainer is the same, only the process that calls it differs).
 Exercised by tests/test_execute.py (two tiny runs on a local Ray instance) and `squeeze sweep --executor ray`.
 """
+import os
+
 from squeeze.errors import SqueezeError
+from squeeze.runs.jobs import Outcome, Trainer, run_group, schedule
 
 
 def _ray():
@@ -27,7 +30,6 @@ def _connect(ray, address: str | None, threads: int) -> bool:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:  # a local instance sized to this machine, without the dashboard (saves ~1 s and a port)
-            import os
             ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SqueezeError(f"--ray-address {address or '(local)'}: cannot start or join Ray "
@@ -35,11 +37,10 @@ def _connect(ray, address: str | None, threads: int) -> bool:
     return True
 
 
-def run_on_ray(jobs: list, workers: int, threads: int, quiet: bool, report, address: str | None,
+def run_on_ray(jobs: list, trainer: Trainer, workers: int, threads: int, quiet: bool, report, address: str | None,
                runs_per_gpu: int, batch_runs: int = 1) -> list:
     """One Outcome per job, in job order. How many run at once is Ray's to decide from the tasks' CPU and GPU
     requests; `workers` only sets the default threads per run (this machine's cores / workers)."""
-    from squeeze.runs.jobs import Outcome, run_group, schedule
     ray = _ray()
     started = _connect(ray, address, threads)
     try:
@@ -53,7 +54,8 @@ def run_on_ray(jobs: list, workers: int, threads: int, quiet: bool, report, addr
             except Exception as e:  # the task's worker died (node lost, out of memory)
                 return ref, Outcome(error=f"Ray task died ({type(e).__name__}: {str(e).splitlines()[0]})")
 
-        return schedule(jobs, lambda unit: task.remote(unit, quiet), wait_one, report, quiet, batch_runs)
+        return schedule(jobs, lambda unit: task.remote(unit, trainer, quiet), wait_one, report, quiet, trainer,
+                        batch_runs)
     finally:
         if started:
             ray.shutdown()

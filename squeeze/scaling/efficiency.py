@@ -1,5 +1,5 @@
-"""The data-efficiency multiplier of DESIGN.md section 2: how much more data the standard recipe would need to reach
-the loss a method reached at budget D0. Owns D_eff(L), the multiplier against a fitted standard law
+"""The data-efficiency multiplier of docs/design.md section 2: how much more data the standard recipe would need to
+reach the loss a method reached at budget D0. Owns D_eff(L), the multiplier against a fitted standard law
 L(D) = A/D^B + C, the beyond-asymptote case, and the interpolation-only figure over the measured standard points.
 Pure functions: no I/O, no printing.
 

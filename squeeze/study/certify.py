@@ -1,4 +1,4 @@
-"""The local-optimality certificate (DESIGN.md section 2): pure functions of result rows and a grid.
+"""The local-optimality certificate (docs/design.md section 2): pure functions of result rows and a grid.
 
 For one (budget, size) group, `certify` says whether the best point is a local optimum: every one-step neighbour
 along lr, weight decay and epochs trained and none better, and it flags a best that sits on the edge of the grid;
@@ -9,8 +9,12 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 
-from squeeze.study.grid import AXES, GROUP, POINT_KEYS, Grid, point_name
+from scipy.stats import t
+
+from squeeze.study.grid import AXES, Grid, GridPoint
 from squeeze.study.noise import Point, pooled_noise
+
+Scored = tuple[GridPoint, float]  # a hyperparameter point and its seed-mean val_loss
 
 
 def _step(axis: str, values: list, up: bool) -> float | int | None:
@@ -42,15 +46,15 @@ class Certificate:
     the group's points with >= 2 seeds) or "worse" (beyond noise; "worse" alone when no noise estimate exists yet).
     Certified: the best has all its seeds, every neighbour is trained, none is better and the best is not on an
     edge of the grid that could be widened (status "edge" then)."""
-    best: dict | None  # the best hyperparameter point (group keys and axes, no seed)
+    best: GridPoint | None  # the best hyperparameter point (no seed)
     best_loss: float | None  # its val_loss, the mean over its finished seeds
     n_seeds: int
     certified: bool
-    missing: list[dict] = field(default_factory=list)  # runs (with seed) still to train: neighbours', best's own
-    better: list[dict] = field(default_factory=list)  # neighbours whose mean val_loss (key "val_loss") beats best
+    missing: list[GridPoint] = field(default_factory=list)  # runs (with seed) still to train: neighbours', best's
+    better: list[Scored] = field(default_factory=list)  # neighbours whose seed-mean val_loss beats the best's
     at_edge: list[str] = field(default_factory=list)  # axes where best sits on a grid edge that could be widened
     n_neighbours: int = 0
-    flat: list[dict] = field(default_factory=list)  # neighbours within noise of the best (key "val_loss": mean)
+    flat: list[Scored] = field(default_factory=list)  # neighbours within noise of the best
     noise: tuple[float, int] | None = None  # (pooled seed SD, degrees of freedom) the labels used, if any
 
     @property
@@ -62,14 +66,14 @@ class Certificate:
     def describe(self) -> str:
         if self.best is None:
             return "not certified: no finished runs"
-        own = [str(p["seed"]) for p in self.missing if _hp(p) == self.best]
-        near = list(dict.fromkeys(short_name(p) for p in self.missing if _hp(p) != self.best))
+        own = [str(p.seed) for p in self.missing if p.hp == self.best]
+        near = list(dict.fromkeys(p.short_name for p in self.missing if p.hp != self.best))
         why = [f"best lacks seed{'s' * (len(own) > 1)} {', '.join(own)}"] if own else []
         if near:
             why.append(f"{_count(near, 'neighbour')} missing ({', '.join(near[:3])}{', ...' * (len(near) > 3)})")
         if self.better:
             why.append(f"{_count(self.better, 'neighbour')} better (" + ", ".join(
-                f"{short_name(p)}: {p['val_loss']:.4f}" for p in self.better) + ")")
+                f"{p.short_name}: {loss:.4f}" for p, loss in self.better) + ")")
         if not self.n_neighbours:
             why.append("no neighbours on the grid (one value per axis)")
         if self.certified:
@@ -80,7 +84,7 @@ class Certificate:
         else:
             line = "not certified: " + "; ".join(why)
         if self.flat:
-            line += f"; flat (within noise): {', '.join(short_name(p) for p in self.flat)}"
+            line += f"; flat (within noise): {', '.join(p.short_name for p, _ in self.flat)}"
         if self.at_edge:
             axes = " and ".join(", ".join(self.at_edge).rsplit(", ", 1))
             line += (f"; best at the edge of the {axes} grid{'s' * (len(self.at_edge) > 1)}: "
@@ -92,39 +96,28 @@ def _count(items: list, noun: str) -> str:
     return f"{len(items)} {noun}{'s' * (len(items) > 1)}"
 
 
-def short_name(point: dict) -> str:
-    """The name within its group: `lr0.002_wd0.8_ep16`."""
-    return point_name({k: point[k] for k in AXES})
-
-
-def _hp(point: dict) -> dict:
-    """A hyperparameter point: the run point without its seed (nor extras like val_loss)."""
-    return {k: point[k] for k in (*GROUP, *AXES)}
-
-
 def _seed_losses(rows: list[dict], grid: Grid, seeds: list[int]) -> tuple[dict[str, float], dict[str, list[float]]]:
     """val_loss of every finished run of the grid's points at `seeds` by run name, and each hyperparameter point's
     seed losses by point name. NaN counts as inf: a broken run is worse than any that finished."""
-    hps = {point_name(_hp(p)) for p in grid.points()}
+    hps = {p.hp.name for p in grid.points()}
     losses, by_point = {}, {name: [] for name in hps}
     for r in rows:
         if r.get("val_loss") is None or r["seed"] not in seeds:
             continue
-        hp_name = point_name({k: r[k] for k in (*GROUP, *AXES)})
-        if hp_name in hps:
+        point = GridPoint.from_row(r)
+        if point.hp.name in hps:
             loss = math.inf if math.isnan(float(r["val_loss"])) else float(r["val_loss"])
-            losses[point_name({k: r[k] for k in POINT_KEYS})] = loss
-            by_point[hp_name].append(loss)
+            losses[point.name] = loss
+            by_point[point.hp.name].append(loss)
     return losses, by_point
 
 
 def _within_noise(diff: float, n_best: int, n_other: int, noise: tuple[float, int]) -> bool:
-    from scipy.stats import t
     sd, dof = noise
     return diff <= float(t.ppf(0.95, dof)) * sd * math.sqrt(1 / n_best + 1 / n_other)
 
 
-def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidate: dict | None = None,
+def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidate: GridPoint | None = None,
             best_seeds: int = 1) -> Certificate:
     """Certify the best finished point of a one-group grid (lowest seed-mean val_loss), or `candidate`, a point of
     the grid (say, the hyperparameters a recipe reports). The best needs best_seeds seeds counted from the
@@ -138,40 +131,37 @@ def certify(rows: list[dict], grid: Grid, axes: tuple[str, ...] = AXES, candidat
     full = sorted(set(grid.seeds) | {min(grid.seeds) + i for i in range(best_seeds)})
     losses, by_point = _seed_losses(rows, grid, full)
     loss = {name: statistics.fmean(v) for name, v in by_point.items() if v}
-    hps = {point_name(_hp(p)): _hp(p) for p in grid.points()}
+    hps = {p.hp.name: p.hp for p in grid.points()}
     if candidate is not None:
-        best = _hp(candidate)
-        if point_name(best) not in hps:
-            raise ValueError(f"candidate {point_name(best)} is not a point of the grid")
+        best = candidate.hp
+        if best.name not in hps:
+            raise ValueError(f"candidate {best.name} is not a point of the grid")
     elif not loss:
         return Certificate(None, None, 0, False)
     else:
         best = hps[min(loss, key=lambda n: (loss[n], list(hps).index(n)))]  # lowest mean; grid order on a tie
-    best_name = point_name(best)
-    best_loss, n_seeds = loss.get(best_name), len(by_point[best_name])
+    best_loss, n_seeds = loss.get(best.name), len(by_point[best.name])
     noise = pooled_noise([Point(0, tuple(v)) for v in by_point.values() if len(v) > 1 and all(map(math.isfinite, v))])
     noise = noise if noise[1] > 0 else None
     neighbours = []
     for axis in axes:
         values = grid.values(axis)
-        i = values.index(best[axis])
-        neighbours += [{**best, axis: values[j]} for j in (i - 1, i + 1) if 0 <= j < len(values)]
+        i = values.index(getattr(best, axis))
+        neighbours += [replace(best, **{axis: values[j]}) for j in (i - 1, i + 1) if 0 <= j < len(values)]
     better, flat = [], []
     for hp in neighbours:
-        m = loss.get(point_name(hp))
+        m = loss.get(hp.name)
         if m is None or best_loss is None:
             continue
         if m < best_loss:
-            better.append({**hp, "val_loss": m})
-        elif noise and math.isfinite(m) and _within_noise(m - best_loss, n_seeds, len(by_point[point_name(hp)]),
-                                                          noise):
-            flat.append({**hp, "val_loss": m})
-    flat_names = {point_name(_hp(p)) for p in flat}
-    missing = [{**best, "seed": s} for s in full if point_name({**best, "seed": s}) not in losses]
-    missing += [{**hp, "seed": s} for hp in neighbours
-                for s in (full if point_name(hp) in flat_names else grid.seeds)
-                if point_name({**hp, "seed": s}) not in losses]
-    at_edge = [axis for axis in axes if beyond(axis, grid.values(axis), best[axis])]
+            better.append((hp, m))
+        elif noise and math.isfinite(m) and _within_noise(m - best_loss, n_seeds, len(by_point[hp.name]), noise):
+            flat.append((hp, m))
+    flat_names = {hp.name for hp, _ in flat}
+    missing = [best.seeded(s) for s in full if best.seeded(s).name not in losses]
+    missing += [hp.seeded(s) for hp in neighbours for s in (full if hp.name in flat_names else grid.seeds)
+                if hp.seeded(s).name not in losses]
+    at_edge = [axis for axis in axes if beyond(axis, grid.values(axis), getattr(best, axis))]
     certified = best_loss is not None and bool(neighbours) and not missing and not better and not at_edge
     return Certificate(best, best_loss, n_seeds, certified, missing, better, at_edge, len(neighbours), flat, noise)
 
@@ -181,5 +171,5 @@ def extend_grid(grid: Grid, certificate: Certificate) -> Grid | None:
     if certificate.best is None:
         return None
     changes = {axis: sorted([*getattr(grid, axis), *new]) for axis in certificate.at_edge
-               if (new := beyond(axis, grid.values(axis), certificate.best[axis]))}
+               if (new := beyond(axis, grid.values(axis), getattr(certificate.best, axis)))}
     return replace(grid, **changes) if changes else None

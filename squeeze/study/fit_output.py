@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+from squeeze.study import plots
 from squeeze.study.fits import Curve, EfficiencyRow, FitReport, JointFit
 
 
@@ -65,7 +66,6 @@ def _marker(r: EfficiencyRow) -> tuple:
 
 
 def write_plots(rep: FitReport, out: Path) -> list[Path]:
-    from squeeze.study import plots
     written = []
     if rep.standard:
         c, markers = rep.standard, [_marker(r) for r in rep.table if r.efficiency is not None]

@@ -1,5 +1,5 @@
-"""`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of DESIGN.md section 2, rebuilt
-from run directories alone. Owns picking the best run at each point of a curve (mean over seeds first, then the
+"""`squeeze fit PATH [PATH ...]`: the scaling-law fits and the data-efficiency table of docs/design.md section 2,
+rebuilt from run directories alone. Owns picking the best run at each point of a curve (mean over seeds first, then the
 best over every other knob), the data- and parameter-scaling fits with their intervals, the joint law, the
 multiplier of every recipe against the standard recipe. Computation only: squeeze/study/fit_output.py writes
 fits.json and the plots, squeeze/cli/fit.py prints the text report.
@@ -13,14 +13,19 @@ import math
 import os
 from dataclasses import dataclass
 from statistics import fmean
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from squeeze.errors import SqueezeError
-
-if TYPE_CHECKING:  # scipy costs ~0.6 s to import: the fitting modules load only when a fit runs
-    from squeeze.scaling.efficiency import DataEfficiency
-    from squeeze.scaling.fit import FitWithInterval
-    from squeeze.scaling.joint import ChinchillaWithInterval
+from squeeze.recipes import Recipe
+from squeeze.runs.results import collect
+from squeeze.scaling.efficiency import DataEfficiency, data_efficiency
+from squeeze.scaling.fit import FitWithInterval, fit_with_uncertainty
+from squeeze.scaling.joint import (
+    ChinchillaWithInterval,
+    chinchilla_with_uncertainty,
+    fit_chinchilla,
+    fit_data_constrained,
+)
 
 # Runs from run directories carry `config_key` (squeeze.runs.results): equal keys are seeds of one configuration, and
 # only those are averaged. Hand-made rows without it (tests) group by these knobs instead.
@@ -93,14 +98,13 @@ class Curve:
 def _fit_curve(best: dict[float, Best], n_boot: int, seed: int) -> Curve:
     """Fit every seed of each best configuration (x repeats), so the bootstrap resamples seeds where there are
     several; with one seed per x it resamples points. Equal seed counts give the same fit as the means."""
-    from squeeze.scaling.fit import fit_with_uncertainty
     x = [k for k, b in best.items() for _ in b.seed_losses]
     y = [loss for b in best.values() for loss in b.seed_losses]
     fit = fit_with_uncertainty(x, y, n_boot=n_boot, seed=seed, level=LEVEL)
     return Curve(list(best), [b.loss for b in best.values()], fit, best)
 
 
-def data_scaling(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOOT, seed: int = 0) -> Curve:
+def data_scaling(rows: list[dict], recipe: str = Recipe.STANDARD, *, n_boot: int = N_BOOT, seed: int = 0) -> Curve:
     """L(D) of `recipe`: at each budget the best seed-mean loss over model size, lr, weight decay and epochs."""
     best = best_runs(rows, recipe, by=budget_of)
     if len(best) < 3:
@@ -132,12 +136,11 @@ class JointFit:
     reason: str  # why E (the asymptote) is not determined; "" when it is
 
 
-def joint_fit(rows: list[dict], recipe: str = "standard", *, n_boot: int = N_BOOT, seed: int = 0) -> JointFit:
+def joint_fit(rows: list[dict], recipe: str = Recipe.STANDARD, *, n_boot: int = N_BOOT, seed: int = 0) -> JointFit:
     """fit_chinchilla with bootstrap intervals, when `recipe` has >= 2 sizes and >= 2 budgets with >= 5 points.
     Repeated epochs count as full tokens here (the data-constrained law is what discounts them). One point per
     (N, tokens seen, unique budget): two budgets that saw equal tokens (D0 x 8 epochs, 2 D0 x 4) stay two points,
     not the better of them."""
-    from squeeze.scaling.joint import chinchilla_with_uncertainty
     by_nd = best_runs(rows, recipe, by=lambda r: (float(r["params"]), float(r["tokens_seen"]), budget_of(r)))
     best = {(n, d, u): b for (n, d, u), b in by_nd.items()}
     sizes = {n for n, _, _ in best}
@@ -169,10 +172,9 @@ class ConstrainedFit:
     n_points: int
 
 
-def constrained_fit(rows: list[dict], recipe: str = "standard") -> ConstrainedFit:
+def constrained_fit(rows: list[dict], recipe: str = Recipe.STANDARD) -> ConstrainedFit:
     """The two-stage fit of the data-constrained law over (N = params, D = tokens seen, U = unique tokens). Needs
     >= 5 single-epoch points over >= 2 sizes and >= 2 budgets (the base law) and some runs with repeats."""
-    from squeeze.scaling.joint import fit_chinchilla, fit_data_constrained
     mine = [r for r in rows if is_finished(r) and r.get("recipe") == recipe]
     single = best_runs([r for r in mine if r["epochs"] == 1], recipe,
                        by=lambda r: (float(r["params"]), float(r["tokens_seen"])))
@@ -204,7 +206,6 @@ class EfficiencyRow:
 
 
 def _multiplier(fit, loss: float, budget: float) -> float | None:
-    from squeeze.scaling.efficiency import data_efficiency
     try:
         return data_efficiency(fit, loss, budget).multiplier
     except ValueError:  # a flat resample (A or B = 0) has no D_eff
@@ -212,7 +213,6 @@ def _multiplier(fit, loss: float, budget: float) -> float | None:
 
 
 def _efficiency_row(rows: list[dict], recipe: str, budget: float, standard: Curve) -> EfficiencyRow:
-    from squeeze.scaling.efficiency import data_efficiency
     n_boot = len(standard.fit.boot_fits)
     best = best_runs([r for r in rows if is_finished(r) and budget_of(r) == budget], recipe, by=budget_of).get(budget)
     if best is None:
@@ -234,7 +234,7 @@ def _efficiency_row(rows: list[dict], recipe: str, budget: float, standard: Curv
     return EfficiencyRow(recipe, budget, best, eff, interval, n_valid, n_boot, "; ".join(notes))
 
 
-def efficiency_table(rows: list[dict], standard_recipe: str = "standard", base_budget: float | None = None, *,
+def efficiency_table(rows: list[dict], standard_recipe: str = Recipe.STANDARD, base_budget: float | None = None, *,
                      standard: Curve | None = None, n_boot: int = N_BOOT, seed: int = 0) -> list[EfficiencyRow]:
     """Every recipe other than the standard one at base_budget (default: the smallest standard budget, D0): its
     best seed-mean loss and data_efficiency against the standard data-scaling fit (`standard`, fitted here when
@@ -247,7 +247,6 @@ def efficiency_table(rows: list[dict], standard_recipe: str = "standard", base_b
 
 def load_rows(paths: list[str]) -> tuple[list[dict], int]:
     """(finished rows, number of unfinished runs) of every run directory at or under the paths, each once."""
-    from squeeze.runs.results import collect
     rows, seen = [], set()
     for path in paths:
         found = collect(path)
@@ -280,7 +279,7 @@ class FitReport:
     skipped: dict[str, str]  # section -> why it was not fitted
 
 
-def fit_all(rows: list[dict], recipe: str = "standard", base_budget: float | None = None, *,
+def fit_all(rows: list[dict], recipe: str = Recipe.STANDARD, base_budget: float | None = None, *,
             n_boot: int = N_BOOT, joint: bool = True) -> FitReport:
     """Every fit the finished rows allow; a fit they do not allow is skipped with its reason. The joint law is the
     slow one (a grid of L-BFGS starts per resample): `joint=False` leaves it out."""

@@ -1,18 +1,60 @@
 """Hyperparameter grids: the points a sweep crosses and the run directory each one trains in.
 
-A `Grid` crosses learning rates, weight decays, epochs, model sizes, budgets and seeds; each point is a run
-directory `ROOT/b250000/L4d128/lr0.002_wd0.8_ep16_s0` (`point_name`) made by copy-and-override of one base
-config (`point_config`). Pure: nothing here touches disk. Exercised by tests/test_sweep.py.
+A `Grid` crosses learning rates, weight decays, epochs, model sizes, budgets and seeds; each point is a typed
+`GridPoint`, trained in the run directory `ROOT/b250000/L4d128/lr0.002_wd0.8_ep16_s0` (its `name`) from a copy of
+one base config with the point's values set (`point_config`). Pure: nothing here touches disk.
+Exercised by tests/test_sweep.py.
 """
+from __future__ import annotations
+
 import itertools
 from dataclasses import dataclass, field, replace
 
-from squeeze.config import Config, apply_overrides
+from squeeze.config import Config
 from squeeze.errors import SqueezeError
 
 AXES = ("lr", "weight_decay", "epochs")  # the axes a certificate steps along
 GROUP = ("budget_tokens", "n_layer", "d_model")  # a certificate is per (budget, size) group
 POINT_KEYS = (*GROUP, *AXES, "seed")  # the same names as the columns of squeeze.runs.results
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One point of a grid: a (budget, size) group, the three tuned values and, for a run, its seed. Without a seed
+    it is a hyperparameter point (all its seeds: what a certificate compares)."""
+    budget_tokens: int  # data.budget_tokens; 0 = the whole store
+    n_layer: int
+    d_model: int
+    lr: float
+    weight_decay: float
+    epochs: int
+    seed: int | None = None  # init and data-order seed of the run; None = every seed
+
+    @classmethod
+    def from_row(cls, row: dict, seed: bool = True) -> GridPoint:
+        """The point of a result row (squeeze.runs.results.collect); without its seed when `seed` is False."""
+        return cls(*(row[k] for k in (*GROUP, *AXES)), seed=row["seed"] if seed else None)
+
+    @property
+    def group(self) -> tuple[int, int, int]:
+        return self.budget_tokens, self.n_layer, self.d_model
+
+    @property
+    def hp(self) -> GridPoint:
+        """The hyperparameter point: this one without its seed."""
+        return replace(self, seed=None)
+
+    def seeded(self, seed: int) -> GridPoint:
+        return replace(self, seed=seed)
+
+    @property
+    def name(self) -> str:
+        return point_name(self)
+
+    @property
+    def short_name(self) -> str:
+        """The name within its group: `lr0.002_wd0.8_ep16`."""
+        return f"lr{self.lr:g}_wd{self.weight_decay:g}_ep{self.epochs}"
 
 
 @dataclass
@@ -23,7 +65,7 @@ class Grid:
     epochs: list[int]
     sizes: list[tuple[int, int]]
     budgets: list[int]  # data.budget_tokens; 0 = the whole store
-    seeds: list[int] = field(default_factory=lambda: [0])  # seed s: init and data order both shifted by s
+    seeds: list[int] = field(default_factory=lambda: [0])  # seed s: the run's init and data-order seed
 
     def __post_init__(self) -> None:
         self.lr, self.weight_decay = [float(x) for x in self.lr], [float(x) for x in self.weight_decay]
@@ -43,11 +85,11 @@ class Grid:
         """(budget_tokens, n_layer, d_model) of every group, in grid order."""
         return [(b, n, d) for b in self.budgets for n, d in self.sizes]
 
-    def group(self, key: tuple[int, int, int]) -> "Grid":
+    def group(self, key: tuple[int, int, int]) -> Grid:
         return replace(self, budgets=[key[0]], sizes=[(key[1], key[2])])
 
-    def points(self) -> list[dict]:
-        return [dict(zip(POINT_KEYS, (b, n, d, lr, wd, ep, s)))
+    def points(self) -> list[GridPoint]:
+        return [GridPoint(b, n, d, lr, wd, ep, s)
                 for (b, n, d), lr, wd, ep, s in itertools.product(self.groups(), self.lr, self.weight_decay,
                                                                     self.epochs, self.seeds)]
 
@@ -58,24 +100,30 @@ def group_name(key: tuple[int, int, int]) -> str:
     return f"{f'b{budget}' if budget else 'ball'}/L{n_layer}d{d_model}"
 
 
-def point_name(point: dict) -> str:
-    """`b250000/L4d128/lr0.002_wd0.8_ep16_s0`; the group part and the seed are left out when the point lacks
-    them. Floats print with :g (6 significant digits), so 2e-3 and 0.002 name the same directory."""
-    leaf = f"lr{point['lr']:g}_wd{point['weight_decay']:g}_ep{point['epochs']}"
-    leaf += f"_s{point['seed']}" if "seed" in point else ""
-    return f"{group_name(tuple(point[k] for k in GROUP))}/{leaf}" if GROUP[0] in point else leaf
+def point_name(point: GridPoint) -> str:
+    """`b250000/L4d128/lr0.002_wd0.8_ep16_s0` (`_s<seed>` only for a point with a seed). Floats print with :g
+    (6 significant digits), so 2e-3 and 0.002 name the same directory."""
+    seed = "" if point.seed is None else f"_s{point.seed}"
+    return f"{group_name(point.group)}/{point.short_name}{seed}"
 
 
-def point_config(base: Config, point: dict) -> Config:
-    """The base config with the point's values. Width grows by adding heads at the base's head dim (32 in the
-    default preset: n_head = d_model / 32), as GPT-3-style families do, so attention stays comparable across sizes."""
+def point_config(base: Config, point: GridPoint) -> Config:
+    """The base config with the point's values, checked as any config is. Width grows by adding heads at the
+    base's head dim (32 in the default preset: n_head = d_model / 32), as GPT-3-style families do, so attention
+    stays comparable across sizes. A point's seed is the run's init seed, set (not added to the base's); the
+    data-order seed keeps the base's distance from it (equal in every study run)."""
     head_dim = base.model.d_model // base.model.n_head
-    if point["d_model"] % head_dim:
-        raise SqueezeError(f"--sizes {point['n_layer']}x{point['d_model']}: d_model must be a multiple of the base "
+    if point.d_model % head_dim:
+        raise SqueezeError(f"--sizes {point.n_layer}x{point.d_model}: d_model must be a multiple of the base "
                            f"head dim {head_dim} (model.d_model / model.n_head)")
-    return apply_overrides(base, [
-        f"model.n_layer={point['n_layer']}", f"model.d_model={point['d_model']}",
-        f"model.n_head={point['d_model'] // head_dim}", f"data.budget_tokens={point['budget_tokens']}",
-        f"train.lr={point['lr']!r}", f"train.weight_decay={point['weight_decay']!r}",
-        f"train.epochs={point['epochs']}", f"train.seed={base.train.seed + point['seed']}",
-        f"data.seed={base.data.seed + point['seed']}"])
+    c = base.copy()
+    c.model.n_layer, c.model.d_model, c.model.n_head = point.n_layer, point.d_model, point.d_model // head_dim
+    c.data.budget_tokens = point.budget_tokens
+    c.train.lr, c.train.weight_decay, c.train.epochs = point.lr, point.weight_decay, point.epochs
+    if point.seed is not None:
+        c.train.seed, c.data.seed = point.seed, base.data.seed - base.train.seed + point.seed
+        if c.data.seed < 0:
+            raise SqueezeError(f"seed {point.seed}: the data-order seed would be {c.data.seed} (data.seed "
+                               f"{base.data.seed} is {base.train.seed - base.data.seed} below train.seed); use "
+                               "seeds >= train.seed - data.seed")
+    return c.copy()  # the copy runs every section's checks again

@@ -14,9 +14,12 @@ from pathlib import Path
 
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
+from squeeze.evaluation.ensemble import ensemble_eval
 from squeeze.io import read_json, write_json
 from squeeze.runs.execute import Job, run_jobs
 from squeeze.runs.files import CHAIN, ENSEMBLE, RETENTION, SUMMARY
+from squeeze.train.backend import TRAINER
+from squeeze.train.distill import retention
 
 
 def seeded(cfg: Config, i: int) -> Config:
@@ -28,12 +31,11 @@ def seeded(cfg: Config, i: int) -> Config:
 
 def train_ensemble(member: Config, root: Path, k: int, *, workers: int = 1, member_recipe: str = "") -> dict:
     """Train members ROOT/member<i> of `member` with seeds shifted by i, evaluate them as an ensemble in one pass,
-    write ROOT/ensemble.json and return the evaluation (squeeze.ensemble.ensemble_eval's dict)."""
-    from squeeze.ensemble import ensemble_eval
+    write ROOT/ensemble.json and return the evaluation (squeeze.evaluation.ensemble.ensemble_eval's dict)."""
     if k < 1:
         raise SqueezeError(f"--members {k}: must be >= 1")
     jobs = [Job(seeded(member, i), Path(root) / f"member{i}", needs_weights=True) for i in range(k)]  # read below
-    summaries = run_jobs(jobs, workers=workers)
+    summaries = run_jobs(jobs, TRAINER, workers=workers)
     dirs = [str(j.run_dir) for j in jobs]
     r = ensemble_eval(dirs)
     write_json(Path(root) / ENSEMBLE, {"members": dirs, "member_summaries": summaries, "eval": r,
@@ -54,11 +56,10 @@ def chain_jobs(base: Config, root: Path, k: int, first_teachers: list[str]) -> l
 
 def train_chain(base: Config, root: Path, k: int, teachers: list[str]) -> dict:
     """Chain distillation of k members under ROOT, then their ensemble evaluation (also in ROOT/chain.json)."""
-    from squeeze.ensemble import ensemble_eval
     root = Path(root)
     jobs = chain_jobs(base, root, k, teachers)
     for job in jobs:  # sequential: each member needs the one before it
-        run_jobs([job], workers=1)
+        run_jobs([job], TRAINER, workers=1)
     dirs = [str(j.run_dir) for j in jobs]
     r = ensemble_eval(dirs)
     write_json(root / CHAIN, {"members": dirs, "eval": r})
@@ -72,7 +73,7 @@ def train_student(base: Config, run_dir: Path, teachers: list[str], single: str 
         raise SqueezeError("squeeze distill needs --teachers RUN_DIR ... (or --chain K)")
     cfg = base.copy()
     cfg.distill.teachers = ",".join(teachers)
-    student = run_jobs([Job(cfg, Path(run_dir))], workers=1)[0]
+    student = run_jobs([Job(cfg, Path(run_dir))], TRAINER, workers=1)[0]
     if student.get("diverged"):
         raise SqueezeError(student["message"])
     r = student_retention(student, teachers, single)
@@ -81,8 +82,6 @@ def train_student(base: Config, run_dir: Path, teachers: list[str], single: str 
 
 
 def student_retention(student: dict, teachers: list[str], single: str | None) -> dict:
-    from squeeze.ensemble import ensemble_eval
-    from squeeze.train.distill import retention
     ens = ensemble_eval(teachers, n_orders=0)
     if single:
         single_loss = read_json(Path(single) / SUMMARY)["val_loss"]

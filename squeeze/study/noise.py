@@ -1,4 +1,4 @@
-"""Seed noise in every number (DESIGN.md section 2): the data-efficiency multiplier read against the measured
+"""Seed noise in every number (docs/design.md section 3): the data-efficiency multiplier read against the measured
 standard points, its interval over seed noise, and the words a report uses for it. Pure numpy: no I/O.
 
 A configuration trained with several seeds (init and data order) is a `Point`: its budget and each seed's loss.

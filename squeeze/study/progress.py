@@ -13,7 +13,7 @@ from squeeze.runs.jobs import estimated_cost
 class StudyProgress:
     """One line per finished run: the step, the run count, the share of the planned compute done and the time
     left at the rate measured so far (runs finished in an earlier invocation count as done but not to the rate)."""
-    step_costs: tuple[float, ...]  # estimated compute of each step (squeeze.study.plan.planned_costs)
+    step_costs: tuple[float, ...]  # estimated compute of each step (squeeze.study.steps.planned_costs)
     steps: tuple[str, ...] = ()  # their titles
     index: int = 0
     done: float = 0.0

@@ -15,24 +15,36 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from squeeze import recipes
+from squeeze import config as config_mod
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
+from squeeze.recipes import SELECT_PREFIX, Recipe
 from squeeze.runs.files import CONFIG, ENSEMBLE, SNAPSHOT_ENSEMBLE, SUMMARY
+from squeeze.runs.results import locate, under_runs
+from squeeze.scaling.fit import asymptote_two_stage
 from squeeze.study import fits as fits_mod
+from squeeze.study.certify import certify
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
+from squeeze.study.grid import Grid
 from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier
+from squeeze.study.steps import best as best_step
+from squeeze.study.steps import regularized as regularized_step
+from squeeze.study.steps import standard as standard_step
+from squeeze.train.distill import retention
 
 STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squeeze run` used
 
 # How each recipe name in a run's config.json is shown in the table, in table order.
-METHOD_NAMES = {"standard": "standard recipe (tuned lr, epochs)", "regularized": "regularized (tuned wd, epochs, lr)",
-                "best": "best recipe (regularized + options that helped)", "distill": "distilled student",
-                "ensemble_member": "ensemble member (2x epochs, wd/2)",
-                "snapshot": "snapshot recipe (its last weights alone)"}
+METHOD_NAMES = {Recipe.STANDARD: "standard recipe (tuned lr, epochs)",
+                Recipe.REGULARIZED: "regularized (tuned wd, epochs, lr)",
+                Recipe.BEST: "best recipe (regularized + options that helped)", Recipe.DISTILL: "distilled student",
+                Recipe.ENSEMBLE_MEMBER: "ensemble member (2x epochs, wd/2)",
+                Recipe.SNAPSHOT: "snapshot recipe (its last weights alone)"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
-CERTIFY_AXES = {"standard": ("lr", "epochs"), "regularized": ("lr", "weight_decay", "epochs"), "best": ("epochs",)}
+# the axes each sweep step certifies, as the step itself does (squeeze/study/steps/)
+CERTIFY_AXES = {Recipe.STANDARD: standard_step.AXES, Recipe.REGULARIZED: regularized_step.AXES,
+                Recipe.BEST: best_step.AXES}
 
 
 @dataclass
@@ -76,7 +88,6 @@ def certificate_note(rows: list[dict], run: dict, seeds: int | None = None) -> s
     """Whether `run` is certified locally optimal on the grid of values its recipe trained at its budget and size,
     on seed means (rebuilt from the rows, so the report needs no record of the sweep's grid). `seeds`: what the
     study gave its best points (study.json; default the most seeds of any point of the group)."""
-    from squeeze.study.sweep import Grid, certify
     axes = CERTIFY_AXES.get(run["recipe"])
     if axes is None:
         return "n/a"
@@ -127,12 +138,12 @@ def _study_d0(out: Path, rows: list[dict], std_budgets: list[float]) -> float:
     """D0 from OUT/study.json, else the budget most non-standard rows were trained at."""
     if (out / STUDY_FILE).exists():
         return float(read_json(out / STUDY_FILE)["d0"])
-    others = [budget_of(r) for r in rows if r["recipe"] not in ("standard", recipes.PERPLEXITY_REFERENCE)]
+    others = [budget_of(r) for r in rows if r["recipe"] not in (Recipe.STANDARD, Recipe.PERPLEXITY_REFERENCE)]
     return max(set(others), key=others.count) if others else std_budgets[0]
 
 
 def reference(out: Path, rows: list[dict], n_boot: int) -> tuple[Reference, fits_mod.FitReport]:
-    rep = fits_mod.fit_all(rows, "standard", None, n_boot=n_boot, joint=False)  # `squeeze fit` has the joint law
+    rep = fits_mod.fit_all(rows, Recipe.STANDARD, None, n_boot=n_boot, joint=False)  # `squeeze fit` has the joint law
     if rep.standard is None:
         raise SqueezeError(f"{out / 'runs'}: no standard-recipe data scaling law ({rep.skipped.get('data scaling')})")
     std = rep.standard
@@ -171,7 +182,6 @@ def rebase(path: str, runs: Path) -> Path:
     """A run directory recorded in a file (ensemble members, a student's teachers) as it lies under `runs` now
     (`under_runs`), so a study moved or reported from another working directory still finds its own runs; a path
     with no such run under `runs` is kept as given."""
-    from squeeze.runs.results import under_runs
     here = under_runs(path, runs)
     return here if here is not None and (here / CONFIG).exists() else Path(path)
 
@@ -180,7 +190,6 @@ def ensemble_results(runs: Path) -> list[dict]:
     """Every stored ensemble evaluation under runs/ (written by the study or `squeeze ensemble`), flattened:
     size, K, mixture and product loss, bits per byte, params, member FLOPs, the K curve (mean over member orders)
     and its fit; smallest model first."""
-    from squeeze import config as config_mod
     out = []
     for p in runs.rglob(ENSEMBLE_FILE):
         saved = read_json(p)
@@ -202,9 +211,8 @@ def ensemble_results(runs: Path) -> list[dict]:
 
 
 def two_stage(ensembles: list[dict], n_boot: int) -> dict | None:
-    """The two-stage asymptote (DESIGN.md section 2): K -> inf per model size from its K curve, then N -> inf over
-    sizes; None with fewer than 3 sizes."""
-    from squeeze.scaling.fit import asymptote_two_stage
+    """The two-stage asymptote (docs/design.md section 2): K -> inf per model size from its K curve, then N -> inf
+    over sizes; None with fewer than 3 sizes."""
     table = {float(e["member_params"]): (list(range(1, len(e["k_curve"]) + 1)), e["k_curve"]) for e in ensembles}
     if len(table) < 3:
         return None
@@ -224,16 +232,16 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     rows, _ = fits_mod.load_rows([str(runs)])
     ref, rep = reference(out, rows, n_boot)
     d0 = ref.d0
-    std_here = _config_rows(rows, "standard", d0)
+    std_here = _config_rows(rows, Recipe.STANDARD, d0)
     if std_here is None:
         raise SqueezeError(f"{runs}: no standard-recipe run at D0 = {d0:,.0f} tokens")
-    methods = [_recipe_row(ref, rows, "standard", d0, METHOD_NAMES["standard"], "the reference every row is read "
-                           "against")]
+    methods = [_recipe_row(ref, rows, Recipe.STANDARD, d0, METHOD_NAMES[Recipe.STANDARD], "the reference every row "
+                           "is read against")]
     methods[0].significance = "reference"
     order = list(METHOD_NAMES)
-    others = sorted({r["recipe"] for r in rows} - {"standard", recipes.PERPLEXITY_REFERENCE},
+    others = sorted({r["recipe"] for r in rows} - {Recipe.STANDARD, Recipe.PERPLEXITY_REFERENCE},
                     key=lambda r: (order.index(r) if r in order else 99, r))
-    for recipe in [r for r in others if not r.startswith("select-")]:
+    for recipe in [r for r in others if not r.startswith(SELECT_PREFIX)]:
         if _config_rows(rows, recipe, d0) is not None:
             methods.append(_recipe_row(ref, rows, recipe, d0, METHOD_NAMES.get(recipe, recipe)))
     ensembles = ensemble_results(runs)
@@ -246,10 +254,10 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                             False))
     _add_students(methods, rows, runs, ensembles)
     methods += _snapshot_rows(ref, rows, d0)
-    for recipe in [r for r in others if r.startswith("select-")]:
+    for recipe in [r for r in others if r.startswith(SELECT_PREFIX)]:
         b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
         pool, kept = budget_of(b.run), _mean(_kept_tokens(r) for r in _seed_rows(rows, b))
-        methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {recipe[7:]}",
+        methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {recipe.removeprefix(SELECT_PREFIX)}",
                                    f"kept {kept:,.0f} tokens of a {pool:,.0f}-token pool; multiplier at the kept "
                                    "tokens", read_at=kept))
     singles = [m for m in methods if m.single_model]
@@ -262,7 +270,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
             "runs": len(rows), "val_tokens": sorted({int(r["val_tokens"]) for r in rows if r.get("val_tokens")
-                                                     and r["recipe"] != recipes.PERPLEXITY_REFERENCE})}
+                                                     and r["recipe"] != Recipe.PERPLEXITY_REFERENCE})}
 
 
 NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over every configuration with >= 2 seeds "
@@ -273,8 +281,6 @@ NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over ever
 def _kept_tokens(row: dict) -> float:
     """The tokens a data subset kept, in the units of data.budget_tokens (its mask's count; the loader's
     unique_tokens drop a partial last window, as they do for the standard runs it is read against)."""
-    from squeeze import config as config_mod
-    from squeeze.runs.results import locate
     mask = config_mod.load(str(Path(row["path"]) / CONFIG)).data.keep_mask
     path = Path(locate(mask, Path(row["path"])))
     found = read_json(path).get("kept_tokens") if path.exists() else None
@@ -284,7 +290,7 @@ def _kept_tokens(row: dict) -> float:
 def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
     """The snapshot ensemble's row: each seed's one cyclic run scored as the uniform mixture of its snapshots
     (snapshot_ensemble.json, written by the study's snapshot step), its FLOPs those of the one run."""
-    best = _config_rows(rows, "snapshot", d0)
+    best = _config_rows(rows, Recipe.SNAPSHOT, d0)
     if best is None:
         return []
     evals = [read_json(Path(r["path"]) / SNAPSHOT_ENSEMBLE) for r in _seed_rows(rows, best)
@@ -303,10 +309,8 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
 def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict]) -> None:
     """The distilled student's row: its FLOPs counted whole (its teachers' training and the forward passes that
     taught it) and the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at 1/8 of the parameters)."""
-    from squeeze import config as config_mod
-    from squeeze.train.distill import retention
     for m in methods:
-        if m.method != METHOD_NAMES["distill"]:
+        if m.method != METHOD_NAMES[Recipe.DISTILL]:
             continue
         teachers = [str(rebase(t, runs)) for t in config_mod.load(str(Path(m.path) / CONFIG)).distill.teacher_dirs()]
         teacher_flops = sum(float(read_json(Path(t) / SUMMARY).get("flops") or 0) for t in teachers)

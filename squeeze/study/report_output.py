@@ -10,11 +10,15 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from squeeze.io import atomic_write, read_json, write_json
 from squeeze.runs.files import METRICS, SUMMARY
 from squeeze.study import fits as fits_mod
+from squeeze.study import plots
 from squeeze.study.fits import budget_of, is_finished
 from squeeze.study.noise import asymptote_text
+from squeeze.study.plots import plot_heatmap
 
 
 def _val_scope(summary: dict, meta: dict) -> str:
@@ -192,7 +196,6 @@ def _curve_of(run_dir: str) -> tuple[list[float], list[float]]:
 
 def _heatmap(rows: list[dict], summary: dict, out: Path) -> Path | None:
     """The regularized recipe's weight decay x epochs grid at D0 on the size where it was tuned."""
-    from squeeze.study.plots import plot_heatmap
     reg = [r for r in rows if r["recipe"] == "regularized" and budget_of(r) == summary["d0"] and is_finished(r)]
     if not reg:
         return None
@@ -213,7 +216,6 @@ def _heatmap(rows: list[dict], summary: dict, out: Path) -> Path | None:
 
 def write_report(out: str | Path, summary: dict) -> list[Path]:
     """report.md, report.html and their PNGs in `out`, from `summary` (summarize(out)) and the run directories."""
-    from squeeze.study import plots
     out = Path(out)
     fits = summary["fits"]
     rows, _ = fits_mod.load_rows([str(out / "runs")])
@@ -257,7 +259,6 @@ class _PowerLaw:
     reason: str = ""
 
     def predict(self, x):
-        import numpy as np
         return self.A / np.asarray(x, dtype=float) ** self.B + self.C
 
 

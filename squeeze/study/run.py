@@ -1,18 +1,22 @@
-"""`squeeze run`'s library form: prepare the corpus once, run the steps of squeeze/study/plan.py in order (finished
+"""`squeeze run`'s library form: prepare the corpus once, run the steps of squeeze/study/steps/ in order (finished
 runs skipped, killed runs resumed), and write the report. squeeze/cli/study.py prints the headline table.
 Run it with `squeeze run --preset smoke --out /tmp/s`; exercised by tests/test_run.py.
 """
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from squeeze import recipes
+from squeeze import presets
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock, read_json, write_json
+from squeeze.presets import Preset
 from squeeze.runs.execute import ExecutorConfig, keep_workers
+from squeeze.study import report, report_output
+from squeeze.study.progress import StudyProgress
+from squeeze.study.steps import STEPS, Study, StudyState, planned_costs
 
 
 @dataclass(frozen=True)
@@ -30,41 +34,50 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     0: none) is the time budget: each step's certification walks stop once the step's share of it (by planned
     compute) has passed, and the report names what they left uncertified. The clock starts when this call begins,
     less `spent_seconds` already spent on this study by earlier calls (benchmarks/flagship.py resumes over many)."""
-    from squeeze.study import plan, report, report_output
-    from squeeze.study.progress import StudyProgress
-    out = Path(out)
-    if preset_name not in recipes.PRESETS:
-        raise SqueezeError(f"--preset {preset_name}: unknown preset (known: {', '.join(recipes.PRESETS)})")
+    out, preset = Path(out), presets.get(preset_name)
     if workers is not None and workers < 1:
         raise SqueezeError(f"--workers {workers}: must be >= 1")
     if seed_offset < 0:
         raise SqueezeError(f"--seed-offset {seed_offset}: must be >= 0")
     out.mkdir(parents=True, exist_ok=True)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
-        store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
+        store = ensure_store(data, out, preset.vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         _check_offset(out / report.STUDY_FILE, seed_offset)
-        meta, p = read_json(store / "meta.json"), recipes.PRESETS[preset_name]
-        plan.check_corpus(plan.STUDIES[preset_name], preset_name, store, meta["train_tokens"], meta["val_tokens"],
-                          p.seq_len * p.batch_size)
-        st = plan.Study(plan.STUDIES[preset_name], preset_name, store, out, workers,
-                        executor=executor or ExecutorConfig(), seed_offset=seed_offset)
+        meta = read_json(store / "meta.json")
+        check_corpus(preset, store, meta["train_tokens"], meta["val_tokens"])
+        st = Study(preset, store, out, workers, executor=executor or ExecutorConfig(), seed_offset=seed_offset)
         spec = st.spec
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
                                              "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets)})
-        costs = plan.planned_costs(st)
-        st.progress = StudyProgress(costs, tuple(step.title for step in plan.STEPS))
-        state = plan.StudyState()
+        costs = planned_costs(st)
+        progress = StudyProgress(costs, tuple(step.title for step in STEPS))
+        state = StudyState()
         minutes = spec.minutes if minutes is None else minutes
         deadlines = step_deadlines(time.monotonic() - spent_seconds, minutes, costs)
         with keep_workers():  # one set of worker processes for every step's rounds
-            for step, stop_at in zip(plan.STEPS, deadlines):
-                st.stop_at = stop_at
-                st.progress.next_step()
-                step.run(st, state)
+            for step, stop_at in zip(STEPS, deadlines):
+                progress.next_step()
+                step.run(replace(st, progress=progress, stop_at=stop_at), state)
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
+
+
+def check_corpus(preset: Preset, store: Path, train_tokens: int, val_tokens: int) -> None:
+    """Refuse a corpus too small for the preset before anything trains: the standard law's largest budget is
+    std_top x D0 unique training tokens, and the evaluations need one batch of windows of held-out tokens. Says
+    what to do."""
+    spec, min_val_tokens = preset.study, preset.seq_len * preset.batch_size
+    need = max(spec.std_budgets)
+    if train_tokens < need or val_tokens < min_val_tokens:
+        smoke = presets.PRESETS["smoke"].study
+        smaller = "" if preset.name == "smoke" else (f", or a smaller preset (--preset smoke needs "
+                                                      f"{max(smoke.std_budgets):,} training tokens)")
+        raise SqueezeError(
+            f"{store}: {train_tokens:,} training and {val_tokens:,} validation tokens, but the {preset.name} study "
+            f"needs at least {need:,} training tokens ({spec.std_top} x D0 = {spec.d0:,}, the standard recipe's "
+            f"largest budget) and {min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
 
 
 def step_deadlines(began: float, minutes: float, costs: tuple[float, ...]) -> list[float | None]:

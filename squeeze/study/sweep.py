@@ -15,8 +15,9 @@ from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock, inside
 from squeeze.runs.execute import ExecutorConfig, Job, Outcome, execute, failure_message
 from squeeze.runs.results import collect, write_csv
-from squeeze.study.certify import Certificate, certify, extend_grid  # noqa: F401  (the sweep's API)
-from squeeze.study.grid import AXES, GROUP, Grid, group_name, point_config, point_name  # noqa: F401  (ditto)
+from squeeze.study.certify import certify, extend_grid
+from squeeze.study.grid import Grid, GridPoint, point_config
+from squeeze.train.backend import TRAINER
 
 
 def grid_jobs(base_cfg: Config, grid: Grid, root: str | Path) -> list[Job]:
@@ -24,12 +25,11 @@ def grid_jobs(base_cfg: Config, grid: Grid, root: str | Path) -> list[Job]:
     seen: dict[str, dict] = {}
     jobs = []
     for p in grid.points():
-        name = point_name(p)
-        if name in seen:
-            raise SqueezeError(f"grid points {seen[name]} and {p} share the directory {name} "
+        if p.name in seen:
+            raise SqueezeError(f"grid points {seen[p.name]} and {p} share the directory {p.name} "
                                "(values equal to 6 significant digits)")
-        seen[name] = p
-        jobs.append(Job(point_config(base_cfg, p), inside(root, name)))  # a name never leaves the sweep root
+        seen[p.name] = p
+        jobs.append(Job(point_config(base_cfg, p), inside(root, p.name)))  # a name never leaves the sweep root
     return jobs
 
 
@@ -43,11 +43,11 @@ class _Sweep:
         self.planned: set[str] = set()
         self.done: list[tuple[Job, Outcome]] = []
 
-    def run(self, points: list[dict]) -> None:
-        jobs = [Job(point_config(self.base, p), inside(self.root, point_name(p))) for p in points]
-        self.planned |= {point_name(p) for p in points}
-        self.done += zip(jobs, execute(jobs, self.workers, self.threads, on_done=self.on_done,
-                                            **self.executor.kwargs()))
+    def run(self, points: list[GridPoint]) -> None:
+        jobs = [Job(point_config(self.base, p), inside(self.root, p.name)) for p in points]
+        self.planned |= {p.name for p in points}
+        self.done += zip(jobs, execute(jobs, TRAINER, self.workers, self.threads, on_done=self.on_done,
+                                       **self.executor.kwargs()))
 
     def seed_the_best(self, grids: dict, best_seeds: int) -> None:
         """Without certification rounds: each group's best point (on seed means) gets best_seeds seeds, once."""
@@ -55,7 +55,7 @@ class _Sweep:
         wanted = {}
         for grid in grids.values():
             cert = certify(rows, grid, (), best_seeds=best_seeds)
-            wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
+            wanted.update({p.name: p for p in cert.missing if p.name not in self.planned})
         if wanted:
             self.run(list(wanted.values()))
 
@@ -77,10 +77,9 @@ class _Sweep:
                 while not cert.missing and (wider := extend_grid(grid, cert)):
                     grids[key] = grid = wider
                     cert = certify(rows, grid, axes, best_seeds=best_seeds)
-                    self.planned |= {point_name(p) for p in grid.points()} & trained  # they count to --max-runs
-                wanted.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned})
-                own.update({point_name(p): p for p in cert.missing if point_name(p) not in self.planned
-                            and {k: p[k] for k in cert.best} == cert.best})
+                    self.planned |= {p.name for p in grid.points()} & trained  # they count to --max-runs
+                wanted.update({p.name: p for p in cert.missing if p.name not in self.planned})
+                own.update({p.name: p for p in cert.missing if p.name not in self.planned and p.hp == cert.best})
             if not wanted:
                 return None
             room = max_runs - len(self.planned)

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from squeeze import config as config_mod
-from squeeze import perf
 from squeeze.config import Config
+from squeeze.device import perf
+from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock
-from squeeze.precision import autocast, resolve_dtype
 from squeeze.train.runlog import Progress
 from squeeze.train.trainer import after_update, clip_or_stop, finish, next_batch, open_lane, start_device
 

@@ -4,7 +4,7 @@ sequence-level distillation (teacher-generated sequences mixed into the batches)
 loss = (1 - alpha)·CE(student, y) + alpha·T²·KL(p_teacher^T ‖ p_student^T), both softmaxes at temperature T; the
 T² keeps the KD gradient's scale independent of T (Hinton et al. 2015). A teacher of several run directories is the
 mixture of their probabilities at temperature T (log of the mean of member softmaxes), the combination that beat
-logit averaging by 0.011 nats (DESIGN.md section 1). Teachers run under torch.inference_mode; their forward FLOPs
+logit averaging by 0.011 nats (docs/design.md section 1). Teachers run under torch.inference_mode; their forward FLOPs
 (1/3 of the 6N training FLOPs per token) and seconds go into summary.json.
 
 Sequence-level KD: `distill.seq_count` sequences of seq_len+1 tokens are sampled once from the teacher and saved in
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json, write_json
+from squeeze.train.checkpoint import WEIGHTS, check_tokenizer, load_run
 
 SYNTHETIC, SYNTHETIC_META = "synthetic.npy", "synthetic.json"
 
@@ -60,7 +61,6 @@ class Teacher:
     """One or several trained runs used as a frozen teacher; counts its own cost."""
 
     def __init__(self, run_dirs: list[str], store, seq_len: int, device: str):
-        from squeeze.train.checkpoint import WEIGHTS, check_tokenizer, load_run
         if not run_dirs:
             raise SqueezeError("distill.teachers is empty")
         self.models, self.seconds, self.tokens = [], 0.0, 0

@@ -26,8 +26,17 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.nn.parallel import DistributedDataParallel
 
 from squeeze.errors import SqueezeError
+from squeeze.model import GPT
 
 
 @dataclass
@@ -122,7 +131,6 @@ class Parallel:
     def wrap(self, model: nn.Module, optimizer_kind: str) -> nn.Module:
         """The module to call for training forwards (DDP wrapper, FSDP2-sharded model, or the model itself)."""
         if self.parallel == "ddp":
-            from torch.nn.parallel import DistributedDataParallel
             dev = next(model.parameters()).device
             self.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
         elif self.parallel == "fsdp":
@@ -186,11 +194,6 @@ class Parallel:
             if not self.main:
                 return None, None
             return model.state_dict(), [opt.state_dict() for opt in optimizers]
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            get_model_state_dict,
-            get_optimizer_state_dict,
-        )
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0 only
         model_sd = get_model_state_dict(model, options=opts)
         optim_sds = [get_optimizer_state_dict(model, opt, options=opts) for opt in optimizers]  # collective
@@ -202,7 +205,6 @@ class Parallel:
         """A module whose weights safetensors can write: the model itself, or an unsharded CPU copy under FSDP2."""
         if self.parallel != "fsdp":
             return model
-        from squeeze.model import GPT
         copy = GPT(model.cfg)
         copy.load_state_dict(model_sd)
         return copy
@@ -214,11 +216,6 @@ class Parallel:
             for opt, sd in zip(optimizers, state["optimizers"], strict=True):
                 opt.load_state_dict(sd)
             return
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            set_model_state_dict,
-            set_optimizer_state_dict,
-        )
         opts = StateDictOptions(full_state_dict=True)
         set_model_state_dict(model, state["model"], options=opts)
         for opt, sd in zip(optimizers, state["optimizers"], strict=True):

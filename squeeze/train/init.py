@@ -16,8 +16,12 @@ from pathlib import Path
 import torch
 
 from squeeze.config import Config, ModelConfig
+from squeeze.data.store import TokenStore
+from squeeze.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from squeeze.errors import SqueezeError
-from squeeze.io import sha256_file
+from squeeze.interop.hf import read_hf_folder
+from squeeze.io import read_json, sha256_file
+from squeeze.train.checkpoint import WEIGHTS, load_run
 
 RECIPE_FIELDS = ("seq_len", "dropout")  # the recipe's even with --init: they do not change the weights
 
@@ -46,7 +50,6 @@ def _sha256_files(files: list[Path]) -> str:
 
 
 def _from_run(path: Path) -> InitSource:
-    from squeeze.train.checkpoint import WEIGHTS, load_run
     cfg, model, info = load_run(path)
     if not info.get("tokenizer_fingerprint"):
         raise SqueezeError(f"{path}: run.json records no tokenizer fingerprint; cannot check the token store")
@@ -55,9 +58,6 @@ def _from_run(path: Path) -> InitSource:
 
 
 def _from_hf(path: Path) -> InitSource:
-    from squeeze.data.tokenizer import load_tokenizer, tokenizer_fingerprint
-    from squeeze.hf import read_hf_folder
-    from squeeze.io import read_json
     if not (path / "tokenizer.json").is_file():
         raise SqueezeError(f"{path}: no tokenizer.json (squeeze needs the fast tokenizer file to build its store)")
     model, state, files = read_hf_folder(path)
@@ -92,7 +92,6 @@ def _fit_vocab(src: InitSource, store_vocab: int, say) -> None:
 
 def resolve(cfg: Config, say) -> tuple[Config, InitSource]:
     """The config with the source's architecture, and the source; checks the token store's tokenizer."""
-    from squeeze.data.store import TokenStore
     src = read_source(cfg.train.init)
     if cfg.data.path:
         store = TokenStore.open(cfg.data.path)

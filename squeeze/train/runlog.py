@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from squeeze import perf
+from squeeze.device import perf
 from squeeze.io import atomic_write, disk_error
 
 
@@ -19,7 +19,7 @@ class Progress(tqdm):
 
     def __init__(self, total: int, initial: int, quiet: bool, peak: float = 0.0):
         self.plain = not quiet and not sys.stderr.isatty()
-        self.peak = peak  # measured matmul FLOP/s of the run's devices (squeeze/perf.py); 0: no MFU shown
+        self.peak = peak  # measured matmul FLOP/s of the run's devices (squeeze/device/perf.py); 0: no MFU shown
         self.last_print = self.began = time.perf_counter()
         self.first, self.steps = initial, total  # tqdm sets no attributes when disabled
         super().__init__(total=total, initial=initial, disable=quiet or self.plain, unit="step",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
+from squeeze.data.mask import kept_stream, load_selection
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.train import distributed
@@ -44,7 +45,6 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
     offsets = store.train_offsets
     kept_sha256 = None
     if cfg.data.keep_mask:  # data selection: only the kept documents of the budget, epochs over their tokens
-        from squeeze.data.mask import kept_stream, load_selection
         keep, partial = load_selection(cfg.data.keep_mask, store)
         tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask, partial)
         kept_sha256 = hashlib.sha256(keep.tobytes() + (repr(partial).encode() if partial else b"")).hexdigest()

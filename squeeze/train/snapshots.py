@@ -15,7 +15,7 @@ end and (seed, c), so a resumed run repeats it exactly. A resumed run rewrites n
 run first deletes stale ones), and rebuilds its teacher from the previous snapshot file, so state.pt holds
 nothing new. The teacher's forward passes cost a third of its 6N training FLOPs per token, like distill.py's
 teachers; `flops` in summary.json includes them (`snapshot_teacher_forward_flops` says how much).
-`squeeze eval RUN_DIR --snapshots` evaluates the snapshots as an ensemble (squeeze/ensemble.py).
+`squeeze eval RUN_DIR --snapshots` evaluates the snapshots as an ensemble (squeeze/evaluation/ensemble.py).
 Exercised by tests/test_snapshots.py.
 """
 from pathlib import Path

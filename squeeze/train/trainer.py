@@ -22,14 +22,14 @@ import torch.nn.functional as F
 
 import squeeze
 from squeeze import config as config_mod
-from squeeze import perf
 from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
+from squeeze.device import perf
+from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.errors import SqueezeError
-from squeeze.evaluate import evaluate
+from squeeze.evaluation.loss import evaluate
 from squeeze.io import dir_lock, read_json, write_json
 from squeeze.model import GPT
-from squeeze.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed, regularize
 from squeeze.train import init as init_mod
@@ -64,7 +64,8 @@ def claim_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
 
 
 def describe(s: Setup, model: GPT, device: str) -> str:
-    """The start-up lines (STYLE rule 7): parameters, unique tokens, epochs, tokens seen, tokens per parameter."""
+    """The start-up lines, what the run derived: parameters, unique tokens, epochs, tokens seen, tokens per
+    parameter."""
     counts, c = model.param_counts(), s.cfg
     unique = s.loader.tokens_per_epoch
     seen = unique * c.train.epochs
@@ -245,7 +246,7 @@ def _summary(s: Setup, model: GPT, final: dict, steps: int, train_time: float, p
         "mean_depth": regularize.mean_depth(s.total_steps, s.cfg),
         "tokens_per_second": round(seen / max(train_time, 1e-9), 1),  # wall clock, epoch-end evals included
         # the same wall clock in FLOPs, against the matmul peak measured in this process for the run's device,
-        # dtype and threads, times the processes (squeeze/perf.py): the peak is saved so MFU can be recomputed
+        # dtype and threads, times the processes (squeeze/device/perf.py): the peak is saved so MFU can be recomputed
         "flops_per_second": round(achieved, 1), "peak_flops": round(peak, 1),
         "mfu": round(perf.mfu(achieved, peak), 6),
         **extra, **(snaps.summary() if snaps else {}),

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
-from squeeze.precision import autocast, resolve_dtype
+from squeeze.train.checkpoint import check_tokenizer, load_run
+from squeeze.train.setup import bind_to_store
 
 HELDOUT = "heldout"
 
@@ -161,8 +163,6 @@ def heldout_accuracy(model, store, seq_len: int, n: int = 200, seed: int = 0, de
 def task_accuracy(run_dir: str, task: str, *, limit: int = 0, seed: int = 0, data: str | None = None) -> dict:
     """What `squeeze eval RUN_DIR --task PATH.jsonl|heldout [--task-limit N] [--task-seed S]` reports: the run's
     zero-shot accuracy on `task`, evaluated in the dtype the run trained in."""
-    from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.setup import bind_to_store
     cfg, model, info = load_run(run_dir)
     if data:
         cfg.data.path = data

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import torch
 
-from squeeze.perf import cpu_info
+from squeeze.device.perf import cpu_info
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """`squeeze export RUN_DIR --format hf --out DIR`: a run's model as a folder `transformers` loads offline.
 
-The folder holds config.json (LlamaForCausalLM, or Qwen3ForCausalLM for QK-norm models: squeeze/hf.py says why),
+The folder holds config.json (LlamaForCausalLM, or Qwen3ForCausalLM for QK-norm models: squeeze/interop/hf.py says why),
 model.safetensors (float32, the tied head stored once), generation_config.json and the run's own tokenizer
 (tokenizer.json from its token store, tokenizer_config.json, special_tokens_map.json), so that
 
@@ -12,9 +12,14 @@ export, only to load. `<|endoftext|>` is the BOS, EOS and padding token; the tok
 import json
 from pathlib import Path
 
+from safetensors.torch import save_file
+
+from squeeze.data.store import TokenStore
+from squeeze.data.tokenizer import EOT
 from squeeze.errors import SqueezeError
-from squeeze.hf import hf_config, to_hf_state
+from squeeze.interop.hf import hf_config, to_hf_state
 from squeeze.io import atomic_save, atomic_write, write_json
+from squeeze.train.checkpoint import check_tokenizer, load_run
 
 FORMATS = ("hf",)
 
@@ -30,11 +35,7 @@ def _tokenizer_files(out: Path, tok, eot: str, seq_len: int) -> None:
 
 def export_run(run_dir: str | Path, out: str | Path, fmt: str = "hf", force: bool = False) -> dict:
     """Write the HF folder for `run_dir` into `out`; returns its config.json contents."""
-    from safetensors.torch import save_file
 
-    from squeeze.data.store import TokenStore
-    from squeeze.data.tokenizer import EOT
-    from squeeze.train.checkpoint import check_tokenizer, load_run
     if fmt not in FORMATS:
         raise SqueezeError(f"--format {fmt}: unknown format (known: {', '.join(FORMATS)})")
     run_dir, out = Path(run_dir), Path(out)

@@ -1,5 +1,5 @@
 """An ensemble of trained members: mixture, product and learned-weight combinations, and the K = 1..K curve, all
-from ONE pass over the validation windows of squeeze/evaluate.py (so the numbers compare with a run's val_loss).
+from ONE pass over the validation windows of squeeze/evaluation/loss.py (so the numbers compare with a run's val_loss).
 
 - mixture (default): log of the mean of member probabilities, -log((1/K) Σ_k p_k(y)).
 - product: the mean of member log-probabilities renormalized over the vocabulary (a geometric mean).
@@ -21,11 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from squeeze import config as config_mod
 from squeeze.config import Config
+from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
-from squeeze.evaluate import eval_windows
+from squeeze.evaluation.loss import eval_windows
+from squeeze.io import read_json
 from squeeze.model import GPT
-from squeeze.precision import autocast, resolve_dtype
+from squeeze.runs.files import CONFIG, RUN, snapshot_cycle
+from squeeze.scaling.fit import fit_with_uncertainty
+from squeeze.train.checkpoint import check_tokenizer, load_run, load_weights
+from squeeze.train.optim import cycle_bounds
+from squeeze.train.regularize import repeats_at
+from squeeze.train.setup import bind_to_store, make_setup
 
 
 @dataclass
@@ -38,9 +46,6 @@ class Member:
 
 def load_members(run_dirs: list[str], device: str = "cpu", data: str | None = None) -> tuple[list[Member], object]:
     """Load every member and the token store they share; refuse members from different tokenizers or vocabularies."""
-    from squeeze.io import read_json
-    from squeeze.train.checkpoint import check_tokenizer, load_run
-    from squeeze.train.setup import bind_to_store
     if not run_dirs:
         raise SqueezeError("an ensemble needs at least one run directory")
     members, prints, infos = [], set(), []
@@ -217,7 +222,6 @@ def _report(members, orders, mix_OK, prod_OK, member_K, learned, count, nbytes) 
 def k_asymptote(curves_OK: torch.Tensor) -> dict | None:
     """Fit L(K) = A/K^B + C to the per-order K curves (x = k repeated per order, so the bootstrap resamples
     orders within each k); None with fewer than 3 sizes."""
-    from squeeze.scaling.fit import fit_with_uncertainty
     O, K = curves_OK.shape
     if K < 3:
         return None
@@ -292,11 +296,6 @@ def format_table(r: dict) -> str:
 def snapshot_members(run_dir: str | Path, device: str = "cpu", data: str | None = None) -> tuple[list[Member], object]:
     """One member per `snapshotNNN.safetensors` of a run, in cycle order, all built from the run's one config;
     and the token store (the run's own, or `data`), checked against the run's tokenizer."""
-    from squeeze import config as config_mod
-    from squeeze.io import read_json
-    from squeeze.runs.files import CONFIG, RUN, snapshot_cycle
-    from squeeze.train.checkpoint import check_tokenizer, load_weights
-    from squeeze.train.setup import bind_to_store
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise SqueezeError(f"{run_dir}: not a run directory (no {CONFIG})")
@@ -325,9 +324,6 @@ def _snapshot_repeats(cfg: Config, cycles: list[int]) -> list[int]:
     """The looped block's repeats each snapshot trained with: train.loop_from may switch the loop on mid-run."""
     if not cfg.model.loop_repeats or not cfg.train.loop_from:
         return [cfg.model.loop_repeats] * len(cycles)
-    from squeeze.train.optim import cycle_bounds
-    from squeeze.train.regularize import repeats_at
-    from squeeze.train.setup import make_setup
     total = make_setup(cfg).total_steps  # the run's own store and budget fix its steps
     bounds = cycle_bounds(total, cfg.train.lr_cycles)
     return [repeats_at(bounds[c] - 1, total, cfg.model, cfg.train) for c in cycles]

@@ -2,7 +2,7 @@
 
 Every validation token but the first is predicted exactly once: windows of seq_len+1 tokens with stride seq_len,
 the last one shorter. bits per byte = total nats / (ln 2 · total UTF-8 bytes of the predicted tokens), the number
-to compare across tokenizers (DESIGN.md section 2). Exercised by tests/test_evaluate.py and `squeeze eval`.
+to compare across tokenizers (docs/design.md section 2). Exercised by tests/test_evaluate.py and `squeeze eval`.
 """
 import math
 from typing import Callable, Iterator
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from squeeze.precision import autocast, resolve_dtype
+from squeeze.device.precision import autocast, resolve_dtype
 
 
 def eval_windows(tokens: np.ndarray, seq_len: int, batch_size: int,

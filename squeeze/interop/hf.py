@@ -20,10 +20,12 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from squeeze.config import ModelConfig
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
+from squeeze.model import MLP
 
 MAPPED_FIELDS = {"vocab_size", "n_layer", "d_model", "n_head", "seq_len", "mlp", "mlp_ratio", "tie_embeddings",
                  "qk_norm", "dropout", "rope_base", "norm_eps",
@@ -34,7 +36,6 @@ SUPPORTED_TYPES = ("llama", "qwen3")
 
 def mlp_hidden(cfg: ModelConfig) -> int:
     """The SwiGLU width squeeze's MLP builds for `cfg` (built on the meta device: no memory, one formula)."""
-    from squeeze.model import MLP
     with torch.device("meta"):
         return MLP(cfg).down.in_features
 
@@ -196,7 +197,6 @@ def weight_files(folder: Path) -> list[Path]:
 
 def read_hf_folder(folder: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], list[Path]]:
     """(model section, squeeze state_dict, weight files) of a local HF Llama/Qwen3 folder; nothing downloads."""
-    from safetensors.torch import load_file
     folder = Path(folder)
     where = str(folder / "config.json")
     try:

@@ -1,0 +1,36 @@
+"""Step 5, snapshot: the certified regularized point, its epochs and lr unchanged, trained once per seed with the
+snapshot recipe's options (the lr cycles alone, `recipes.snapshot_options`) and K = the ensemble step's members
+cycles: the ensemble's K models for the compute of one run. Each run's snapshots are scored as one ensemble in one
+evaluation pass, written beside them as snapshot_ensemble.json.
+"""
+from squeeze import recipes
+from squeeze.evaluation.ensemble import snapshot_eval
+from squeeze.io import write_json
+from squeeze.runs.execute import Job
+from squeeze.runs.files import SNAPSHOT_ENSEMBLE
+from squeeze.study.steps.base import Step, Study, StudyState, jobs_cost
+
+NAME = "snapshot"
+
+
+def plan(st: Study, state: StudyState) -> list[Job]:
+    """One cyclic run per seed; its snapshots' weights are read until its snapshot_ensemble.json is written."""
+    c = recipes.snapshot_options(state.certified())
+    c.train.lr_cycles = st.spec.ensemble_k
+    dirs = [st.runs(NAME) / f"s{i}" for i in range(st.spec.seeds)]
+    return [Job(st.seeded(c, i), d, needs_weights=not (d / SNAPSHOT_ENSEMBLE).exists()) for i, d in enumerate(dirs)]
+
+
+def cost(st: Study, state: StudyState) -> float:
+    return jobs_cost(plan(st, state))
+
+
+def run(st: Study, state: StudyState) -> None:
+    jobs = plan(st, state)
+    st.run(jobs)
+    for job in jobs:
+        if job.needs_weights:
+            write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0))
+
+
+STEP = Step(NAME, "a snapshot ensemble: the certified point as one run of K lr cycles", plan, cost, run)
