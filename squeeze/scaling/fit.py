@@ -166,6 +166,15 @@ def fit_power_law(x, y, *, weights=None, n_starts=len(B_STARTS) * len(C_FRACTION
     return _best_fit(x, y, w, scale, extra + grid)
 
 
+def refit_power_law(x, y, start: PowerLawFit, *, weights=None) -> PowerLawFit:
+    """A quick refit of perturbed data near a known fit (a bootstrap draw): from the profile search's global optimum
+    over B and from `start`, two solves instead of fit_power_law's ~19 (~1.5 ms on the 2-core CPU)."""
+    x, y, w = _check_xy(x, y, weights)
+    scale = _scale(x)
+    return _best_fit(x, y, w, scale, [_profile_start(x / scale, y, w),
+                                      np.array([start.A / scale**start.B, start.B, start.C])])
+
+
 def _refit(x, y, scale, point: PowerLawFit):
     """Refit of a resample: from the profile search's global optimum over B (which a moved optimum cannot escape)
     and from the point fit."""
