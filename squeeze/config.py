@@ -81,8 +81,9 @@ class DataConfig:
     budget_tokens: int = _f(0, "unique training tokens: a prefix of the store's fixed order; 0 = all")
     seed: int = _f(0, "data-order seed (separate from the init seed)")
     doc_shuffle: bool = _f(False, "reshuffle documents every epoch, so sequence boundaries move too")
-    fitness_tokens: int = _f(0, "reserve the last N tokens of the training budget (never trained on) as the fitness "
-                                "slice that fits ensemble weights; 0 = off")
+    fitness_tokens: int = _f(0, "hold out whole training documents of the budget, drawn in a fixed seeded order "
+                                "until they reach N tokens, as the fitness slice that fits ensemble and snapshot "
+                                "weights (never trained on; they count in the budget); 0 = off")
     keep_mask: str = _f("", "keep-mask file from `squeeze prune`: train only on its kept documents inside the "
                         "budget; empty = all")
 

@@ -3,11 +3,13 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from squeeze import recipes
 from squeeze.cli import main
+from squeeze.data.mask import fitness_slice
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.ensemble import (
     ensemble_eval,
@@ -121,7 +123,23 @@ def test_one_pass_matches_the_single_model_evaluator(two_members, tiny_store):
     assert r["mixture"] <= r["mean_member_loss"] and r["product"] <= r["mean_member_loss"]
     assert r["learned"] == pytest.approx(r["mixture"], abs=1e-6)  # weights 1/2 = uniform
     lw = learned_weights(members, store, 8, dtype="fp32")
-    assert lw["fitness_tokens"] == 2000 - 1 and lw["fitness_loss_learned"] <= lw["fitness_loss_uniform"]
+    held = fitness_slice(store, 0, 2000)  # the members' budget is the whole store
+    tokens = int(np.diff(np.asarray(store.train_offsets))[held].sum())
+    assert lw["fitness_tokens"] == tokens - 1 and lw["fitness_loss_learned"] <= lw["fitness_loss_uniform"]
+
+
+def test_learned_weights_never_read_a_validation_token(two_members, monkeypatch):
+    """The weights are fitted on the members' fitness slice, which the trainer held out of their training
+    documents; with the store's validation tokens made unreadable, they still fit, to the same numbers."""
+    members, store = load_members(two_members)
+    before = learned_weights(members, store, 8, dtype="fp32")
+
+    class Unreadable:
+        def __getitem__(self, _):
+            raise AssertionError("a validation token was read")
+        __len__ = __array__ = __iter__ = __getitem__
+    monkeypatch.setattr(store, "val", Unreadable())
+    assert learned_weights(members, store, 8, dtype="fp32") == before
 
 
 def test_members_from_different_tokenizers_are_refused(two_members, tmp_path):

@@ -23,6 +23,7 @@ from squeeze.errors import SqueezeError
 from squeeze.io import read_json, write_json
 
 FORMAT, VERSION = "squeeze-keep-mask", 1
+FITNESS_SEED = 0  # one fixed draw per (store, budget, size): every member of an ensemble holds out the same slice
 
 
 def store_fingerprint(store) -> str:
@@ -42,6 +43,31 @@ def budget_doc_tokens(store, budget_tokens: int = 0) -> np.ndarray:
         raise SqueezeError(f"{store.root}: budget of {budget_tokens} tokens, but the store holds {offsets[-1]} "
                            "training tokens")
     return np.clip(np.minimum(offsets[1:], end) - offsets[:-1], 0, None)
+
+
+def fitness_slice(store, budget_tokens: int, fitness_tokens: int, seed: int = FITNESS_SEED) -> np.ndarray:
+    """bool [n_train_docs]: the fitness slice of a budget, whole training documents inside it (never the one the
+    budget cuts, never a validation document) drawn in a seeded order until their tokens reach `fitness_tokens`.
+    The trainer never trains on them, but they count in the budget: a run with a slice sees fewer tokens."""
+    offsets = np.asarray(store.train_offsets, dtype=np.int64)
+    ntok = budget_doc_tokens(store, budget_tokens)
+    return fitness_documents(ntok, np.diff(offsets), fitness_tokens, seed, name=str(store.root))
+
+
+def fitness_documents(ntok_N: np.ndarray, length_N: np.ndarray, fitness_tokens: int, seed: int = FITNESS_SEED,
+                      name: str = "") -> np.ndarray:
+    """The pure part of `fitness_slice`: documents with all `length_N` tokens inside the budget (`ntok_N`), in a
+    seeded random order, the first ones whose tokens reach `fitness_tokens` (the last may overshoot)."""
+    whole = np.flatnonzero((ntok_N > 0) & (ntok_N == length_N))
+    order = np.random.default_rng([seed, 17]).permutation(whole)
+    reach = np.cumsum(ntok_N[order])
+    n = int(np.searchsorted(reach, fitness_tokens)) + 1  # the first n documents reach the slice's size
+    if n > len(reach) or ntok_N.sum() - reach[n - 1] < 2:
+        raise SqueezeError(f"{name}: data.fitness_tokens={fitness_tokens} needs that many tokens in whole documents "
+                           "of the budget and must leave tokens to train on; lower it or raise data.budget_tokens")
+    held = np.zeros(len(ntok_N), dtype=bool)
+    held[order[:n]] = True
+    return held
 
 
 def save_mask(path: str | os.PathLike, store, keep: np.ndarray, partial: tuple[int, int] | None = None,

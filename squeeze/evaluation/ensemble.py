@@ -3,8 +3,9 @@ from ONE pass over the validation windows of squeeze/evaluation/loss.py (so the 
 
 - mixture (default): log of the mean of member probabilities, -log((1/K) Σ_k p_k(y)).
 - product: the mean of member log-probabilities renormalized over the vocabulary (a geometric mean).
-- learned: mixture weights w = softmax(θ) fitted on the fitness slice, the last `data.fitness_tokens` tokens of the
-  members' training budget, which the trainer never trains on; never validation data.
+- learned: mixture weights w = softmax(θ) fitted on the fitness slice, whole training documents of the members'
+  budget, drawn in a fixed seeded order until they hold `data.fitness_tokens` tokens, never trained on and never
+  validation data.
 - K curve: the loss of the first k members for k = 1..K, in the order given and averaged over random orders, and
   its fit L(K) = A/K^B + C (C = the K -> inf asymptote), bootstrapped over the orders.
 
@@ -23,6 +24,7 @@ import torch
 
 from squeeze import config as config_mod
 from squeeze.config import Config
+from squeeze.data.mask import fitness_slice
 from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.loss import eval_windows
@@ -122,13 +124,15 @@ def _member_logp(members: list[Member], x_BT: torch.Tensor, device: str, dtype) 
 
 
 def fitness_tokens(members: list[Member], store) -> np.ndarray | None:
-    """The fitness slice the members reserved (the last data.fitness_tokens of their budget), or None."""
+    """The tokens of the fitness slice the members held out of training (squeeze.data.mask.fitness_slice: whole
+    training documents of their budget, the same for every member), in store order; None without one."""
     keys = {(m.cfg.data.budget_tokens, m.cfg.data.fitness_tokens) for m in members}
     if len(keys) != 1 or next(iter(keys))[1] == 0:
         return None
     budget, n = next(iter(keys))
-    tokens = store.train_prefix(budget or None)
-    return np.asarray(tokens[len(tokens) - n:])
+    starts = np.asarray(store.train_offsets, dtype=np.int64)
+    docs = np.flatnonzero(fitness_slice(store, budget, n))
+    return np.concatenate([np.asarray(store.train[starts[d]:starts[d + 1]]) for d in docs])
 
 
 def fitness_logp(members: list[Member], store, batch_size: int, device: str = "cpu",

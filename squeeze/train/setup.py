@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
-from squeeze.data.mask import kept_stream, load_selection
+from squeeze.data.mask import fitness_slice, kept_stream, load_selection
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.train import distributed
@@ -48,10 +48,12 @@ def make_setup(cfg: Config, rank: int = 0, world: int = 1) -> Setup:
         keep, partial = load_selection(cfg.data.keep_mask, store)
         tokens, offsets = kept_stream(store, keep, cfg.data.budget_tokens, cfg.data.keep_mask, partial)
         kept_sha256 = hashlib.sha256(keep.tobytes() + (repr(partial).encode() if partial else b"")).hexdigest()
-    if cfg.data.fitness_tokens:  # the budget's last tokens are the ensemble fitness slice: never trained on
+    if cfg.data.fitness_tokens:  # whole documents of the budget held out as the ensemble fitness slice
         if cfg.data.keep_mask:
-            raise SqueezeError("data.fitness_tokens and data.keep_mask: choose one (the slice is a tail of the budget)")
-        tokens = tokens[:len(tokens) - cfg.data.fitness_tokens]
+            raise SqueezeError("data.fitness_tokens and data.keep_mask: choose one (the slice is drawn from the "
+                               "whole budget)")
+        held = fitness_slice(store, cfg.data.budget_tokens, cfg.data.fitness_tokens)
+        tokens, offsets = kept_stream(store, ~held, cfg.data.budget_tokens, "the fitness slice's complement")
     loader = EpochLoader(tokens, cfg.model.seq_len, distributed.per_rank_batch(cfg.train.batch_size, world),
                          cfg.data.seed, doc_offsets=offsets, doc_shuffle=cfg.data.doc_shuffle,
                          rank=rank, world=world, name=str(cfg.data.path))
