@@ -26,11 +26,12 @@ from squeeze.study import fits as fits_mod
 from squeeze.study.certify import certify
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
-from squeeze.study.grid import Grid
+from squeeze.study.grid import Grid, GridPoint
 from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier
 from squeeze.study.steps import best as best_step
 from squeeze.study.steps import regularized as regularized_step
 from squeeze.study.steps import standard as standard_step
+from squeeze.study.steps import tuned as tuned_step
 from squeeze.train.distill import retention
 
 STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squeeze run` used
@@ -39,7 +40,7 @@ STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squee
 METHOD_NAMES = {Recipe.STANDARD: "standard recipe (tuned lr, epochs)",
                 Recipe.REGULARIZED: "regularized (tuned wd, epochs, lr)",
                 Recipe.BEST: "best recipe (regularized + options that helped)", Recipe.DISTILL: "distilled student",
-                Recipe.ENSEMBLE_MEMBER: "ensemble member (2x epochs, wd/2)",
+                Recipe.ENSEMBLE_MEMBER: "one ensemble member tuned for the ensemble, alone",
                 Recipe.SNAPSHOT: "snapshot recipe (its last weights alone)"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
 # the axes each sweep step certifies, as the step itself does (squeeze/study/steps/)
@@ -193,6 +194,8 @@ def ensemble_results(runs: Path) -> list[dict]:
     out = []
     for p in runs.rglob(ENSEMBLE_FILE):
         saved = read_json(p)
+        if saved.get("member_recipe") == tuned_step.MEMBER_RECIPE:
+            continue  # the points of the tuned members' walk: one row, the best (tuned_row)
         members = [str(rebase(d, runs)) for d in saved["members"]]
         e, first = saved["eval"], config_mod.load(str(Path(members[0]) / CONFIG))
         fit = e.get("asymptote") or {}
@@ -252,6 +255,7 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                             f"one ensemble: its noise counted as one seed's; mean member "
                             f"{ens['mean_member_loss']:.4f}{product}; K->inf asymptote {ens['asymptote_text']}",
                             False))
+    methods += tuned_row(ref, runs)
     _add_students(methods, rows, runs, ensembles)
     methods += _snapshot_rows(ref, rows, d0)
     for recipe in [r for r in others if r.startswith(SELECT_PREFIX)]:
@@ -304,6 +308,36 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
                  str(Path(best.run["path"]).parent), "n/a",
                  f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
                  f"{last:.4f}", False)]
+
+
+def tuned_row(ref: Reference, runs: Path) -> list[Method]:
+    """The ensemble of members tuned for the ensemble: the best point of the step's walk (squeeze/study/steps/
+    tuned.py), its certificate rebuilt from the points' ensemble losses, beside the ensemble at the single-model
+    optimum of the same size and K."""
+    points = []
+    for p in sorted((runs / tuned_step.NAME).glob(f"*/*/*/{ENSEMBLE_FILE}")):
+        saved = read_json(p)
+        cfg = config_mod.load(str(rebase(saved["members"][0], runs) / CONFIG))
+        t = cfg.train
+        point = GridPoint(cfg.data.budget_tokens, cfg.model.n_layer, cfg.model.d_model, t.lr, t.weight_decay,
+                          t.epochs, t.seed)
+        points.append((point, saved, p.parent))
+    if not points:
+        return []
+    rows = [tuned_step.result_row(point, saved["eval"]["mixture"]) for point, saved, _ in points]
+    grid = Grid(lr=[points[0][0].lr], weight_decay=sorted({p.weight_decay for p, _, _ in points}),
+                epochs=sorted({p.epochs for p, _, _ in points}), sizes=[(points[0][0].n_layer, points[0][0].d_model)],
+                budgets=[points[0][0].budget_tokens], seeds=[points[0][0].seed])
+    cert = certify(rows, grid, tuned_step.AXES)
+    point, saved, where = min(points, key=lambda t: t[1]["eval"]["mixture"])
+    e, k = saved["eval"], len(saved["members"])
+    flops = sum(float(m.get("flops") or 0) for m in saved.get("member_summaries", []))
+    status = cert.status if cert.certified else f"{cert.status} ({cert.describe()})"
+    return [_row(ref, f"ensemble of {k} x {point.n_layer}x{point.d_model}, members tuned for the ensemble (mixture)",
+                 (e["mixture"],), e.get("mixture_bpb"), ref.d0, e["params"], flops, flops, str(where), status,
+                 f"members at wd {point.weight_decay:g}, {point.epochs} epochs (the walk began at 2x the single "
+                 f"model's epochs and 1/2 its weight decay; {len(points)} points tried); mean member "
+                 f"{e['mean_member_loss']:.4f}; one ensemble: its noise counted as one seed's", False)]
 
 
 def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict]) -> None:

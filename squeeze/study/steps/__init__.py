@@ -2,11 +2,12 @@
 
   1. standard      the standard recipe (wd 0.1) at D0/2 .. std_top x D0: lr x epochs certified per budget and size
   2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
-  3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; a distilled student
-  4. best          the certified point plus the options that helped in benchmarks/ablations.py, epochs certified
-  5. snapshot      the certified point as one run of K lr cycles, its K snapshots scored as an ensemble
-  6. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
-  7. headline      more seeds for the best recipe's row and the two standard points its multiplier is read between
+  3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distilled students
+  4. ensemble_tuned  K members tuned for the ensemble: weight decay and epochs certified on the ensemble's loss
+  5. best          the certified point plus the options that helped in benchmarks/ablations.py, epochs certified
+  6. snapshot      the certified point as one run of K lr cycles, its K snapshots scored as an ensemble
+  7. selection     each data-selection method keeps half of a 2 x D0 pool; random is the baseline
+  8. headline      more seeds for the best recipe's row and the two standard points its multiplier is read between
 
 Each module owns its name (its runs live under OUT/runs/<name>/), its grid, the function that plans its runs and
 its cost, computed from the same grid or jobs. Adding a step means adding its module, its place in STEPS and, if it
@@ -16,10 +17,10 @@ Exercised by tests/test_steps.py and tests/test_run.py (`squeeze run --preset sm
 """
 from squeeze.recipes import Recipe
 from squeeze.study.grid import GridPoint, point_config
-from squeeze.study.steps import best, ensemble, headline, regularized, selection, snapshot, standard
+from squeeze.study.steps import best, ensemble, headline, regularized, selection, snapshot, standard, tuned
 from squeeze.study.steps.base import Step, Study, StudyState
 
-STEPS: tuple[Step, ...] = (standard.STEP, regularized.STEP, ensemble.STEP, best.STEP, snapshot.STEP,
+STEPS: tuple[Step, ...] = (standard.STEP, regularized.STEP, ensemble.STEP, tuned.STEP, best.STEP, snapshot.STEP,
                            selection.STEP, headline.STEP)
 
 __all__ = ["STEPS", "Step", "Study", "StudyState", "nominal_state", "planned_costs"]
