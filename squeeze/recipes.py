@@ -19,7 +19,8 @@ class Recipe(StrEnum):
     REGULARIZED = "regularized"
     BEST = "best"
     SNAPSHOT = "snapshot"
-    DISTILL = "distill"  # a student distilled from an ensemble (the study's ensemble step)
+    DISTILL = "distill"  # a student distilled from an ensemble (the study's ensemble step: the main size)
+    DISTILL_EIGHTH = "distill-eighth"  # the study's student at 1/8 of the largest ensemble's parameters
     ENSEMBLE_MEMBER = "ensemble_member"  # `squeeze ensemble` with the published member rule
     # the reference models perplexity pruning trains (squeeze/prune/perplexity.py): standard-recipe runs on one
     # fold of the pool, which a study must never count as points of the standard recipe itself

@@ -20,6 +20,7 @@ from squeeze.evaluation.ensemble import (
     mixture_nll,
     orders_for,
     product_logp,
+    top_k_report,
 )
 from squeeze.evaluation.loss import evaluate
 from squeeze.io import read_json, write_json
@@ -183,3 +184,15 @@ def test_squeeze_ensemble_trains_then_skips_and_eval_prints_the_table(tiny_store
     assert r["mixture"] == pytest.approx(summary["eval"]["mixture"], abs=1e-9)
     assert main(["eval", *(str(root / f"member{i}") for i in range(3)), "--orders", "2"]) == 0
     assert "mixture (mean of probabilities)" in capsys.readouterr().out
+
+
+def test_top_k_keeps_the_members_the_fitness_slice_prefers():
+    """Three snapshots on 200 fitness tokens: the first assigns every target p = 0.5, the second 0.4, the third 0.01.
+    The mixture of the first alone (-ln 0.5 = 0.693) beats any mixture that gives the third weight, so the chosen
+    top-k drops it, and the learned mixture is never worse on the slice than the uniform one."""
+    tgt_KN = torch.log(torch.tensor([[0.5] * 200, [0.4] * 200, [0.01] * 200]))
+    r = top_k_report(tgt_KN)
+    assert r["weights"][2] == 0.0 and r["top_k"] in (1, 2) and sum(r["weights"]) == pytest.approx(1.0, abs=1e-6)
+    assert r["fitness_loss_learned"] == pytest.approx(-math.log(0.5), abs=1e-3)
+    assert r["fitness_loss_uniform"] == pytest.approx(-math.log((0.5 + 0.4 + 0.01) / 3), abs=1e-6)
+    assert r["fitness_tokens"] == 200

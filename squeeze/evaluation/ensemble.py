@@ -164,6 +164,25 @@ def weights_report(tgt_KN: torch.Tensor) -> dict:
             "fitness_loss_learned": float(mixture_nll(tgt_KN, w_K).mean())}
 
 
+def top_k_report(tgt_KN: torch.Tensor) -> dict:
+    """The NanoGPT Slowrun record's snapshot weighting, fitted on the fitness slice only: for k = 1..K keep the k
+    members with the largest learned weights, fit their weights again, and keep the k whose weighted mixture has
+    the lowest fitness loss (the smaller k on a tie). `weights` spans all K members, 0 for those left out."""
+    w_K = fit_mixture_weights(tgt_KN)
+    order = torch.argsort(w_K, descending=True, stable=True)
+    best = None
+    for k in range(1, len(w_K) + 1):
+        keep = order[:k].sort().values
+        w_k = fit_mixture_weights(tgt_KN[keep])
+        loss = float(mixture_nll(tgt_KN[keep], w_k).mean())
+        if best is None or loss < best[0] - 1e-12:
+            best = (loss, keep, w_k)
+    full = torch.zeros(len(w_K), dtype=best[2].dtype)
+    full[best[1]] = best[2]
+    return {"weights": full.tolist(), "top_k": len(best[1]), "fitness_tokens": int(tgt_KN.shape[1]),
+            "fitness_loss_uniform": float(mixture_nll(tgt_KN).mean()), "fitness_loss_learned": best[0]}
+
+
 def evaluate_ensemble(members: list[Member], store, *, n_orders: int = 5, weights_K: torch.Tensor | None = None,
                       batch_size: int = 16, device: str = "cpu", dtype: str = "auto", max_tokens: int = 0,
                       product: bool = True, product_orders: bool = True) -> dict:
@@ -334,11 +353,13 @@ def _snapshot_repeats(cfg: Config, cycles: list[int]) -> list[int]:
 
 
 def snapshot_eval(run_dir: str | Path, *, top_k: int = 0, data: str | None = None, n_orders: int = 5,
-                  device: str = "cpu", max_tokens: int | None = None) -> dict:
+                  device: str = "cpu", max_tokens: int | None = None, fit_top_k: bool = False) -> dict:
     """A run's snapshots as an ensemble in one pass (what `squeeze eval RUN_DIR --snapshots` prints). `top_k` > 0
     keeps the K snapshots with the largest mixture weights learned on the fitness slice, or, when the run reserved
     none, the K with the lowest validation loss (chosen on the tokens they are then scored on, so optimistic; the
-    result says which). max_tokens None: the validation tokens of the run's own final evaluation."""
+    result says which). `fit_top_k`: every snapshot stays in the uniform mixture, and the learned one keeps the
+    top-k that the fitness slice chooses (`top_k_report`). max_tokens None: the validation tokens of the run's own
+    final evaluation."""
     members, store = snapshot_members(run_dir, device, data)
     c = members[0].cfg.train
     max_tokens = c.final_eval_tokens if max_tokens is None else max_tokens
@@ -359,7 +380,7 @@ def snapshot_eval(run_dir: str | Path, *, top_k: int = 0, data: str | None = Non
                                                                           for i in keep]}
         members = [members[i] for i in keep]
         tgt_KN = None if tgt_KN is None else tgt_KN[keep]
-    lw = None if tgt_KN is None else weights_report(tgt_KN)
+    lw = None if tgt_KN is None else top_k_report(tgt_KN) if fit_top_k else weights_report(tgt_KN)
     out = evaluate_ensemble(members, store, n_orders=n_orders, batch_size=c.batch_size, device=device,
                             dtype=c.dtype, max_tokens=max_tokens,
                             weights_K=None if lw is None else torch.tensor(lw["weights"]))

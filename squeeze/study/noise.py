@@ -165,3 +165,18 @@ def asymptote_text(c: float, lo: float, hi: float, bound: float = 0.0) -> str:
         return f"not resolved (the fit put C at its bound {bound:g})"
     low = f"not resolved (at the bound {bound:g})" if at(lo) else f"{lo:.4f}"
     return f"{c:.4f} [{low}, {hi:.4f}]"
+
+
+def retention_interval(single_mean: float, n_single: int, student_losses, ensemble_loss: float,
+                       noise: tuple[float, int], *, n_draws: int = N_DRAWS, seed: int = 0,
+                       level: float = LEVEL) -> tuple[float, float]:
+    """The `level` interval of a student's retention (L_single - L_student) / (L_single - L_ensemble) over seed
+    noise: the single model is the mean of `n_single` members (seeds), the student the mean of its seeds, and the
+    ensemble one measurement (one seed's noise); each redrawn as in `draw_means`, one SD draw shared by the three."""
+    rng = np.random.default_rng(seed)
+    means = [single_mean, float(np.mean(student_losses)), ensemble_loss]
+    draws = draw_means(means, [n_single, len(student_losses), 1], *noise, n_draws, rng)
+    single, student, ensemble = draws.T
+    ratio = (single - student) / (single - ensemble)
+    lo, hi = np.quantile(ratio, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

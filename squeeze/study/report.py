@@ -27,7 +27,8 @@ from squeeze.study.certify import certify
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
 from squeeze.study.grid import Grid, GridPoint
-from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier
+from squeeze.study.limits import placed, study_limits
+from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier, retention_interval
 from squeeze.study.steps import best as best_step
 from squeeze.study.steps import regularized as regularized_step
 from squeeze.study.steps import standard as standard_step
@@ -40,6 +41,7 @@ STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squee
 METHOD_NAMES = {Recipe.STANDARD: "standard recipe (tuned lr, epochs)",
                 Recipe.REGULARIZED: "regularized (tuned wd, epochs, lr)",
                 Recipe.BEST: "best recipe (regularized + options that helped)", Recipe.DISTILL: "distilled student",
+                Recipe.DISTILL_EIGHTH: "distilled student at 1/8 of the largest ensemble",
                 Recipe.ENSEMBLE_MEMBER: "one ensemble member tuned for the ensemble, alone",
                 Recipe.SNAPSHOT: "snapshot recipe (its last weights alone)"}
 ENSEMBLE_FILE = ENSEMBLE  # written beside an ensemble's members by the study's ensemble step
@@ -72,6 +74,9 @@ class Method:
     note: str = ""
     single_model: bool = True
     budget: float = 0.0  # the unique training tokens the multiplier is read at
+    retention: float | None = None  # a student: the share of its teachers' ensemble gain it keeps
+    retention_interval: tuple[float, float] | None = None  # 90% over seed noise
+    param_fraction: float | None = None  # a student: its parameters over its teachers' ensemble's
 
 
 @dataclass(frozen=True)
@@ -250,13 +255,14 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     ensembles = ensemble_results(runs)
     for ens in ensembles:
         product = f"; product of experts {ens['product']:.4f}" if ens.get("product") is not None else ""
-        methods.append(_row(ref, f"ensemble of {ens['k']} x {ens['size']} (mixture)", (ens["loss"],), ens.get("bpb"),
+        methods.append(_row(ref, f"ensemble of {ens['k']} x {ens['size']}, members at the single-model optimum "
+                            "(mixture)", (ens["loss"],), ens.get("bpb"),
                             d0, ens["params"], ens["flops"], ens["flops"], ens["path"], "n/a",
                             f"one ensemble: its noise counted as one seed's; mean member "
                             f"{ens['mean_member_loss']:.4f}{product}; K->inf asymptote {ens['asymptote_text']}",
                             False))
     methods += tuned_row(ref, runs)
-    _add_students(methods, rows, runs, ensembles)
+    _add_students(methods, rows, runs, ensembles, ref.noise)
     methods += _snapshot_rows(ref, rows, d0)
     for recipe in [r for r in others if r.startswith(SELECT_PREFIX)]:
         b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
@@ -271,6 +277,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
             "standard_points": [{"budget": p.budget, "loss": p.mean, "seeds": p.n, "seed_sd": p.sd}
                                 for p in ref.points],
             "ensembles": ensembles, "two_stage": two_stage(ensembles, n_boot),
+            "limits": [placed(lim, ref.law, ref.points, ref.noise, d0)
+                       for lim in study_limits(rows, ensembles, ref.noise, d0)],
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
             "runs": len(rows), "val_tokens": sorted({int(r["val_tokens"]) for r in rows if r.get("val_tokens")
@@ -292,8 +300,9 @@ def _kept_tokens(row: dict) -> float:
 
 
 def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
-    """The snapshot ensemble's row: each seed's one cyclic run scored as the uniform mixture of its snapshots
-    (snapshot_ensemble.json, written by the study's snapshot step), its FLOPs those of the one run."""
+    """The snapshot ensemble's rows: each seed's one cyclic run scored as the uniform mixture of its snapshots and as
+    the mixture with weights and a top-k learned on the run's fitness slice (snapshot_ensemble.json, written by the
+    study's snapshot step), its FLOPs those of the one run."""
     best = _config_rows(rows, Recipe.SNAPSHOT, d0)
     if best is None:
         return []
@@ -303,11 +312,21 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
         return []
     k, flops = len(evals[0]["member_losses"]), float(best.run["flops"] or 0)
     last = _mean(e["member_losses"][-1] for e in evals)
-    return [_row(ref, f"snapshot ensemble of {k} cycles (mixture, one run)", tuple(e["mixture"] for e in evals),
-                 _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops,
-                 str(Path(best.run["path"]).parent), "n/a",
-                 f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
-                 f"{last:.4f}", False)]
+    where = str(Path(best.run["path"]).parent)
+    out = [_row(ref, f"snapshot ensemble of {k} cycles (uniform mixture, one run)", tuple(e["mixture"] for e in evals),
+                _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops, where, "n/a",
+                f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
+                f"{last:.4f}", False)]
+    learned = [e for e in evals if e.get("learned") is not None]
+    if learned:
+        tops = sorted({(e.get("learned_weights") or {}).get("top_k", k) for e in learned})
+        out.append(_row(ref, f"snapshot ensemble of {k} cycles (learned weights and top-k, one run)",
+                        tuple(e["learned"] for e in learned), None, d0, evals[0]["params"], flops, flops, where,
+                        "n/a", f"softmax mixture weights and the top-k ({', '.join(map(str, tops))} of {k} by seed) "
+                        f"fitted on a fitness slice of "
+                        f"{learned[0]['learned_weights']['fitness_tokens'] + 1:,} tokens held out of the run's "
+                        "training documents (never validation) and counted in its budget", False))
+    return out
 
 
 def tuned_row(ref: Reference, runs: Path) -> list[Method]:
@@ -340,11 +359,14 @@ def tuned_row(ref: Reference, runs: Path) -> list[Method]:
                  f"{e['mean_member_loss']:.4f}; one ensemble: its noise counted as one seed's", False)]
 
 
-def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict]) -> None:
-    """The distilled student's row: its FLOPs counted whole (its teachers' training and the forward passes that
-    taught it) and the share of its teachers' ensemble gain it keeps (Kim et al.: 83% at 1/8 of the parameters)."""
+def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict],
+                  noise: tuple[float, int]) -> None:
+    """The distilled students' rows: FLOPs counted whole (the teachers' training and the forward passes that taught
+    them) and the share of their teachers' ensemble gain each keeps, with its 90% interval over seed noise (Kim et
+    al.: 83% at 1/8 of the parameters)."""
+    students = {METHOD_NAMES[Recipe.DISTILL], METHOD_NAMES[Recipe.DISTILL_EIGHTH]}
     for m in methods:
-        if m.method != METHOD_NAMES[Recipe.DISTILL]:
+        if m.method not in students:
             continue
         teachers = [str(rebase(t, runs)) for t in config_mod.load(str(Path(m.path) / CONFIG)).distill.teacher_dirs()]
         teacher_flops = sum(float(read_json(Path(t) / SUMMARY).get("flops") or 0) for t in teachers)
@@ -354,7 +376,13 @@ def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles
         if ens is None:
             continue
         r = retention(ens["mean_member_loss"], m.val_loss, ens["loss"], m.params, ens["params"])
-        kept = "n/a (the ensemble is no better)" if r["retention"] is None else f"{r['retention']:.0%}"
-        m.note = (f"keeps {kept} of the {ens['k']}-member ensemble's gain at {r['param_ratio']:.3g}x its parameters; "
-                  f"total FLOPs include its teachers' training and {forward:.3g} FLOPs of their forward passes; "
-                  + m.note).strip("; ")
+        m.retention, m.param_fraction = r["retention"], r["param_ratio"]
+        run = next(x for x in rows if x["path"] == m.path)
+        losses = [x["val_loss"] for x in rows if fits_mod.seed_group(x) == fits_mod.seed_group(run)
+                  and fits_mod.is_finished(x)]
+        m.retention_interval = retention_interval(ens["mean_member_loss"], ens["k"], losses, ens["loss"], noise)
+        kept = ("n/a (the ensemble is no better)" if r["retention"] is None else
+                f"{r['retention']:.0%} [{m.retention_interval[0]:.0%}, {m.retention_interval[1]:.0%}]")
+        m.note = (f"keeps {kept} of the {ens['k']} x {ens['size']} ensemble's gain at 1/{1 / r['param_ratio']:.3g} "
+                  f"of its parameters; total FLOPs include its teachers' training and {forward:.3g} FLOPs of their "
+                  "forward passes; " + m.note).strip("; ")

@@ -1,4 +1,4 @@
-"""Step 4, best: the certified regularized point plus the options that helped in benchmarks/ablations.py
+"""The study step `best`: the certified regularized point plus the options that helped in benchmarks/ablations.py
 (`recipes.best_options`: document shuffling, 5% token replacement, a looped second half), its epochs certified
 again: with the options on, the best epoch count moved up in the ablations (11 to 22, benchmarks/RESULTS.md), so
 keeping the regularized recipe's epochs would under-tune the best recipe.

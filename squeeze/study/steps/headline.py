@@ -1,4 +1,4 @@
-"""Step 7, headline: seeds where the table needs them. The best recipe's row and the two standard points its
+"""The study step `headline`: seeds where the table needs them. The best recipe's row and the two standard points its
 multiplier is interpolated between (squeeze/study/noise.py `bracket`) get `headline_seeds` seeds each: their seed
 means set the headline's interval. Rounds repeat while the extra seeds move the bracket or the best configuration
 of a bracketing budget (at most 3); a re-run finds every seed trained and trains nothing.

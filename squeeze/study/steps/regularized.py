@@ -1,8 +1,7 @@
-"""Step 2, regularized: many epochs with strong weight decay, lr x weight decay x epochs certified on seed means at
-D0 on the main size (starting from the standard recipe's certified lr), then that point over every size (its
-parameter-scaling law), each with the preset's seeds. Hands the certified point's config and run directory to
-the later steps, which all start from it.
-"""
+"""The study step `regularized`: many epochs with strong weight decay, lr x weight decay x epochs certified on seed
+means at D0 on the main size (starting from the standard recipe's certified lr), then that point over every size (its
+parameter-scaling law), each with the preset's seeds. Hands the certified point's config and run directory to the
+later steps, which all start from it."""
 from dataclasses import replace
 
 from squeeze.recipes import Recipe

@@ -1,10 +1,9 @@
-"""Step 6, selection: each data-selection method keeps exactly half the tokens of a 2 x D0 pool (whole documents by
-the method's own ranking, then the first tokens of one more: like for like), and the certified regularized point
-trains on each subset with the preset's seeds. `random` is the honest baseline (Sorscher et al. 2022, Abbas et al.
-2023, Marion et al. 2023), drawn anew for each seed; a deterministic method's mask is the same for every seed.
-Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults). Embeddings: the mean
-hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused.
-"""
+"""The study step `selection`: each data-selection method keeps exactly half the tokens of a 2 x D0 pool (whole
+documents by the method's own ranking, then the first tokens of one more: like for like), and the certified
+regularized point trains on each subset with the preset's seeds. `random` is the honest baseline (Sorscher et al.
+2022, Abbas et al. 2023, Marion et al. 2023), drawn anew for each seed; a deterministic method's mask is the same for
+every seed. Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults). Embeddings:
+the mean hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused."""
 import sys
 from pathlib import Path
 

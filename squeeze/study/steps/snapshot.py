@@ -1,8 +1,9 @@
-"""Step 5, snapshot: the certified regularized point, its epochs and lr unchanged, trained once per seed with the
-snapshot recipe's options (the lr cycles alone, `recipes.snapshot_options`) and K = the ensemble step's members
-cycles: the ensemble's K models for the compute of one run. Each run's snapshots are scored as one ensemble in one
-evaluation pass, written beside them as snapshot_ensemble.json.
-"""
+"""The study step `snapshot`: the certified regularized point, its epochs and lr unchanged, trained once per seed with
+the snapshot recipe's options (the lr cycles alone, `recipes.snapshot_options`) and K = the ensemble step's members
+cycles: the ensemble's K models for the compute of one run. Each run holds out a fitness slice of D0 (whole
+documents, counted in D0; `fitness_frac` of the preset), on which the record's softmax mixture weights and top-k are
+fitted; its snapshots are then scored in one evaluation pass as the uniform and the learned mixture, written beside
+them as snapshot_ensemble.json."""
 from squeeze import recipes
 from squeeze.evaluation.ensemble import snapshot_eval
 from squeeze.io import write_json
@@ -17,6 +18,7 @@ def plan(st: Study, state: StudyState) -> list[Job]:
     """One cyclic run per seed; its snapshots' weights are read until its snapshot_ensemble.json is written."""
     c = recipes.snapshot_options(state.certified())
     c.train.lr_cycles = st.spec.ensemble_k
+    c.data.fitness_tokens = int(st.spec.fitness_frac * st.spec.d0)  # counted in D0: the run trains on the rest
     dirs = [st.runs(NAME) / f"s{i}" for i in range(st.spec.seeds)]
     return [Job(st.seeded(c, i), d, needs_weights=not (d / SNAPSHOT_ENSEMBLE).exists()) for i, d in enumerate(dirs)]
 
@@ -30,7 +32,7 @@ def run(st: Study, state: StudyState) -> None:
     st.run(jobs)
     for job in jobs:
         if job.needs_weights:
-            write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0))
+            write_json(job.run_dir / SNAPSHOT_ENSEMBLE, snapshot_eval(job.run_dir, n_orders=0, fit_top_k=True))
 
 
 STEP = Step(NAME, "a snapshot ensemble: the certified point as one run of K lr cycles", plan, cost, run)

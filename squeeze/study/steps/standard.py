@@ -1,4 +1,4 @@
-"""Step 1, standard: the standard recipe's data scaling, the reference every multiplier is read against.
+"""The study step `standard`: the standard recipe's data scaling, the reference every multiplier is read against.
 
 Learning rate x epochs are certified on seed means at every budget of its law (D0/2 .. std_top x D0) for every
 size of it, the best of each with the preset's seeds: the baseline gets the same tuning as every method it is
