@@ -63,11 +63,13 @@ def cmd_report(a: argparse.Namespace) -> None:
 
 
 def print_summary(summary: dict) -> None:
-    from squeeze.study.report_output import table_lines
+    from squeeze.study.report_page import law_note, table_lines
     print(f"\ndata-efficiency study at D0 = {summary['d0']:,.0f} unique training tokens "
           f"({summary['runs']} runs; multipliers read against the measured standard points, 90% intervals over "
           f"seed noise)")
     print("\n".join(table_lines(summary)))
+    if note := law_note(summary):
+        print(note)
     b = summary["best_model"]
     bpb = f", {b['val_bpb']:.4f} bits/byte" if b["val_bpb"] is not None else ""
     print(f"\nbest single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token{bpb}\n  {b['path']}")
