@@ -1,10 +1,10 @@
 """The report's two headline figures drawn again from a study's summary.json alone, without its run directories:
-the forest plot of every multiplier (PNG and SVG) and the data-scaling plot. The README shows the default study's,
+the forest plot of every multiplier and the data-scaling plot, as PNGs. The README shows the default study's,
 drawn from its committed summary:
 
     python benchmarks/report_figures.py benchmarks/study_default_summary.json --prefix benchmarks/study_default_
 
-writes benchmarks/study_default_multipliers.png (+ .svg) and benchmarks/study_default_data_scaling.png
+writes benchmarks/study_default_multipliers.png and benchmarks/study_default_data_scaling.png
 (squeeze/study/forest.py and squeeze/study/report_output.py draw them, the same functions `squeeze report` uses).
 """
 import argparse
@@ -23,7 +23,7 @@ def main() -> int:
     a = p.parse_args()
     try:
         summary = json.loads(a.summary.read_text(encoding="utf-8"))
-        written = [*plot_forest(summary, Path(f"{a.prefix}multipliers.png"), Path(f"{a.prefix}multipliers.svg")),
+        written = [*plot_forest(summary, Path(f"{a.prefix}multipliers.png")),
                    plot_summary_scaling(summary, Path(f"{a.prefix}data_scaling.png"))]
     except (OSError, ValueError, KeyError) as err:
         print(f"report_figures: error: {a.summary}: {err!r}", file=sys.stderr)

@@ -112,3 +112,16 @@ def test_plot_forest_writes_png_and_a_self_contained_svg(tmp_path):
     assert "<svg" in svg and 'href="http' not in svg and "<dc:date>" not in svg  # nothing to fetch, no timestamp
     again = plot_forest(made_up(), tmp_path / "n.png", tmp_path / "n.svg")[1].read_text()
     assert again.count("<path") == svg.count("<path")
+
+
+def test_the_readme_figures_are_drawn_from_the_committed_summary_alone(tmp_path, monkeypatch, capsys):
+    """benchmarks/report_figures.py on benchmarks/study_default_summary.json: no run directories needed."""
+    import sys
+    sys.path.insert(0, str(DEFAULT.parent))
+    import report_figures
+    monkeypatch.setattr(sys, "argv", ["report_figures.py", str(DEFAULT), "--prefix", str(tmp_path / "d_")])
+    assert report_figures.main() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d_data_scaling.png", "d_multipliers.png"]
+    assert (tmp_path / "d_multipliers.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setattr(sys, "argv", ["report_figures.py", str(tmp_path / "missing.json")])
+    assert report_figures.main() == 2 and "report_figures: error:" in capsys.readouterr().err
