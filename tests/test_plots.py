@@ -3,25 +3,11 @@ legend sits), never by file size: the data-scaling plot draws the measured point
 envelope the multipliers are read on, the law only when it is not degenerate, and each method's line ending where
 its multiplier was read; no legend covers data and the y-range is the data's."""
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import pytest
 
 from squeeze.study import plots
-
-
-@dataclass
-class Law:
-    A: float
-    B: float
-    C: float
-    degenerate: bool = False
-    reason: str = ""
-
-    def predict(self, x):
-        return self.A / np.asarray(x, dtype=float) ** self.B + self.C
-
+from squeeze.study.report_output import PowerLaw as Law  # a law as the report reads it back: A, B, C, degenerate
 
 BUDGETS = [1000.0, 2000.0, 4000.0, 8000.0]
 LOSSES = [5.0, 4.5, 4.6, 4.0]  # 4000 is worse than 2000: the envelope keeps 4.5 there

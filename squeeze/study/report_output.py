@@ -84,7 +84,7 @@ def _heatmap(rows: list[dict], summary: dict, out: Path) -> Path | None:
 
 
 @dataclass
-class _PowerLaw:
+class PowerLaw:
     """A fitted L(x) = A/x^B + C read back from JSON (what the plots need of a PowerLawFit)."""
     A: float
     B: float
@@ -97,8 +97,8 @@ class _PowerLaw:
         return self.A / np.asarray(x, dtype=float) ** self.B + self.C
 
 
-def _law(fit: dict) -> _PowerLaw:
-    return _PowerLaw(**{k: fit[k] for k in ("A", "B", "C", "degenerate", "reason")})
+def _law(fit: dict) -> PowerLaw:
+    return PowerLaw(**{k: fit[k] for k in ("A", "B", "C", "degenerate", "reason")})
 
 
 def markers(summary: dict) -> list[tuple]:
@@ -136,7 +136,7 @@ def summary_figures(summary: dict, out: Path, prefix: str = "") -> list[Path]:
         written.append(plots.plot_param_scaling(curves, out / f"{prefix}param_scaling.png"))
     if summary.get("ensembles"):
         curves = [(f"{e['size']} x K (mixture)", list(range(1, len(e["k_curve"]) + 1)), e["k_curve"],
-                   _PowerLaw(**e["k_fit"]) if e.get("k_fit") else None) for e in summary["ensembles"]]
+                   PowerLaw(**e["k_fit"]) if e.get("k_fit") else None) for e in summary["ensembles"]]
         written.append(plots.plot_ensemble_curves(curves, out / f"{prefix}ensemble_k.png"))
     return written
 
