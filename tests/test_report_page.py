@@ -37,24 +37,28 @@ def test_the_headline_is_one_sentence_on_the_largest_gain_and_its_interval():
         rp.headline(bound)
     none = summary(m("x", "no measurable gain", 1.1, "1.10x [0.95, 1.28]"), m("y", "significant loss", 0.8,
                                                                               "0.80x [0.7, 0.9]"))
-    assert rp.headline(none) == ("No method gained beyond seed noise: the largest multiplier, x's 1.10 times the "
-                                 "data, has a 90% interval (0.95 to 1.28 times) that does not lie above 1.0x.")
+    assert rp.headline(none) == ("No method gained beyond seed noise: the largest multiplier, 1.10 times the data "
+                                 "for x, has a 90% interval (0.95 to 1.28 times) that does not lie above 1.0x.")
     assert rp.headline(summary()).startswith("Only the standard recipe was measured")
 
 
 def test_bullets_say_what_helped_what_did_not_what_is_not_certified_and_what_next():
     b = rp.bullets(GAINS, ["e (not resolved: C at its bound)"])
     assert b[0] == "Helped beyond noise: 2 of 4 methods: a, with a comma 1.30x; b 1.20x."
-    assert b[1] == "Did not help: c 1.02x (interval includes 1.0x); d 0.70x (worse beyond noise)."
-    assert b[2] == ("Not certified as locally optimal: standard (edge (best at the edge of the epochs grid)); "
+    assert b[1] == "No measurable gain (the interval includes 1.0x): 1 of 4 methods: c 1.02x."
+    assert b[2] == "Worse than the standard recipe beyond noise: 1 of 4 methods: d 0.70x."
+    assert b[3] == ("Not certified as locally optimal: standard (edge (best at the edge of the epochs grid)); "
                     "b (not certified (1 missing)).")
-    assert b[3] == "Not in the picture (no interval to draw): e (not resolved: C at its bound)."
-    assert b[4].startswith("What to run next: an independent replicate (`squeeze run --seed-offset 100`)")
-    assert "or `--preset flagship` at D0 = 100,000" in b[4]
+    assert b[4] == "Not in the picture (no interval to draw): e (not resolved: C at its bound)."
+    assert b[5].startswith("What to run next: an independent replicate (`squeeze run --seed-offset 100`)")
+    assert "or `--preset flagship` at D0 = 100,000" in b[5]
     assert "flagship" not in rp.bullets({**GAINS, "d0": 100_000})[-1]  # not at the flagship's own D0
     many = summary(*(m(f"g{i}", "significant gain", 1 + i / 10, f"{1 + i / 10:.2f}x [1.01, 2]") for i in range(1, 7)))
-    assert rp.bullets(many)[0] == ("Helped beyond noise: 6 of 6 methods; most, g6 1.60x; g5 1.50x; g4 1.40x; "
-                                   "least, g1 1.10x.")
+    assert rp.bullets(many)[0] == ("Helped beyond noise: 6 of 6 methods, from g6 1.60x; g5 1.50x; g4 1.40x "
+                                   "down to g1 1.10x.")
+    worse = summary(*(m(f"w{i}", "significant loss", 1 - i / 10, f"{1 - i / 10:.2f}x [0.1, 0.99]") for i in range(5)))
+    assert rp.bullets(worse)[1] == ("Worse than the standard recipe beyond noise: 5 of 5 methods, from w0 1.00x; "
+                                    "w1 0.90x; w2 0.80x down to w4 0.60x.")
     assert rp.bullets(many)[1] == "Did not help: none; every method's interval lies above 1.0x."
     bound = summary(m("far", "significant gain", None, "> 4x [3.10, > 4]"))
     assert "standard budgets past the largest measured one, to give far a number" in rp.bullets(bound)[-1]

@@ -111,7 +111,7 @@ def headline(summary: dict) -> str:
     if not gains:
         top = max(rows, key=_rank)
         value, span = _spoken(top["multiplier_text"])
-        return (f"No method gained beyond seed noise: the largest multiplier, {top['method']}'s {value} the data, "
+        return (f"No method gained beyond seed noise: the largest multiplier, {value} the data for {top['method']}, "
                 f"has a 90% interval ({span}) that does not lie above 1.0x.")
     top = max(gains, key=_rank)
     value, span = _spoken(top["multiplier_text"])
@@ -124,14 +124,12 @@ def _short(m: dict) -> str:
     return f"{m['method']} {m['multiplier_text'].split(' [')[0]}"
 
 
-def _gains_words(gains: list[dict], n: int, listed: int = 4) -> str:
-    """The gains, largest first: all of them when few, else the largest three and the smallest."""
-    if not gains:
-        return "none"
-    if len(gains) <= listed:
-        return f"{len(gains)} of {n} methods: " + "; ".join(map(_short, gains))
-    return (f"{len(gains)} of {n} methods; most, {'; '.join(map(_short, gains[:listed - 1]))}; least, "
-            f"{_short(gains[-1])}")
+def _listing(rows: list[dict], n: int, listed: int = 4) -> str:
+    """Rows in the order given (largest multiplier first): all of them when few, else the first three and the
+    last."""
+    if len(rows) <= listed:
+        return f"{len(rows)} of {n} methods: " + "; ".join(map(_short, rows))
+    return f"{len(rows)} of {n} methods, from {'; '.join(map(_short, rows[:listed - 1]))} down to {_short(rows[-1])}"
 
 
 def _selection_words(rows: list[dict]) -> str | None:
@@ -152,14 +150,18 @@ def _selection_words(rows: list[dict]) -> str | None:
 
 
 def bullets(summary: dict, left_out: list[str] = ()) -> list[str]:
-    """Short bullets under the table: what helped, what did not, what is not certified, what to run next."""
+    """Short bullets under the table: what helped, what did not, what is not certified, what to run next; each
+    list largest multiplier first."""
     rows = summary["methods"][1:]
     by = lambda sig: sorted((m for m in rows if m["significance"] == sig), key=_rank, reverse=True)  # noqa: E731
     gains, flat, losses = by("significant gain"), by("no measurable gain"), by("significant loss")
-    out = [f"Helped beyond noise: {_gains_words(gains, len(rows))}."]
-    out.append("Did not help: " + ("; ".join([*(f"{_short(m)} (interval includes 1.0x)" for m in flat),
-                                             *(f"{_short(m)} (worse beyond noise)" for m in losses)])
-                                   if flat or losses else "none; every method's interval lies above 1.0x") + ".")
+    out = [f"Helped beyond noise: {_listing(gains, len(rows)) if gains else 'none'}."]
+    if flat:
+        out.append(f"No measurable gain (the interval includes 1.0x): {_listing(flat, len(rows))}.")
+    if losses:
+        out.append(f"Worse than the standard recipe beyond noise: {_listing(losses, len(rows))}.")
+    if not flat and not losses:
+        out.append("Did not help: none; every method's interval lies above 1.0x.")
     if (sel := _selection_words(rows)) is not None:
         out.append(sel)
     open_ = [f"{m['method']} ({m['certificate']})" for m in summary["methods"]
