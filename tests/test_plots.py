@@ -103,3 +103,10 @@ def test_the_other_plots_fit_their_y_range_to_the_data():
 
 def test_short_numbers_label_log_axes():
     assert [plots.short_number(x) for x in (800, 5000, 300_000, 1e6, 2.5e9)] == ["800", "5k", "300k", "1M", "2.5G"]
+
+
+def test_points_without_a_seed_sd_draw_no_bars_and_say_so():
+    fig = plots.data_scaling_figure(BUDGETS, LOSSES, Law(10.0, 0.2, 3.0), sds=[None] * 4, seeds=[1] * 4)
+    ax = fig.axes[0]
+    assert ax.containers[0].has_yerr is False
+    assert ax.get_legend().get_texts()[0].get_text() == "standard: measured loss, 1 seed"

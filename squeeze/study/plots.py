@@ -115,11 +115,13 @@ def _reach(ax, budget, loss, reach, x_edges, color) -> None:
 
 def _standard(ax, budgets, losses, sds, seeds, recipe) -> tuple[np.ndarray, np.ndarray]:
     """The measured points with seed error bars (gid "measured") and their envelope (gid "envelope")."""
-    yerr = None if sds is None else np.asarray([0.0 if s is None else s for s in sds], dtype=float)
+    yerr = None if sds is None or all(s is None for s in sds) else \
+        np.asarray([0.0 if s is None else s for s in sds], dtype=float)
     n = sorted({int(k) for k in seeds}) if seeds is not None else []
-    seeds_text = f", {n[0]}-{n[-1]} seeds" if len(n) > 1 else f", {n[0]} seeds" if n else ""
+    seeds_text = f", {n[0]}-{n[-1]} seeds" if len(n) > 1 else f", {n[0]} seed{'s' * (n[0] != 1)}" if n else ""
     bars = ax.errorbar(budgets, losses, yerr=yerr, fmt="o", color=COLORS[0], markersize=7, capsize=4, zorder=6,
-                       label=f"{recipe}: measured mean" + (f" ± seed SD{seeds_text}" if yerr is not None else ""))
+                       label=f"{recipe}: measured " + (f"mean ± seed SD{seeds_text}" if yerr is not None else
+                                                         f"loss{seeds_text}"))
     bars.lines[0].set_gid("measured")
     b, env = envelope(budgets, losses)
     ax.plot(b, env, color=COLORS[0], linewidth=1.6, zorder=3, gid="envelope",
