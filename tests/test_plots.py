@@ -4,6 +4,7 @@ envelope the multipliers are read on, the law only when it is not degenerate, an
 its multiplier was read; no legend covers data and the y-range is the data's."""
 import math
 
+import numpy as np
 import pytest
 
 from squeeze.study import plots
@@ -110,3 +111,27 @@ def test_points_without_a_seed_sd_draw_no_bars_and_say_so():
     ax = fig.axes[0]
     assert ax.containers[0].has_yerr is False
     assert ax.get_legend().get_texts()[0].get_text() == "standard: measured loss, 1 seed"
+
+
+def test_the_default_study_with_its_degenerate_law_draws_the_envelope_and_where_each_row_was_read():
+    """The acceptance case: benchmarks/study_default_summary.json, whose law is degenerate (C = 0)."""
+    import json
+    from pathlib import Path
+
+    from squeeze.study.report_output import summary_scaling_figure
+    summary = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "study_default_summary.json")
+                         .read_text())
+    assert summary["fits"]["data_scaling"]["fit"]["degenerate"]
+    ax = summary_scaling_figure(summary).axes[0]
+    assert not _gid(ax, "law")
+    (env,) = _gid(ax, "envelope")
+    points = summary["standard_points"]
+    assert list(env.get_xdata()) == [p["budget"] for p in points]
+    assert list(env.get_ydata()) == list(np.minimum.accumulate([p["loss"] for p in points]))
+    ends = sorted((line.get_ydata()[0], line.get_xdata()[1]) for line in _gid(ax, "reach"))
+    want = sorted((m["val_loss"], m["budget"] * m["multiplier"]) for m in summary["methods"][1:])
+    assert [x for e in ends for x in e] == pytest.approx([x for w in want for x in w])
+    bottom = min(p["loss"] - p["seed_sd"] for p in points)  # 4.2507 - 0.0176: no star lies lower or higher
+    top = max(p["loss"] + p["seed_sd"] for p in points)  # 5.5145 + 0.0242
+    span = top - bottom
+    assert ax.get_ylim() == pytest.approx((bottom - 0.06 * span, top + 0.06 * span))  # not down to the law's C = 0

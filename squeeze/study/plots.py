@@ -62,7 +62,7 @@ def _log_labels(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda x, _: short_number(x) if lead(x) in (2, 5) else ""))
 
 
-def _save(fig: Figure, path) -> Path:
+def save(fig: Figure, path) -> Path:
     path = Path(path)
     atomic_write(path, lambda f: fig.savefig(f, format="png", bbox_inches="tight"))  # the legend outside too
     return path
@@ -164,7 +164,7 @@ def data_scaling_figure(budgets, losses, fit, *, sds=None, seeds=None, asymptote
 
 def plot_data_scaling(budgets, losses, fit, path, **kw) -> Path:
     """data_scaling_figure(...) written to `path`."""
-    return _save(data_scaling_figure(budgets, losses, fit, **kw), path)
+    return save(data_scaling_figure(budgets, losses, fit, **kw), path)
 
 
 def param_scaling_figure(curves) -> Figure:
@@ -191,7 +191,7 @@ def param_scaling_figure(curves) -> Figure:
 
 
 def plot_param_scaling(curves, path) -> Path:
-    return _save(param_scaling_figure(curves), path)
+    return save(param_scaling_figure(curves), path)
 
 
 def ensemble_figure(curves) -> Figure:
@@ -214,7 +214,7 @@ def ensemble_figure(curves) -> Figure:
 
 
 def plot_ensemble_curves(curves, path) -> Path:
-    return _save(ensemble_figure(curves), path)
+    return save(ensemble_figure(curves), path)
 
 
 def plot_heatmap(wds, epochs, loss_grid, path, title: str) -> Path:
@@ -239,7 +239,7 @@ def plot_heatmap(wds, epochs, loss_grid, path, title: str) -> Path:
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     fig.colorbar(im, ax=ax, label="val loss")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def training_curves_figure(curves) -> Figure:
@@ -255,4 +255,4 @@ def training_curves_figure(curves) -> Figure:
 
 
 def plot_training_curves(curves, path) -> Path:
-    return _save(training_curves_figure(curves), path)
+    return save(training_curves_figure(curves), path)

@@ -113,14 +113,19 @@ def markers(summary: dict) -> list[tuple]:
     return out
 
 
-def plot_summary_scaling(summary: dict, path: Path) -> Path:
+def summary_scaling_figure(summary: dict):
     """The data-scaling plot of a summary: its standard points with their seed SD, the envelope, the law when it
     is not degenerate, and every row placed where its multiplier was read."""
     from squeeze.study import plots
     ds, pts = summary["fits"]["data_scaling"], summary.get("standard_points")
     sds, seeds = ([p["seed_sd"] for p in pts], [p["seeds"] for p in pts]) if pts else (None, None)
-    return plots.plot_data_scaling(ds["x"], ds["best_losses"], _law(ds["fit"]), path, sds=sds, seeds=seeds,
-                                   asymptote_interval=ds["fit"]["C_interval"], markers=markers(summary))
+    return plots.data_scaling_figure(ds["x"], ds["best_losses"], _law(ds["fit"]), sds=sds, seeds=seeds,
+                                     asymptote_interval=ds["fit"]["C_interval"], markers=markers(summary))
+
+
+def plot_summary_scaling(summary: dict, path: Path) -> Path:
+    from squeeze.study.plots import save
+    return save(summary_scaling_figure(summary), path)
 
 
 def summary_figures(summary: dict, out: Path, prefix: str = "") -> list[Path]:
