@@ -2,6 +2,7 @@
 plots exist, the printed and saved numbers equal those recomputed from the run directories, a re-run trains
 nothing."""
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,18 @@ def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
     assert reg == set(spec.reg_sizes)
     for name in ("report.md", "report.html", "summary.json"):
         assert (out / name).stat().st_size > 0
-    for name in ("data_scaling.png", "param_scaling.png", "training_curves.png", "ensemble_k.png"):
+    for name in ("multipliers.png", "data_scaling.png", "param_scaling.png", "training_curves.png", "ensemble_k.png"):
         assert (out / name).read_bytes()[:8] == PNG
+    assert "<svg" in (out / "multipliers.svg").read_text()
     report_md = (out / "report.md").read_text()
     assert "data_scaling.png" in report_md and "| method |" in report_md
+    # the forest plot right under the headline, before the table: PNG in report.md, SVG in report.html
+    parts = report_md.split("\n\n")
+    assert parts[1].startswith("**") and parts[2].startswith("![") and "(multipliers.png)" in parts[2]
+    assert parts[3].startswith("| method |")
+    page = (out / "report.html").read_text()
+    assert page.index('<p class="headline">') < page.index('<img src="multipliers.svg"') < page.index("<table>")
+    assert str(out) not in page  # every path relative to the study's directory
 
     saved = json.loads((out / "summary.json").read_text())
     assert json.loads(json.dumps(summarize(out))) == saved  # rebuilt from the run directories alone
@@ -279,52 +288,6 @@ def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, 
     assert not (out / "runs").exists() and (out / "data" / "meta.json").exists()
 
 
-def test_plain_words_names_gains_losses_and_what_is_not_certified():
-    from squeeze.study.report_output import plain_words
-
-    def m(method, sig, mult, text, cert="certified", seeds=3, single=True):
-        return {"method": method, "significance": sig, "multiplier": mult, "multiplier_text": text,
-                "certificate": cert, "seeds": seeds, "single_model": single}
-    summary = {"runs": 12, "d0": 10_000, "standard_points": [1, 2, 3], "noise": {"seed_sd": 0.05},
-               "methods": [m("standard", "reference", 1.0, "1.00x", cert="edge (best at the edge of the epochs grid)"),
-                           m("a, with a comma", "significant gain", 1.3, "1.30x [1.10, 1.50]"),
-                           m("b", "significant gain", 1.2, "1.20x [1.05, 1.35]", cert="not certified (1 missing)"),
-                           m("c", "no measurable gain", 1.0, "1.02x [0.90, 1.10]", cert="n/a", single=False),
-                           m("d", "significant loss", 0.7, "0.70x [0.60, 0.80]")]}
-    text = plain_words(summary)
-    assert "trained 12 models on D0 = 10,000 unique tokens" in text and "seed SD 0.050 nats" in text
-    assert "with 3 seeds per configuration" in text
-    assert "The largest gain beyond noise: a, with a comma, 1.30x [1.10, 1.50]" in text
-    assert "it helped: a, with a comma; b." in text and "No measurable gain: c." in text
-    assert "beyond noise: d." in text and "Not certified as locally optimal" in text and ": standard; b." in text
-    assert "interpolation only: the standard recipe's law was not fitted" in text
-    assert "distance from 'data selection: random'" not in text  # no selection row
-    summary["methods"].append(m("data selection: random", "significant gain", 1.3, "1.30x [1.1, 1.5]", cert="n/a"))
-    assert "a method's own effect is its distance from 'data selection: random', not from 1.0x" in plain_words(summary)
-    one = {**summary, "methods": [{**r, "seeds": 1} for r in summary["methods"]]}  # a study not yet seeded
-    assert "with 1 seed per configuration" in plain_words(one)
-    assert "or `--preset flagship` at 100,000)" in text  # what to run next for a larger effect
-    assert "flagship" not in plain_words({**summary, "d0": 100_000})  # not at the flagship's own D0
-
-
-def test_a_degenerate_law_makes_the_table_interpolation_only():
-    from squeeze.study.report_output import plain_words, table_lines
-    row = {"method": "standard", "significance": "reference", "multiplier": 1.0, "multiplier_text": "1.00x",
-           "certificate": "certified", "seeds": 3, "single_model": True, "val_loss": 5.0, "seed_sd": 0.01,
-           "val_bpb": 3.0, "law_multiplier": 0.88, "law_interval": [0.87, 0.89], "law_note": "degenerate law (C = 0)",
-           "params": 10, "flops_own": 1.0, "flops_total": 1.0}
-    fit = {"A": 3.0, "B": 0.2, "C": 0.0, "degenerate": True, "reason": "C at its bound 0"}
-    summary = {"runs": 3, "d0": 100, "standard_points": [1], "noise": {"seed_sd": 0.01}, "methods": [row],
-               "fits": {"data_scaling": {"fit": fit}}}
-    assert ("interpolation only, between the measured standard budgets: the standard recipe's fitted law is "
-            "degenerate (C at its bound 0), so the law column gives no figure") in plain_words(summary)
-    assert "- (degenerate law)" in table_lines(summary)[1] and "0.88x" not in table_lines(summary)[1]
-    fit.update(degenerate=False, reason="", C=4.2)
-    row["law_note"] = ""
-    assert "law L(D) = A/D^B + C fits (B = 0.2, C = 4.2)" in plain_words(summary)
-    assert "0.88x [0.87, 0.89]" in table_lines(summary)[1]
-
-
 def test_step_deadlines_share_the_budget_by_planned_compute_and_count_earlier_calls():
     from squeeze.study.run import step_deadlines
     # 10 minutes over steps costing 1 and 3: the first may run to 150 s, the second to 600 s, counted from a study
@@ -360,3 +323,27 @@ def test_a_study_carried_over_without_weights_retrains_only_what_a_later_step_re
     again = json.loads((out / "summary.json").read_text())
     assert [(m["method"], m["val_loss"]) for m in again["methods"]] == [
         (m["method"], m["val_loss"]) for m in saved["methods"]]
+
+
+def test_the_report_reads_in_a_browser_at_1280_px(smoke_study):
+    """report.html of the smoke study in headless Chromium (tools/report_check.py) at 1280 px wide: every image
+    loads, the page is not blank, the headline comes first and the forest plot right under it, the table fits the
+    width with every method name on one or two lines, and everything the page refers to lies beside it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import report_check
+    if report_check.find_chromium() is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it where apt can): "
+                    "report.html was not checked in a browser")
+    out, _ = smoke_study
+    got = report_check.check(out / "report.html", width=1280)
+    assert got["width"] == 1280
+    images = {i["src"]: i for i in got["images"]}
+    assert {"multipliers.svg", "data_scaling.png", "training_curves.png"} <= set(images)
+    assert all(i["loaded"] and i["shown_width"] > 200 and i["shown_height"] > 100 for i in got["images"]), images
+    assert got["text_chars"] > 2000 and got["height"] > 2000  # not blank
+    assert got["order"][:4] == ["h1", "p.headline", "figure", "table"]
+    assert got["scroll_width"] <= 1280 and got["tables"] and all(t["right"] <= 1280 for t in got["tables"])
+    lines = dict(got["method_lines"])
+    assert len(lines) == len(json.loads((out / "summary.json").read_text())["methods"])
+    assert max(lines.values()) <= 2, lines
+    assert got["urls"] and all(u.startswith(out.resolve().as_uri() + "/") for u in got["urls"]), got["urls"]

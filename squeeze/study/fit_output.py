@@ -7,6 +7,8 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from squeeze.study import plots
 from squeeze.study.fits import Curve, EfficiencyRow, FitReport, JointFit
 
@@ -57,19 +59,26 @@ def report_json(rep: FitReport, **meta) -> dict:
 
 
 def _marker(r: EfficiencyRow) -> tuple:
-    """(legend label, budget, loss, budget where the standard law reaches the loss, text) for plots.py."""
+    """(legend label, budget, loss, the budget its interpolated multiplier was read at, text) for plots.py: the
+    line ends on the measured points' envelope, drawn always; 0 / inf for a bound below / above their range."""
     e = r.efficiency
-    text = "beyond the standard asymptote" if e.beyond_asymptote else f"{e.multiplier:.3g}x"
+    text = "beyond the standard asymptote" if e.beyond_asymptote else f"law {e.multiplier:.3g}x"
     span = f" [{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval and not e.beyond_asymptote else ""
-    label = f"{r.recipe} at D={r.budget:g}: {text}{span}, interp. {e.interp_note.split(' (')[0]}"
-    return label, r.budget, r.best.loss, e.multiplier and r.budget * e.multiplier, text
+    label = f"{r.recipe} at D={r.budget:g}"
+    note = e.interp_note.split(" (")[0]
+    reach = r.budget * e.interp_multiplier if e.interp_multiplier else \
+        math.inf if note.startswith(">") else 0.0 if note.startswith("<") else None
+    return label, r.budget, r.best.loss, reach, f"interp. {note}, {text}{span}"
 
 
 def write_plots(rep: FitReport, out: Path) -> list[Path]:
     written = []
     if rep.standard:
         c, markers = rep.standard, [_marker(r) for r in rep.table if r.efficiency is not None]
+        bests = list(c.best.values())
+        sds = [float(np.std(b.seed_losses, ddof=1)) if len(b.seed_losses) > 1 else None for b in bests]
         written.append(plots.plot_data_scaling(c.x, c.best_losses, c.fit.fit, out / "data_scaling.png",
+                                               sds=sds, seeds=[len(b.seed_losses) for b in bests],
                                                asymptote_interval=c.fit.C, markers=markers, recipe=rep.recipe))
     if rep.params:
         curves = [(f"{name} (D={b:g})", c.x, c.best_losses, c.fit.fit, c.fit.C) for name, (b, c) in rep.params.items()]

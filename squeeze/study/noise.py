@@ -61,13 +61,20 @@ def draw_means(means, counts, sd: float, dof: int, n_draws: int, rng: np.random.
     return means + sigma_R[:, None] * rng.standard_normal((n_draws, len(means))) / np.sqrt(counts)
 
 
+def envelope(budgets, losses) -> tuple[np.ndarray, np.ndarray]:
+    """(budgets ascending, the best loss so far over them): what every multiplier is read on, linear in log D
+    between the budgets. `losses` may be [..., J] (one row per draw)."""
+    order = np.argsort(np.asarray(budgets, dtype=float), kind="stable")
+    return (np.asarray(budgets, dtype=float)[order],
+            np.minimum.accumulate(np.asarray(losses, dtype=float)[..., order], axis=-1))
+
+
 def interp_budgets(loss_R, budgets_J, losses_RJ) -> np.ndarray:
     """Vectorized over draws r: the budget at which the standard envelope (best loss so far over ascending budgets)
     reaches loss_R[r], linear in log budget; 0 where the loss is worse than the smallest budget's, inf where it is
     better than the largest's."""
-    order = np.argsort(np.asarray(budgets_J, dtype=float), kind="stable")
-    log_b = np.log(np.asarray(budgets_J, dtype=float)[order])
-    env = np.minimum.accumulate(np.atleast_2d(np.asarray(losses_RJ, dtype=float))[:, order], axis=1)
+    b, env = envelope(budgets_J, np.atleast_2d(np.asarray(losses_RJ, dtype=float)))
+    log_b = np.log(b)
     loss = np.broadcast_to(np.asarray(loss_R, dtype=float), env.shape[:1])
     reach = env <= loss[:, None]
     i = np.argmax(reach, axis=1)  # first budget whose envelope reaches the loss
@@ -84,9 +91,7 @@ def interp_budgets(loss_R, budgets_J, losses_RJ) -> np.ndarray:
 def bracket(loss: float, budgets, losses) -> list[float]:
     """The measured standard budgets a method's multiplier at `loss` is interpolated between (interp_budgets'
     rule, on the envelope): the two around it inside the measured range, the end one outside it."""
-    order = np.argsort(np.asarray(budgets, dtype=float), kind="stable")
-    b = np.asarray(budgets, dtype=float)[order]
-    env = np.minimum.accumulate(np.asarray(losses, dtype=float)[order])
+    b, env = envelope(budgets, losses)
     reach = env <= loss
     if not reach.any():
         return [float(b[-1])]

@@ -1,10 +1,11 @@
-"""The study's report files: report.md, report.html (one list of blocks, two renderers), summary.json and the PNG
-plots, and the headline table as text or markdown, all from the summary that squeeze/study/report.py computes.
+"""The study's report files: report.md and report.html (their blocks here, rendered by squeeze/study/report_page.py),
+summary.json and the plots, from the summary that squeeze/study/report.py computes. The forest plot, the data-
+scaling, parameter-scaling and ensemble plots are functions of the summary alone (`summary_figures`, so a committed
+summary.json can be drawn again); the heat map and the training curves read the run directories.
 Exercised by tests/test_run.py through `squeeze run --preset smoke` and `squeeze report`.
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass
@@ -15,10 +16,17 @@ import numpy as np
 from squeeze.io import atomic_write, read_json, write_json
 from squeeze.runs.files import METRICS, SUMMARY
 from squeeze.study import fits as fits_mod
-from squeeze.study import plots
+from squeeze.study import plots, report_page
 from squeeze.study.fits import budget_of, is_finished
+from squeeze.study.forest import forest_rows, plot_forest
 from squeeze.study.noise import asymptote_text
-from squeeze.study.plots import plot_heatmap
+from squeeze.study.plots import plot_heatmap, save
+from squeeze.study.report_page import rel
+
+FOREST_CAPTION = ("Every row's data-efficiency multiplier (dot) and its 90% interval over seed noise (bar), on a log "
+                  "axis: green, significant gain; red, significant loss; grey and open, no measurable gain. The "
+                  "shaded band is the random-subset control's interval, behind the data-selection rows; an "
+                  "arrowhead means the interval runs on past the measured standard budgets.")
 
 
 def _val_scope(summary: dict, meta: dict) -> str:
@@ -31,142 +39,6 @@ def _val_scope(summary: dict, meta: dict) -> str:
         return (f"the first {counts[0]:,} of the {total:,} tokens (train.final_eval_tokens; every run and ensemble "
                 "alike)")
     return "every token"
-
-
-def _law_text(m: dict) -> str:
-    if m.get("law_note"):  # a degenerate law's figure is no result (summary.json keeps it): the table says so
-        return "- (degenerate law)"
-    if m["law_multiplier"] is None:
-        return "beyond asymptote"
-    iv = m.get("law_interval")
-    span = f" [{iv[0]:.2f}, {iv[1]:.2f}]" if iv else ""
-    return f"{m['law_multiplier']:.2f}x{span}"
-
-
-def _law_words(summary: dict) -> str:
-    """One sentence on what the multipliers rest on: interpolation only when the standard law is degenerate."""
-    fit = (summary.get("fits", {}).get("data_scaling") or {}).get("fit")
-    if not fit:
-        return " The multipliers are interpolation only: the standard recipe's law was not fitted."
-    if fit["degenerate"]:
-        return (f" The multipliers are interpolation only, between the measured standard budgets: the standard "
-                f"recipe's fitted law is degenerate ({fit['reason']}), so the law column gives no figure.")
-    return (f" The standard recipe's law L(D) = A/D^B + C fits (B = {fit['B']:.3g}, C = {fit['C']:.3g}); the law "
-            "column extrapolates with it, the multiplier column does not.")
-
-
-def _loss_text(m: dict) -> str:
-    sd = f" ± {m['seed_sd']:.3f}" if m.get("seed_sd") is not None else ""
-    return f"{m['val_loss']:.4f}{sd} ({m['seeds']})"
-
-
-def _cert_text(m: dict) -> str:
-    return m["certificate"].split(" (")[0]
-
-
-def table_lines(summary: dict, markdown: bool = False) -> list[str]:
-    """The headline table as text (aligned) or as a markdown table."""
-    head = ("method", "val loss ± seed SD (seeds)", "bits/byte", "multiplier [90%]", "beyond noise?", "law [90%]",
-            "params", "FLOPs own", "FLOPs total", "certificate")
-    rows = [(m["method"], _loss_text(m), f"{m['val_bpb']:.4f}" if m["val_bpb"] is not None else "-",
-             "1.00x (reference)" if m["significance"] == "reference" else m["multiplier_text"],
-             "-" if m["significance"] == "reference" else m["significance"], _law_text(m), f"{m['params']:,}",
-             f"{m['flops_own']:.3g}", f"{m['flops_total']:.3g}", _cert_text(m)) for m in summary["methods"]]
-    if markdown:
-        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
-                              for i, (x, w) in enumerate(zip(r, widths)))
-    return [fmt(head), *map(fmt, rows)]
-
-
-def plain_words(summary: dict) -> str:
-    """The report's opening paragraph: what was measured, the best multiplier with its interval, what did and did
-    not help beyond seed noise."""
-    rows = summary["methods"][1:]
-    gains = [m for m in rows if m["significance"] == "significant gain"]
-    flat = [m for m in rows if m["significance"] == "no measurable gain"]
-    losses = [m for m in rows if m["significance"] == "significant loss"]
-    seeds = sorted({m["seeds"] for m in summary["methods"] if m["single_model"]})
-    head = (f"This study trained {summary['runs']} models on D0 = {summary['d0']:,.0f} unique tokens and read each "
-            f"method against the standard recipe measured at {len(summary.get('standard_points', []))} budgets, "
-            f"with {'-'.join(map(str, seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds))} "
-            f"{'seed' if seeds == [1] else 'seeds'} per "
-            f"configuration and 90% intervals over seed noise (seed SD "
-            f"{summary.get('noise', {}).get('seed_sd', float('nan')):.3f} nats).")
-    if gains:
-        top = max(gains, key=lambda m: m["multiplier"] or math.inf)
-        best = (f" The largest gain beyond noise: {top['method']}, {top['multiplier_text']}: the standard recipe "
-                f"would need that many times the data to match it.")
-    else:
-        best = " No method gained beyond seed noise."
-    helped = f" Beyond noise it helped: {'; '.join(m['method'] for m in gains)}." if gains else ""
-    none = f" No measurable gain: {'; '.join(m['method'] for m in flat)}." if flat else ""
-    worse = f" Worse than the standard recipe beyond noise: {'; '.join(m['method'] for m in losses)}." \
-        if losses else ""
-    open_ = [m["method"] for m in summary["methods"] if m["certificate"].startswith(("edge", "not certified"))]
-    uncertified = (f" Not certified as locally optimal (the certificate column says what is missing): "
-                   f"{'; '.join(open_)}." if open_ else "")
-    bigger = "more text with `--data`" + (", or `--preset flagship` at 100,000" if summary["d0"] < 100_000 else "")
-    nxt = (f" For larger effects, run a bigger D0 ({bigger}), the `gpu` preset on a GPU, or more ensemble "
-           "members.")
-    selection = (" The data-selection rows train the regularized recipe on a chosen half of a 2 x D0 pool: a "
-                 "method's own effect is its distance from 'data selection: random', not from 1.0x."
-                 if any(m["method"].startswith("data selection") for m in rows) else "")
-    return head + best + helped + none + worse + uncertified + selection + _law_words(summary) + nxt
-
-
-def verdicts(summary: dict) -> list[str]:
-    """One line per method in plain words: its multiplier and whether it stands out from seed noise."""
-    out = []
-    for m in summary["methods"][1:]:
-        out.append(f"{m['method']}: {m['multiplier_text']}, {m['significance']}"
-                   + ("" if m["significance"] != "no measurable gain" else " (its interval includes 1.0x)"))
-    return out
-
-
-def _md(blocks: list[tuple]) -> str:
-    parts = []
-    for kind, *a in blocks:
-        if kind == "h":
-            parts.append("#" * a[0] + " " + a[1])
-        elif kind == "p":
-            parts.append(a[0])
-        elif kind == "table":
-            parts.append("\n".join(a[0]))
-        elif kind == "img":
-            parts.append(f"![{a[1]}]({a[0]})")
-        elif kind == "list":
-            parts.append("\n".join(f"- {x}" for x in a[0]))
-    return "\n\n".join(parts) + "\n"
-
-
-def _html_table(lines: list[str]) -> str:
-    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if not line.startswith("|-")]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _html(blocks: list[tuple], title: str) -> str:
-    parts = []
-    for kind, *a in blocks:
-        if kind == "h":
-            parts.append(f"<h{a[0]}>{html.escape(a[1])}</h{a[0]}>")
-        elif kind == "p":
-            parts.append(f"<p>{html.escape(a[0])}</p>")
-        elif kind == "table":
-            parts.append(_html_table(a[0]))
-        elif kind == "img":
-            parts.append(f'<figure><img src="{html.escape(a[0])}" alt="{html.escape(a[1])}">'
-                         f"<figcaption>{html.escape(a[1])}</figcaption></figure>")
-        elif kind == "list":
-            parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in a[0]) + "</ul>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
-             "table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.25rem .5rem}"
-             "td:not(:first-child){text-align:right}img{max-width:100%}figcaption{font-size:.85rem;color:#555}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
 def _fit_text(c: dict | None, var: str) -> str:
@@ -214,43 +86,8 @@ def _heatmap(rows: list[dict], summary: dict, out: Path) -> Path | None:
                         f"regularized, {key[0]}x{key[1]}, lr {key[2]:g}, D0 = {summary['d0']:,.0f} tokens")
 
 
-def write_report(out: str | Path, summary: dict) -> list[Path]:
-    """report.md, report.html and their PNGs in `out`, from `summary` (summarize(out)) and the run directories."""
-    out = Path(out)
-    fits = summary["fits"]
-    rows, _ = fits_mod.load_rows([str(out / "runs")])
-    pngs: list[Path] = []
-    ds = fits["data_scaling"]
-    markers = [(m["method"], m.get("budget") or summary["d0"], m["val_loss"],
-                (m.get("budget") or summary["d0"]) * m["multiplier"] if m["multiplier"] else None,
-                m["multiplier_text"].split(" [")[0]) for m in summary["methods"][1:]]
-    fit_obj = _PowerLaw(**{k: ds["fit"][k] for k in ("A", "B", "C", "degenerate", "reason")})
-    pngs.append(plots.plot_data_scaling(ds["x"], ds["best_losses"], fit_obj, out / "data_scaling.png",
-                                        asymptote_interval=ds["fit"]["C_interval"], markers=markers))
-    if fits["param_scaling"]:
-        curves = [(f"{name} (D={c['budget']:g})", c["x"], c["best_losses"],
-                   _PowerLaw(**{k: c["fit"][k] for k in ("A", "B", "C", "degenerate", "reason")}),
-                   c["fit"]["C_interval"])
-                  for name, c in fits["param_scaling"].items()]
-        pngs.append(plots.plot_param_scaling(curves, out / "param_scaling.png"))
-    ensembles = summary["ensembles"]
-    if ensembles:
-        curves = [(f"{e['size']} x K (mixture)", list(range(1, len(e["k_curve"]) + 1)), e["k_curve"],
-                   _PowerLaw(**e["k_fit"]) if e.get("k_fit") else None) for e in ensembles]
-        pngs.append(plots.plot_ensemble_curves(curves, out / "ensemble_k.png"))
-    if (hm := _heatmap(rows, summary, out)) is not None:
-        pngs.append(hm)
-    tc = [(m["method"], *_curve_of(m["path"])) for m in summary["methods"] if m["single_model"]]
-    pngs.append(plots.plot_training_curves(tc, out / "training_curves.png"))
-    blocks = _blocks(out, summary, pngs)
-    atomic_write(out / "report.md", lambda f: f.write(_md(blocks)), mode="w")
-    atomic_write(out / "report.html", lambda f: f.write(_html(blocks, "squeeze data-efficiency report")), mode="w")
-    write_json(out / SUMMARY, summary)
-    return [out / "report.md", out / "report.html", out / SUMMARY, *pngs]
-
-
 @dataclass
-class _PowerLaw:
+class PowerLaw:
     """A fitted L(x) = A/x^B + C read back from JSON (what the plots need of a PowerLawFit)."""
     A: float
     B: float
@@ -262,59 +99,130 @@ class _PowerLaw:
         return self.A / np.asarray(x, dtype=float) ** self.B + self.C
 
 
-def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
+def _law(fit: dict) -> PowerLaw:
+    return PowerLaw(**{k: fit[k] for k in ("A", "B", "C", "degenerate", "reason")})
+
+
+def markers(summary: dict) -> list[tuple]:
+    """(label, budget, loss, the budget its multiplier was read at, text) per non-reference row, for the data-
+    scaling plot: the read budget lies on the standard points' envelope; 0 / inf for a bound below / above."""
+    out = []
+    for m in summary["methods"][1:]:
+        budget, text = m.get("budget") or summary["d0"], m.get("multiplier_text", "")
+        reach = budget * m["multiplier"] if m.get("multiplier") else \
+            math.inf if text.startswith(">") else 0.0 if text.startswith("<") else None
+        out.append((m["method"], budget, m["val_loss"], reach, text))
+    return out
+
+
+def summary_scaling_figure(summary: dict):
+    """The data-scaling plot of a summary: its standard points with their seed SD, the envelope, the law when it
+    is not degenerate, and every row placed where its multiplier was read."""
+    ds, pts = summary["fits"]["data_scaling"], summary.get("standard_points")
+    sds, seeds = ([p["seed_sd"] for p in pts], [p["seeds"] for p in pts]) if pts else (None, None)
+    return plots.data_scaling_figure(ds["x"], ds["best_losses"], _law(ds["fit"]), sds=sds, seeds=seeds,
+                                     asymptote_interval=ds["fit"]["C_interval"], markers=markers(summary))
+
+
+def plot_summary_scaling(summary: dict, path: Path) -> Path:
+    return save(summary_scaling_figure(summary), path)
+
+
+def summary_figures(summary: dict, out: Path, prefix: str = "") -> list[Path]:
+    """The plots that need the summary alone, written as OUT/<prefix><name>: multipliers.png (+ .svg), the
+    data-scaling plot, and where the summary has them the parameter-scaling and ensemble plots."""
+    written = plot_forest(summary, out / f"{prefix}multipliers.png", out / f"{prefix}multipliers.svg")
+    written.append(plot_summary_scaling(summary, out / f"{prefix}data_scaling.png"))
+    if summary["fits"].get("param_scaling"):
+        curves = [(f"{name} (D={c['budget']:g})", c["x"], c["best_losses"], _law(c["fit"]), c["fit"]["C_interval"])
+                  for name, c in summary["fits"]["param_scaling"].items()]
+        written.append(plots.plot_param_scaling(curves, out / f"{prefix}param_scaling.png"))
+    if summary.get("ensembles"):
+        curves = [(f"{e['size']} x K (mixture)", list(range(1, len(e["k_curve"]) + 1)), e["k_curve"],
+                   PowerLaw(**e["k_fit"]) if e.get("k_fit") else None) for e in summary["ensembles"]]
+        written.append(plots.plot_ensemble_curves(curves, out / f"{prefix}ensemble_k.png"))
+    return written
+
+
+def write_report(out: str | Path, summary: dict) -> list[Path]:
+    """report.md, report.html and their plots in `out`, from `summary` (summarize(out)) and the run directories."""
+    out = Path(out)
+    rows, _ = fits_mod.load_rows([str(out / "runs")])
+    images = summary_figures(summary, out)
+    if (hm := _heatmap(rows, summary, out)) is not None:
+        images.append(hm)
+    tc = [(m["method"], *_curve_of(m["path"])) for m in summary["methods"] if m["single_model"]]
+    images.append(plots.plot_training_curves(tc, out / "training_curves.png"))
+    blocks = _blocks(out, summary, {p.name for p in images}, forest_rows(summary)[1])
+    atomic_write(out / "report.md", lambda f: f.write(report_page.markdown(blocks)), mode="w")
+    atomic_write(out / "report.html", lambda f: f.write(report_page.page(blocks)), mode="w")
+    write_json(out / SUMMARY, summary)
+    return [out / "report.md", out / "report.html", out / SUMMARY, *images]
+
+
+def _blocks(out: Path, summary: dict, images: set[str], left_out: list[str]) -> list[tuple]:
     meta_path = out / "data" / "meta.json"
     meta = read_json(meta_path) if meta_path.exists() else {}
     fits, b = summary["fits"], summary["best_model"]
-    names = {p.name for p in pngs}
-    img = lambda name, cap: [("img", name, cap)] if name in names else []  # noqa: E731
-    corpus = (f"{meta.get('source', '?')} corpus: {meta.get('train_tokens', 0):,} training tokens in "
-              f"{meta.get('n_train_docs', 0):,} documents, {meta.get('val_tokens', 0):,} validation tokens in "
-              f"{meta.get('n_val_docs', 0):,} held-out documents, vocabulary {meta.get('vocab_size', '?')}"
-              if meta else "corpus: (no token store in this directory)")
+    img = lambda name, cap, page=None: [("img", name, cap, page if page in images else None)] \
+        if name in images else []  # noqa: E731
+    head, rows = report_page.table(summary)
+    note = report_page.law_note(summary)
     blocks = [
         ("h", 1, "squeeze data-efficiency report"),
-        ("p", plain_words(summary)),
-        ("p", f"{corpus}. Base budget D0 = {summary['d0']:,.0f} unique training tokens; {summary['runs']} runs, "
-              f"every number below rebuilt from the run directories under {out / 'runs'}."),
-        ("h", 2, "Headline"),
-        ("table", table_lines(summary, markdown=True)),
-        ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {b['path']}."),
-        ("h", 3, "Against seed noise"),
-        ("list", verdicts(summary)),
-        ("list", [f"{m['method']}: {m['note']} ({m['path']}; certificate: {m['certificate']})"
+        ("headline", report_page.headline(summary)),
+        *img("multipliers.png", FOREST_CAPTION, "multipliers.svg"),
+        ("table", head, rows),
+        *([("note", note)] if note else []),
+        ("list", report_page.bullets(summary, left_out)),
+        ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {rel(b['path'], out)}."),
+        ("p", report_page.about(summary, meta)),
+        ("h", 2, "Notes on the rows"),
+        ("list", [f"{m['method']}: {m['note']} ({rel(m['path'], out)}; certificate: {m['certificate']})"
                   for m in summary["methods"] if m["note"]]),
         ("h", 2, "How these numbers were measured"),
-        ("list", [
-            f"val loss: mean next-token cross-entropy (nats/token) over {_val_scope(summary, meta)} of the "
-            "held-out validation documents, which never enter training or pruning; bits/byte: the same total in "
-            "bits over the UTF-8 bytes of those tokens (comparable across tokenizers).",
-            "multiplier: how many times D0 the standard recipe would need to reach the method's loss, read off the "
-            "measured standard points by linear interpolation in log D (so the standard recipe reads 1.00x); "
-            "outside the measured budgets only a bound ('< 0.5x', '> 8x'). The interval is 90% over seed noise: "
-            f"{summary.get('noise', {}).get('method', '')} (seed SD {summary.get('noise', {}).get('seed_sd', 0):.3f} "
-            f"nats, {summary.get('noise', {}).get('dof', 0)} degrees of freedom). 'significant gain' means the "
-            "interval lies above 1.0x; 'no measurable gain' means it includes 1.0x.",
-            "law: the same ratio from the fitted law L(D) = A/D^B + C (D_eff(L) / D_eff(L_std(D0))), which "
-            "extrapolates beyond the measured budgets; its interval refits the law to seeds resampled within each "
-            "budget. When the law is degenerate the column reads '- (degenerate law)' on every row (summary.json "
-            "keeps the figure) and the table is interpolation only.",
-            "tuning: the standard recipe's learning rate and epochs were certified locally optimal on seed means at "
-            "every budget for each size of its law (the regularized recipe also tunes weight decay at D0); a best "
-            "point on the edge of its grid reads 'edge', never 'certified'.",
-            "FLOPs: 6 x parameters x tokens seen plus attention, per model. 'total' counts what a row needed: every "
-            "member of an ensemble, and for a student also its teachers' training and their forward passes.",
-        ]),
-        ("h", 2, "The standard recipe's data scaling law"),
+        ("list", _method_notes(summary, meta)),
+        ("h", 2, "The standard recipe's data scaling"),
         ("p", _fit_text(fits["data_scaling"], "D")),
-        *img("data_scaling.png", "standard recipe's best loss per budget, its law, and each method placed on it"),
+        *img("data_scaling.png", "The standard recipe's measured points (seed mean ± seed SD) and the interpolation "
+                                 "between them that every multiplier is read on (its law dashed, where it is not "
+                                 "degenerate); each method is a star at its budget, its line ending where its "
+                                 "multiplier was read."),
     ]
-    if fits["param_scaling"]:
+    return blocks + _later_blocks(summary, img)
+
+
+def _method_notes(summary: dict, meta: dict) -> list[str]:
+    noise = summary.get("noise", {})
+    return [
+        f"val loss: mean next-token cross-entropy (nats/token) over {_val_scope(summary, meta)} of the held-out "
+        "validation documents, which never enter training or pruning; bits/byte: the same total in bits over the "
+        "UTF-8 bytes of those tokens (comparable across tokenizers).",
+        "multiplier: how many times D0 the standard recipe would need to reach the method's loss, read off the "
+        "measured standard points by linear interpolation in log D (so the standard recipe reads 1.00x); outside "
+        "the measured budgets only a bound ('< 0.5x', '> 8x'). The interval is 90% over seed noise: "
+        f"{noise.get('method', '')} (seed SD {noise.get('seed_sd', 0):.3f} nats, {noise.get('dof', 0)} degrees of "
+        "freedom). 'significant gain' means the interval lies above 1.0x; 'no measurable gain' means it includes "
+        "1.0x.",
+        "law: the same ratio from the fitted law L(D) = A/D^B + C (D_eff(L) / D_eff(L_std(D0))), which extrapolates "
+        "beyond the measured budgets; its interval refits the law to seeds resampled within each budget. When the "
+        "law is degenerate the table has no law column (summary.json keeps the figures) and is interpolation only.",
+        "tuning: the standard recipe's learning rate and epochs were certified locally optimal on seed means at "
+        "every budget for each size of its law (the regularized recipe also tunes weight decay at D0); a best point "
+        "on the edge of its grid reads 'edge', never 'certified'.",
+        "FLOPs: 6 x parameters x tokens seen plus attention, per model. 'total' counts what a row needed: every "
+        "member of an ensemble, and for a student also its teachers' training and their forward passes.",
+    ]
+
+
+def _later_blocks(summary: dict, img) -> list[tuple]:
+    """Parameter scaling, ensembles, the heat map, the training curves and what was not fitted."""
+    fits, blocks = summary["fits"], []
+    if fits.get("param_scaling"):
         blocks += [("h", 2, "Parameter scaling at D0")]
         blocks += [("p", f"{name}: {_fit_text(c, 'N')}") for name, c in fits["param_scaling"].items()]
         blocks += img("param_scaling.png", "best loss against parameters, with the fitted asymptotes")
-    ens = summary["ensembles"]
-    if ens:
+    if ens := summary.get("ensembles"):
         blocks += [("h", 2, "Ensembles")]
         blocks += [("p", f"{e['size']}: K = 1..{len(e['k_curve'])} losses "
                          f"{', '.join(f'{x:.4f}' for x in e['k_curve'])} (mixture of member probabilities, mean "
@@ -330,6 +238,6 @@ def _blocks(out: Path, summary: dict, pngs: list[Path]) -> list[tuple]:
         blocks += img("ensemble_k.png", "ensemble loss against the number of members")
     blocks += img("wd_epochs.png", "regularized recipe: validation loss over weight decay x epochs (best boxed)")
     blocks += img("training_curves.png", "validation loss during training of each method's best run")
-    if fits["skipped"]:
+    if fits.get("skipped"):
         blocks += [("h", 2, "Not fitted"), ("list", [f"{k}: {v}" for k, v in fits["skipped"].items()])]
     return blocks
