@@ -16,6 +16,7 @@ from squeeze import recipes
 from squeeze.config import Config
 from squeeze.data.mask import save_mask
 from squeeze.evaluate import evaluate
+from squeeze.io import make_dir
 from squeeze.runs.execute import Job, run_jobs
 
 
@@ -56,7 +57,7 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
     from squeeze.train.checkpoint import load_run
     if folds < 2:
         raise ValueError("folds must be >= 2 (a document must not score itself)")
-    work_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(work_dir)
     fold = fold_of(ntok_N, folds, seed)
     jobs = []
     for f in range(folds):

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from squeeze.errors import SqueezeError
+from squeeze.io import make_dir
 from squeeze.prune import select
 
 METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
@@ -157,7 +158,7 @@ def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None
         keep, partial = select.fit_to_target(keep, priority(a, score, ntok), ntok, target)
     cluster = info.pop("cluster", None)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(out.parent)
     stem = out.with_suffix("") if out.suffix == ".json" else out
     summary = {"method": a.method, "keep": a.keep, "seed": a.seed, "budget_tokens": a.budget_tokens,
                "fraction_of": "tokens", "candidate_docs": int((ntok > 0).sum()), "candidate_tokens": int(ntok.sum()),

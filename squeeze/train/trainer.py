@@ -27,7 +27,7 @@ from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
 from squeeze.errors import SqueezeError
 from squeeze.evaluate import evaluate
-from squeeze.io import dir_lock, read_json, write_json
+from squeeze.io import dir_lock, make_dir, read_json, write_json
 from squeeze.model import GPT
 from squeeze.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.train import checkpoint as ckpt
@@ -140,7 +140,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
     created = distributed.init_process_group(ranks)
     try:
         if ranks.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(run_dir)
             with dir_lock(run_dir):  # rank 0 holds the lock and writes; the others wait at barriers
                 return _train_locked(cfg, run_dir, resume, force, device, quiet, ranks)
         return _train_locked(cfg, run_dir, resume, force, device, True, ranks)
