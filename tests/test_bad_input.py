@@ -18,21 +18,11 @@ import torch
 from squeeze.cli import main
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
-from squeeze.train.trainer import train
-from tests.conftest import synthetic_documents, tiny_config
+from tests.conftest import synthetic_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model.n_layer=1", "--model.d_model=32", "--model.n_head=2", "--model.seq_len=32",
         "--train.batch_size=8", "--train.dtype=fp32", "--train.threads=1", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tiny_store, tmp_path_factory):
-    run = tmp_path_factory.mktemp("bad") / "run"
-    cfg = tiny_config(tiny_store, epochs=1)
-    cfg.model.n_layer = 1
-    train(cfg, run, quiet=True)
-    return run
 
 
 def _jsonl(docs) -> str:
@@ -327,11 +317,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, tiny_store, finished_run, tmp_path, capsys, monkeypatch):
+def test_bad_input(case, tiny_store, tiny_run, tmp_path, capsys, monkeypatch):
     name, _, _, build, fragment = case
     monkeypatch.chdir(tmp_path)
     corpus = _write(tmp_path / "in" / "corpus.jsonl", _jsonl(synthetic_documents(20)))
-    argv = build({"tmp": tmp_path, "store": str(tiny_store), "run": finished_run, "corpus": corpus})
+    argv = build({"tmp": tmp_path, "store": str(tiny_store), "run": tiny_run, "corpus": corpus})
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, (code, err)

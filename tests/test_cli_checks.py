@@ -13,21 +13,11 @@ import pytest
 
 from squeeze.cli import COMMANDS, Command, main, parser
 from squeeze.cli.__main__ import BUG, entry
-from squeeze.train.trainer import train
-from tests.conftest import synthetic_documents, tiny_config
+from tests.conftest import synthetic_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model.n_layer=1", "--model.d_model=32", "--model.n_head=2", "--model.seq_len=32",
         "--train.batch_size=8", "--train.dtype=fp32", "--train.threads=1", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tiny_store, tmp_path_factory):
-    run = tmp_path_factory.mktemp("checks") / "run"
-    cfg = tiny_config(tiny_store, epochs=1)
-    cfg.model.n_layer = 1
-    train(cfg, run, quiet=True)
-    return run
 
 
 def _file(ctx, name: str = "FILE", text: str = "x") -> str:
@@ -68,6 +58,10 @@ CASES = [
      lambda c: ["train", "--out", "R", "--train.lr=nan"], "train.lr: expected a finite number, got nan"),
     ("override_range", "train", "`--model.n_layer=0`",
      lambda c: ["train", "--out", "R", "--model.n_layer=0"], "model.n_layer must be >= 1"),
+    ("override_n_head", "train", "`--model.n_head=0`", lambda c: ["train", "--out", "R", "--model.n_head=0"],
+     "model.n_head must be >= 1"),
+    ("override_huge", "train", "an integer past 64 bits (`--train.lr_cycles=9...9`)",
+     lambda c: ["train", "--out", "R", "--train.lr_cycles=" + "9" * 40], "is out of the 64-bit integer range"),
     ("override_elsewhere", "eval", "config override", lambda c: ["eval", "R", "--train.lr=1"],
      "config overrides (--train.lr=1) apply to `squeeze train`"),
     ("epochs_zero", "train", "`--epochs 0`", lambda c: ["train", "--out", "R", "--epochs", "0"],
@@ -132,6 +126,9 @@ CASES = [
      "RUN_DIR NORUN: no such directory"),
     ("task_missing", "eval", "`--task` file that does not exist",
      lambda c: ["eval", str(c["run"]), "--task", "none.jsonl"], "--task none.jsonl: no such file"),
+    ("task_binary", "eval", "`--task` file that is not text",
+     lambda c: ["eval", str(c["run"]), "--task", str(c["run"] / "model.safetensors")],
+     "model.safetensors: not a task file (invalid UTF-8 at byte"),
     ("top_k_alone", "eval", "`--top-k 2` without `--snapshots`", lambda c: ["eval", str(c["run"]), "--top-k", "2"],
      "--top-k applies to --snapshots"),
     ("sample_tokens", "sample", "`--tokens 0`", lambda c: ["sample", str(c["run"]), "--tokens", "0"],
@@ -168,17 +165,17 @@ def _files(root: Path) -> dict:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_value(case, tiny_store, finished_run, tmp_path, capsys, monkeypatch):
+def test_bad_value(case, tiny_store, tiny_run, tmp_path, capsys, monkeypatch):
     name, _, _, build, fragment = case
     monkeypatch.chdir(tmp_path)
-    argv = build({"tmp": tmp_path, "store": str(tiny_store), "run": finished_run})
-    before, run_before = _files(tmp_path), _files(finished_run)
+    argv = build({"tmp": tmp_path, "store": str(tiny_store), "run": tiny_run})
+    before, run_before = _files(tmp_path), _files(tiny_run)
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, (code, err)
     assert len(err) == 1 and err[0].startswith("squeeze: error: "), err
     assert fragment in err[0], err[0]
-    assert _files(tmp_path) == before and _files(finished_run) == run_before  # nothing written
+    assert _files(tmp_path) == before and _files(tiny_run) == run_before  # nothing written
 
 
 def _readme_rows() -> list[tuple[str, str, str]]:
@@ -226,10 +223,10 @@ def test_run_and_sweep_share_one_definition_of_the_executor_flags():
     assert set(defined["run"]) == set(flags) and defined["run"] == defined["sweep"]
 
 
-def test_a_valid_command_line_gets_past_the_checks(tiny_store, finished_run, tmp_path, capsys):
+def test_a_valid_command_line_gets_past_the_checks(tiny_store, tiny_run, tmp_path, capsys):
     """The checks refuse the bad values, not the good ones: a small prepare and an eval run to the end."""
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"text": d.text}) + "\n" for d in synthetic_documents(20)))
     assert main(["prepare", "--data", str(corpus), "--out", str(tmp_path / "s"), "--vocab-size", "300"]) == 0
-    assert main(["eval", str(finished_run), "--json"]) == 0
+    assert main(["eval", str(tiny_run), "--json"]) == 0
     assert "loss" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -256,6 +256,15 @@ def test_a_study_of_another_config_in_out_is_refused_and_left_as_it_was(smoke_st
     assert _tree(out) == before
 
 
+def test_a_run_without_its_metrics_log_draws_no_curve(tmp_path):
+    """A run directory copied without metrics.jsonl: the report's training-curve plot skips it, no traceback."""
+    from squeeze.study.report_output import _curve_of
+    (tmp_path / "summary.json").write_text(json.dumps({"epochs": 2, "tokens_seen": 100}))
+    assert _curve_of(str(tmp_path)) == ([], [])
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "step": 5, "val_loss": 4.5}) + "\n")
+    assert _curve_of(str(tmp_path)) == ([50.0], [4.5])
+
+
 def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, capsys):
     """A corpus under the standard law's top budget (4 x D0 in the default preset): one line that says how many it
     has, how many the preset needs and what to do; no run starts, and the prepared store is kept for a smaller
