@@ -94,7 +94,7 @@ def existing(flag: str, path: str | None, need: str | None = None) -> str | None
     if need == "dir" and kind != "dir":
         raise SqueezeError(f"{flag} {path}: not a directory")
     if need == "file" and kind != "file":
-        raise SqueezeError(f"{flag} {path}: {'a directory' if kind == 'dir' else 'not a regular file'}, not a file")
+        raise SqueezeError(f"{flag} {path}: {'a directory, not a file' if kind == 'dir' else 'not a regular file'}")
     return path
 
 
