@@ -340,20 +340,22 @@ def test_pickled_array_in_store_is_refused(tiny_store, tmp_path):
         TokenStore.open(dst)
 
 
-def _readme_rows() -> list[tuple[str, str, str]]:
+def readme_rows(heading: str) -> list[tuple[str, str, str]]:
+    """The rows of the 3-column README table under `heading` (to the next heading), its header row left out."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## What bad input gets", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = []
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-|") and cells[0] != "kind":
+        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-|") and cells[2] != \
+                "the error line contains":
             rows.append((cells[0], cells[1], cells[2].removeprefix("`").removesuffix("`")))
     return rows
 
 
 def test_readme_table_matches():
     """Every case is a README row (kind, input, message fragment) and every row is a case."""
-    rows = _readme_rows()
+    rows = readme_rows("## What bad input gets")
     expected = [(kind, what, fragment) for _, kind, what, _, fragment in CASES]
     assert rows == expected
     assert len(expected) >= 20

@@ -14,8 +14,8 @@ import pytest
 from squeeze.cli import COMMANDS, Command, main, parser
 from squeeze.cli.__main__ import BUG, entry
 from tests.conftest import synthetic_documents
+from tests.test_bad_input import readme_rows
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model.n_layer=1", "--model.d_model=32", "--model.n_head=2", "--model.seq_len=32",
         "--train.batch_size=8", "--train.dtype=fp32", "--train.threads=1", "--quiet"]
 
@@ -178,20 +178,9 @@ def test_bad_value(case, tiny_store, tiny_run, tmp_path, capsys, monkeypatch):
     assert _files(tmp_path) == before and _files(tiny_run) == run_before  # nothing written
 
 
-def _readme_rows() -> list[tuple[str, str, str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### The command line", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-|") and cells[0] != "command":
-            rows.append((cells[0], cells[1], cells[2].removeprefix("`").removesuffix("`")))
-    return rows
-
-
 def test_readme_table_matches():
     """Every case is a README row (command, bad value, message fragment) and every row is a case."""
-    assert _readme_rows() == [(command, what, fragment) for _, command, what, _, fragment in CASES]
+    assert readme_rows("### The command line") == [(command, what, fragment) for _, command, what, _, fragment in CASES]
 
 
 def _crash(args):
