@@ -86,8 +86,9 @@ class DataConfig:
                         "budget; empty = all")
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0:
-            raise SqueezeError(f"data.budget_tokens={self.budget_tokens} must be >= 0")
+        for name in ("budget_tokens", "seed"):  # seed: numpy's generators take no negative seed
+            if getattr(self, name) < 0:
+                raise SqueezeError(f"data.{name}={getattr(self, name)} must be >= 0")
         if self.fitness_tokens < 0 or (self.budget_tokens and self.fitness_tokens >= self.budget_tokens):
             raise SqueezeError(f"data.fitness_tokens={self.fitness_tokens} must be >= 0 and below data.budget_tokens")
 
@@ -155,7 +156,7 @@ class TrainConfig:
                                                       "Weights & Biases (offline unless WANDB_MODE=online)")
 
     def __post_init__(self) -> None:
-        for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):
+        for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac", "seed"):
             if getattr(self, name) < 0:
                 raise SqueezeError(f"train.{name}={getattr(self, name)} must be >= 0")
         if self.lr == 0:

@@ -60,6 +60,8 @@ CASES = [
      lambda c: ["train", "--out", "R", "--model.n_layer=0"], "model.n_layer must be >= 1"),
     ("override_n_head", "train", "`--model.n_head=0`", lambda c: ["train", "--out", "R", "--model.n_head=0"],
      "model.n_head must be >= 1"),
+    ("override_seed", "train", "`--train.seed=-1` (numpy takes no negative seed)",
+     lambda c: ["train", "--out", "R", "--train.seed=-1"], "train.seed=-1 must be >= 0"),
     ("override_huge", "train", "an integer past 64 bits (`--train.lr_cycles=9...9`)",
      lambda c: ["train", "--out", "R", "--train.lr_cycles=" + "9" * 40], "is out of the 64-bit integer range"),
     ("override_elsewhere", "eval", "config override", lambda c: ["eval", "R", "--train.lr=1"],
