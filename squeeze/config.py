@@ -47,6 +47,9 @@ class ModelConfig:
                         "and of summary.json's params; 0 = off")
 
     def __post_init__(self) -> None:
+        for name in ("n_layer", "d_model", "n_head", "seq_len"):  # first: n_head divides below
+            if getattr(self, name) < 1:
+                raise SqueezeError(f"model.{name} must be >= 1")
         if self.d_model % self.n_head:
             raise SqueezeError(f"model.d_model={self.d_model} must be divisible by model.n_head={self.n_head}")
         if (self.d_model // self.n_head) % 2:
@@ -55,9 +58,6 @@ class ModelConfig:
             raise SqueezeError(f"model.dropout={self.dropout} must be in [0, 1)")
         if not self.norm_eps > 0:
             raise SqueezeError(f"model.norm_eps={self.norm_eps} must be > 0")
-        for name in ("n_layer", "d_model", "n_head", "seq_len"):
-            if getattr(self, name) < 1:
-                raise SqueezeError(f"model.{name} must be >= 1")
         self._check_regularizers_and_loop()
         if not 0 <= self.mtp_heads < self.seq_len:  # head k has T-k positions with a target inside the window
             raise SqueezeError(f"model.mtp_heads={self.mtp_heads} must be in [0, model.seq_len={self.seq_len})")
@@ -88,8 +88,9 @@ class DataConfig:
                         "budget; empty = all")
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0:
-            raise SqueezeError(f"data.budget_tokens={self.budget_tokens} must be >= 0")
+        for name in ("budget_tokens", "seed"):  # seed: numpy's generators take no negative seed
+            if getattr(self, name) < 0:
+                raise SqueezeError(f"data.{name}={getattr(self, name)} must be >= 0")
         if self.fitness_tokens < 0 or (self.budget_tokens and self.fitness_tokens >= self.budget_tokens):
             raise SqueezeError(f"data.fitness_tokens={self.fitness_tokens} must be >= 0 and below data.budget_tokens")
 
@@ -157,7 +158,7 @@ class TrainConfig:
                                                       "Weights & Biases (offline unless WANDB_MODE=online)")
 
     def __post_init__(self) -> None:
-        for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac"):
+        for name in ("lr", "muon_lr", "weight_decay", "warmup", "min_lr_frac", "grad_clip", "decay_frac", "seed"):
             if getattr(self, name) < 0:
                 raise SqueezeError(f"train.{name}={getattr(self, name)} must be >= 0")
         if self.lr == 0:
@@ -284,6 +285,8 @@ def _check_type(where: str, value: Any, tp: Any) -> Any:
         raise SqueezeError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
     if tp is float and not math.isfinite(value):  # NaN passes every range check, so refuse it here
         raise SqueezeError(f"{where}: expected a finite number, got {value!r}")
+    if tp is int and not -2**63 <= value < 2**63:  # torch, numpy and float arithmetic take 64-bit integers
+        raise SqueezeError(f"{where}: {value} is out of the 64-bit integer range")
     return value
 
 

@@ -1,5 +1,6 @@
 """Small file helpers every writer uses: atomic writes (temporary file, fsync, rename, fsync of the directory),
-checksums, the output-directory lock, and the path check that keeps outputs inside their directory.
+checksums, output directories (created by `make_dir`, probed by `writable_dir`: every OS error one line naming the
+path and the reason), the output-directory lock, and the path check that keeps outputs inside their directory.
 
 A reader never sees a half-written file: either the old one or the new one. A temporary file left by a killed
 writer (`.NAME.tmp...`) is deleted by the next command that takes the directory's lock. Exercised by every test
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -79,6 +81,32 @@ def disk_error(e: OSError, path: str | os.PathLike | None = None) -> SqueezeErro
     """A one-line SqueezeError for a failed write (no space left, quota, file too large, read-only)."""
     where = path or e.filename or "write"
     return SqueezeError(f"{where}: cannot write ({e.strerror or e}); what was written before is kept")
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """Create the directory `path` and its parents unless it exists; any OS error (a file in the way, no
+    permission, a file system that takes no new entries such as /proc) is one SqueezeError naming the path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # exist_ok covers directories only: a file (or a link to one) stands there
+        raise SqueezeError(f"{path}: cannot create the directory (a file of that name exists)") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        raise SqueezeError(f"{path}: cannot create the directory ({getattr(e, 'strerror', None) or e})") from None
+    return path
+
+
+def writable_dir(path: str | os.PathLike) -> Path:
+    """`make_dir(path)`, then proof that files can be written in it: a probe file is created and removed (the
+    permission bits cannot tell: root ignores them, and a read-only or special file system refuses anyway)."""
+    path = make_dir(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".squeeze-probe", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise SqueezeError(f"{path}: cannot write in this directory ({e.strerror or e})") from None
+    return path
 
 
 def inside(root: str | os.PathLike, name: str | os.PathLike) -> Path:

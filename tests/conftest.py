@@ -33,6 +33,17 @@ def tiny_store(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_store, tmp_path_factory):
+    """A finished 1-layer run of one epoch on tiny_store, shared: tests read it or copy it, never write into it."""
+    from squeeze.train.trainer import train
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    cfg = tiny_config(tiny_store, epochs=1)
+    cfg.model.n_layer = 1
+    train(cfg, run, quiet=True)
+    return run
+
+
 def tiny_config(store, **train) -> Config:
     """A 2-layer d 32 model that trains in about a second on one core."""
     c = Config()

@@ -49,9 +49,11 @@ def test_prepare_train_eval_sample(corpus, tmp_path, capsys):
     (["train", "--out", "R", "--train.weight_decay=-0.5"], "must be >= 0"),
     (["train", "--out", "R", "--model.n_layer=two"], "model.n_layer: expected int"),
     (["train", "--out", "R", "--recipe", "magic"], "unknown recipe"),
-    (["train", "--out", "R", "--data", "NOPE"], "NOPE: not a token store"),
+    (["train", "--out", "R", "--data", "NOPE"], "--data NOPE: no such directory"),
+    (["train", "--out", "R", "--data", "."], ".: not a token store"),
     (["prepare", "--data", "MISSING.txt", "--out", "S"], "MISSING.txt: no such file or directory"),
-    (["eval", "NORUN"], "NORUN: not a run directory"),
+    (["eval", "NORUN"], "RUN_DIR NORUN: no such directory"),
+    (["eval", "."], ".: not a run directory"),
     (["run", "--preset", "huge"], "unknown preset"),
     (["prepare", "--out", "S", "--bogus"], "unrecognized arguments: --bogus"),
 ])

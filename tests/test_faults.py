@@ -25,7 +25,6 @@ from squeeze.study import grid as grid_mod
 from squeeze.study import sweep
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import trainer
-from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,15 +94,6 @@ def test_nonfinite_loss_before_the_first_checkpoint_says_so(tiny_store, tmp_path
 
 # ---- corrupted checkpoints: every flipped byte is refused or harmless ----------------------------------------------
 
-@pytest.fixture(scope="module")
-def small_run(tiny_store, tmp_path_factory):
-    run = tmp_path_factory.mktemp("faults") / "run"
-    cfg = tiny_config(tiny_store, epochs=1)
-    cfg.model.n_layer = 1
-    train(cfg, run, quiet=True)
-    return run
-
-
 def _same(a, b) -> bool:
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
@@ -115,11 +105,11 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", ["state.pt", "model.safetensors"])
-def test_no_flipped_byte_is_loaded_silently(small_run, tmp_path, name):
+def test_no_flipped_byte_is_loaded_silently(tiny_run, tmp_path, name):
     """40 seeded positions across the file: each flip is refused with the file's name, or loads exactly the
     original (a flip in bytes nobody reads, such as a zip CRC torch ignores)."""
     run = tmp_path / "run"
-    shutil.copytree(small_run, run)
+    shutil.copytree(tiny_run, run)
     good = (run / name).read_bytes()
     load = (lambda: ckpt.load_state(run)) if name == "state.pt" else (lambda: load_file(run / name))
     original = load()
@@ -140,9 +130,9 @@ def test_no_flipped_byte_is_loaded_silently(small_run, tmp_path, name):
     assert refused >= 30  # most bytes matter: at most a few land in ignored fields
 
 
-def test_truncated_checkpoint_at_every_tenth_is_refused(small_run, tmp_path):
+def test_truncated_checkpoint_at_every_tenth_is_refused(tiny_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(small_run, run)
+    shutil.copytree(tiny_run, run)
     good = {n: (run / n).read_bytes() for n in ("state.pt", "model.safetensors")}
     for frac in np.linspace(0, 0.95, 10):
         for n, data in good.items():

@@ -158,6 +158,7 @@ def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     fit_cmd.add_fit_parser(parser.add_subparsers())
     args = parser.parse_args(["fit", str(tmp_path / "runs"), "--n-boot", str(N_BOOT), "--out", str(tmp_path / "o")])
+    fit_cmd.check_fit(args, [])
     fit_cmd.cmd_fit(args)
     text = capsys.readouterr().out
     assert "10 runs, 9 finished; ignored 1 unfinished" in text and "3x [" in text

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -46,3 +47,19 @@ def test_the_lock_sweeps_killed_writers_temporaries_and_nothing_else(tmp_path):
         (tmp_path / name).write_text("x")
     with dir_lock(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [".lock"])
+
+
+def test_make_dir_turns_every_os_error_into_one_line_naming_the_path(tmp_path):
+    from squeeze.io import make_dir, writable_dir
+    (tmp_path / "f").write_text("x")
+    assert make_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    assert make_dir(tmp_path / "a") == tmp_path / "a"  # an existing directory is fine
+    cases = [(tmp_path / "f", "f: cannot create the directory (a file of that name exists)"),
+             (tmp_path / "f" / "sub", "sub: cannot create the directory (Not a directory)"),
+             ("/proc/squeeze-test", "/proc/squeeze-test: cannot create the directory (No such file or directory)")]
+    for path, message in cases:
+        with pytest.raises(SqueezeError, match=re.escape(message)):
+            make_dir(path)
+    assert writable_dir(tmp_path / "w") == tmp_path / "w" and list((tmp_path / "w").iterdir()) == []  # probe gone
+    with pytest.raises(SqueezeError, match=r"^/proc: cannot write in this directory \("):  # even for root
+        writable_dir("/proc")

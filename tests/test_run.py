@@ -274,6 +274,37 @@ def test_a_seed_offset_study_is_an_independent_replicate(smoke_study, tmp_path, 
     assert "--seed-offset 10, not 3" in capsys.readouterr().err
 
 
+def _tree(root: Path) -> dict:
+    """Every file and folder under root with its modification time and (files) bytes: what must not change."""
+    return {str(p): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None) for p in [root, *root.rglob("*")]}
+
+
+def test_a_study_of_another_config_in_out_is_refused_and_left_as_it_was(smoke_study, tmp_path, capsys):
+    """--out holding the smoke study, asked for another preset, seed offset or corpus: one line, exit 2, and not a
+    byte, a name or a modification time in it changes (the checks read it before anything is written)."""
+    out, _ = smoke_study
+    corpus = tmp_path / "other.txt"
+    corpus.write_text("one document.\n\n\nanother document.\n")
+    before = _tree(out)
+    for flags, fragment in ((["--preset", "default"], "this study ran with --preset smoke, not default"),
+                            (["--preset", "smoke", "--seed-offset", "4"], "ran with --seed-offset 0, not 4"),
+                            (["--preset", "smoke", "--data", str(corpus)], "prepared from builtin with vocabulary")):
+        capsys.readouterr()
+        assert main(["run", "--out", str(out), *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], err
+    assert _tree(out) == before
+
+
+def test_a_run_without_its_metrics_log_draws_no_curve(tmp_path):
+    """A run directory copied without metrics.jsonl: the report's training-curve plot skips it, no traceback."""
+    from squeeze.study.report_output import _curve_of
+    (tmp_path / "summary.json").write_text(json.dumps({"epochs": 2, "tokens_seen": 100}))
+    assert _curve_of(str(tmp_path)) == ([], [])
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "step": 5, "val_loss": 4.5}) + "\n")
+    assert _curve_of(str(tmp_path)) == ([50.0], [4.5])
+
+
 def test_a_corpus_too_small_for_the_preset_is_refused_before_training(tmp_path, capsys):
     """A corpus under the standard law's top budget (4 x D0 in the default preset): one line that says how many it
     has, how many the preset needs and what to do; no run starts, and the prepared store is kept for a smaller

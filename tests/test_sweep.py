@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from squeeze import config as config_mod
-from squeeze.cli.sweep import add_sweep_parser, cmd_sweep, parse_list, parse_sizes
+from squeeze.cli.sweep import add_sweep_parser, check_sweep, cmd_sweep, parse_list, parse_sizes
 from squeeze.errors import SqueezeError
 from squeeze.study.certify import certify, extend_grid
 from squeeze.study.grid import Grid, GridPoint, point_config, point_name
@@ -172,7 +172,8 @@ def sweep(store, out, *flags):
     add_sweep_parser(p.add_subparsers(dest="command", required=True))
     args, overrides = p.parse_known_args(["sweep", "--data", str(store), "--out", str(out), "--budgets", "4096",
                                           "--epochs", "1", "--weight-decay", "0.1", *flags, *TINY])
-    cmd_sweep(args, overrides)
+    check_sweep(args, overrides)
+    cmd_sweep(args)
 
 
 def read_rows(path) -> list[dict]:
@@ -224,8 +225,10 @@ def test_sweep_refuses_bad_input_before_training(tiny_store, tmp_path):
         sweep(tiny_store, tmp_path / "x", "--lr", "1e-3,2e-3,4e-3", "--max-runs", "2")
     with pytest.raises(SqueezeError, match="unknown axis 'momentum'"):
         sweep(tiny_store, tmp_path / "x", "--certify-axes", "lr,momentum")
-    with pytest.raises(SqueezeError, match="train.lr must be > 0"):
+    with pytest.raises(SqueezeError, match="--lr 0.0: must be > 0"):
         sweep(tiny_store, tmp_path / "x", "--lr", "0")
+    with pytest.raises(SqueezeError, match="train.lr must be > 0"):  # the grid's configs are checked too
+        sweep(tiny_store, tmp_path / "x", "--train.lr=0")
     assert not (tmp_path / "x").exists()
 
 

@@ -1,11 +1,15 @@
-"""`squeeze prepare` (text -> token store) and `squeeze prune` (data selection -> a keep-mask): their flags, the
-calls into squeeze/data/prepare.py and squeeze/prune/pipeline.py, and what they print.
+"""`squeeze prepare` (text -> token store) and `squeeze prune` (data selection -> a keep-mask): their flags and
+their checks, the calls into squeeze/data/prepare.py and squeeze/prune/pipeline.py, and what they print.
 Exercised by tests/test_cli.py and tests/test_prune.py.
 """
 import argparse
 import sys
+from pathlib import Path
 
+from squeeze.cli import checks
 from squeeze.data.prepare import prepare_corpus
+from squeeze.data.store import TokenStore
+from squeeze.errors import SqueezeError
 from squeeze.prune.pipeline import METHODS, PruneOptions, prune_documents
 
 
@@ -25,6 +29,24 @@ def add_prepare_parser(sub) -> None:
     q.add_argument("--force", action="store_true", help="overwrite an existing token store")
     q.add_argument("--tokenizer-sample-chars", type=int, default=None, help="train the tokenizer on a seeded sample "
                    "of about this many characters of training text (default 1e9: all of a corpus below ~1 GB)")
+
+
+VOCAB_MAX = 2**20  # 4x the largest BPE vocabularies in use (~256k); the store keeps ids as uint32 past 65,536
+
+
+def check_prepare(a: argparse.Namespace, _overrides: list[str]) -> None:
+    checks.existing("--data", a.data)
+    checks.output_dir("--out", a.out)
+    checks.number("--vocab-size", a.vocab_size, 257, VOCAB_MAX)  # 256 bytes + the end-of-text token
+    checks.existing("--tokenizer", a.tokenizer, "file")
+    checks.text("--text-field", a.text_field)
+    checks.number("--val-fraction", a.val_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+    checks.number("--budget-tokens", a.budget_tokens, 2, checks.COUNT_MAX)  # a sequence needs an input and a target
+    checks.seed("--seed", a.seed)
+    checks.number("--tokenizer-sample-chars", a.tokenizer_sample_chars, 1, checks.COUNT_MAX)
+    if (Path(a.out) / "meta.json").exists() and not a.force:
+        raise SqueezeError(f"{a.out}: already holds a token store (meta.json); use --force to overwrite it")
+    checks.make_outputs(a.out)
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
@@ -64,9 +86,32 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def check_prune(a: argparse.Namespace, _overrides: list[str]) -> None:
+    checks.existing("--data", a.data, "dir")
+    TokenStore.open(a.data)
+    checks.output_file("--out", a.out)
+    checks.number("--budget-tokens", a.budget_tokens, 0, checks.COUNT_MAX)
+    checks.number("--clusters", a.clusters, 0, checks.COUNT_MAX)
+    checks.number("--keep", a.keep, 0.0, 1.0, lo_open=True)
+    checks.number("--eps", a.eps, 0.0, 2.0)
+    checks.number("--dedup-keep", a.dedup_keep, 0.0, 1.0, lo_open=True)
+    if a.embedder != "minilm":
+        checks.existing("--embedder", a.embedder, "dir")
+    checks.output_dir("--cache", a.cache)
+    checks.existing("--ref-config", a.ref_config, "file")
+    checks.output_dir("--ref-dir", a.ref_dir)
+    checks.workers("--workers", a.workers)
+    checks.seed("--seed", a.seed)
+    if a.method != "perplexity" and (a.ref_config or a.ref_dir):
+        raise SqueezeError(f"--ref-config and --ref-dir apply to --method perplexity, not {a.method}")
+    if a.eps is not None and a.method not in ("semdedup", "d4"):
+        raise SqueezeError(f"--eps applies to --method semdedup and d4, not {a.method}")
+    a.options = PruneOptions(**{k: v for k, v in vars(a).items() if k != "command"})  # its own cross-checks
+    checks.make_outputs(str(Path(a.out).parent), a.cache, a.ref_dir)
+
+
 def cmd_prune(a: argparse.Namespace) -> dict:
-    opts = PruneOptions(**{k: v for k, v in vars(a).items() if k != "command"})
-    summary = prune_documents(opts, say=lambda m: print(m, file=sys.stderr, flush=True))
+    summary = prune_documents(a.options, say=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"{summary['out']}: kept {summary['kept_docs']:,} of {summary['candidate_docs']:,} documents, "
           f"{summary['kept_tokens']:,} of {summary['candidate_tokens']:,} tokens "
           f"({summary['kept_tokens'] / max(summary['candidate_tokens'], 1):.1%}); summary {summary['summary_path']}")

@@ -1,5 +1,5 @@
 """`squeeze eval` (a run's loss, several runs' ensemble, or a task's accuracy), `squeeze sample` and `squeeze
-export`: their flags, the calls into the library, and what they print. Exercised by tests/test_cli.py,
+export`: their flags and checks, the calls into the library, and what they print. Exercised by tests/test_cli.py,
 tests/test_ensemble.py, tests/test_eval_tasks.py, tests/test_export.py and tests/test_snapshots.py.
 """
 import argparse
@@ -8,12 +8,13 @@ from pathlib import Path
 
 import torch
 
+from squeeze.cli import checks
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.ensemble import ensemble_eval, format_table, snapshot_eval
 from squeeze.evaluation.loss import evaluate
 from squeeze.evaluation.tasks import task_accuracy
-from squeeze.interop.export import describe_export, export_run
+from squeeze.interop.export import FORMATS, describe_export, export_run
 from squeeze.runs.files import WEIGHT_FILES
 from squeeze.train.checkpoint import check_tokenizer, load_run
 from squeeze.train.setup import bind_to_store
@@ -58,12 +59,49 @@ def add_export_parser(sub) -> None:
     x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
 
 
+ORDERS_MAX = 10_000  # random member orders averaged in a K curve; each is a pass over the members' losses
+TOKENS_MAX = 1_000_000  # tokens `squeeze sample` generates, one forward pass each
+
+
+def check_eval(a: argparse.Namespace, _overrides: list[str]) -> None:
+    """The run directories and flags of `squeeze eval`, and the combinations it refuses."""
+    for run_dir in a.run_dirs:
+        checks.existing("RUN_DIR", run_dir, "dir")
+    checks.number("--orders", a.orders, 1, ORDERS_MAX)
+    checks.existing("--data", a.data, "dir")
+    checks.number("--top-k", a.top_k, 0, checks.COUNT_MAX)
+    if a.task != "heldout":
+        checks.existing("--task", a.task, "file")
+    checks.number("--task-limit", a.task_limit, 0, checks.COUNT_MAX)
+    checks.seed("--task-seed", a.task_seed)
+    if a.top_k and not a.snapshots:
+        raise SqueezeError("--top-k applies to --snapshots")
+    if a.snapshots and (len(a.run_dirs) > 1 or a.task or a.weights != "raw"):
+        raise SqueezeError("--snapshots takes one run directory and no --task or --weights")
+    if len(a.run_dirs) > 1 and (a.task or a.weights != "raw"):
+        raise SqueezeError("--task and --weights apply to one run; an ensemble uses each member's raw weights")
+
+
+def check_sample(a: argparse.Namespace, _overrides: list[str]) -> None:
+    checks.existing("RUN_DIR", a.run_dir, "dir")
+    checks.text("--prompt", a.prompt, empty=True)
+    checks.number("--tokens", a.tokens, 1, TOKENS_MAX)
+    checks.number("--temperature", a.temperature, 0.0)  # 0 = greedy
+    checks.number("--top-k", a.top_k, 0, checks.COUNT_MAX)  # 0 = the whole vocabulary
+    checks.seed("--seed", a.seed)
+
+
+def check_export(a: argparse.Namespace, _overrides: list[str]) -> None:
+    checks.existing("RUN_DIR", a.run_dir, "dir")
+    checks.choice("--format", a.format, FORMATS, "format")
+    checks.output_dir("--out", a.out)
+    checks.make_outputs(a.out)
+
+
 def cmd_eval(a: argparse.Namespace) -> None:
-    if a.snapshots or a.top_k:
+    if a.snapshots:
         return _eval_snapshots(a)
     if len(a.run_dirs) > 1:
-        if a.task or a.weights != "raw":
-            raise SqueezeError("--task and --weights apply to one run; an ensemble uses each member's raw weights")
         r = ensemble_eval(a.run_dirs, data=a.data, n_orders=a.orders)
         print(json.dumps(r) if a.json else format_table(r))
         return
@@ -87,12 +125,6 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def _eval_snapshots(a: argparse.Namespace) -> None:
     """`squeeze eval RUN_DIR --snapshots [--top-k K] [--orders N] [--data DIR] [--json]`."""
-    if not a.snapshots:
-        raise SqueezeError("--top-k applies to --snapshots")
-    if len(a.run_dirs) > 1 or a.task or a.weights != "raw":
-        raise SqueezeError("--snapshots takes one run directory and no --task or --weights")
-    if a.top_k < 0:
-        raise SqueezeError(f"--top-k {a.top_k}: must be >= 0 (0 = every snapshot)")
     r = snapshot_eval(a.run_dirs[0], top_k=a.top_k, data=a.data, n_orders=a.orders)
     if a.json:
         print(json.dumps(r))

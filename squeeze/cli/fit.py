@@ -4,6 +4,7 @@ this module parses the flags and prints the fits as text. Exercised by tests/tes
 """
 from pathlib import Path
 
+from squeeze.cli import checks
 from squeeze.errors import SqueezeError
 from squeeze.io import write_json
 from squeeze.study.fit_output import report_json, write_plots
@@ -93,9 +94,20 @@ def describe(rep: FitReport) -> str:
 
 
 
+N_BOOT_MAX = 100_000  # bootstrap refits per interval: 100x the default, already minutes of curve fits
+
+
+def check_fit(args, _overrides: list[str]) -> None:
+    for path in args.paths:
+        checks.existing("PATH", path, "dir")
+    checks.output_dir("--out", args.out)
+    checks.text("--recipe", args.recipe)
+    checks.number("--base-budget", args.base_budget, 0.0, lo_open=True)
+    checks.number("--n-boot", args.n_boot, 1, N_BOOT_MAX)
+    checks.make_outputs(args.out or args.paths[0])
+
+
 def cmd_fit(args) -> None:
-    if args.n_boot < 1:
-        raise SqueezeError(f"--n-boot {args.n_boot}: must be >= 1")
     rows, n_ignored = load_rows(args.paths)
     print(f"{len(rows) + n_ignored} runs, {len(rows)} finished; ignored {n_ignored} unfinished")
     if not rows:
@@ -103,7 +115,6 @@ def cmd_fit(args) -> None:
     rep = fit_all(rows, args.recipe, args.base_budget, n_boot=args.n_boot)
     print(describe(rep))
     out = Path(args.out or args.paths[0])
-    out.mkdir(parents=True, exist_ok=True)
     written = write_plots(rep, out)
     write_json(out / "fits.json", report_json(rep, paths=list(args.paths), runs=len(rows) + n_ignored,
                                               finished=len(rows), ignored_unfinished=n_ignored))

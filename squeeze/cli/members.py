@@ -1,4 +1,4 @@
-"""`squeeze ensemble` and `squeeze distill`: their flags, the base config they start from, the calls into
+"""`squeeze ensemble` and `squeeze distill`: their flags and checks, the base config they start from, the calls into
 squeeze/study/members.py, and the ensemble table and retention line they print.
 Exercised by tests/test_ensemble.py and tests/test_distill.py.
 """
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from squeeze import config as config_mod
 from squeeze import recipes
-from squeeze.config import Config
+from squeeze.cli import checks
+from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.ensemble import format_table
 from squeeze.runs.files import CONFIG
@@ -40,7 +41,16 @@ def add_parsers(sub) -> None:
                                                   "(default: the mean of the teachers' losses)")
 
 
-def base_config(a: argparse.Namespace, overrides: list[str]) -> Config:
+MEMBERS_MAX = 1024  # ensemble members or chain links: each one a whole training run
+
+
+def _check_base(a: argparse.Namespace, overrides: list[str]) -> None:
+    """The flags both commands share, then the base config (recipe or --from, then the overrides) as a.base."""
+    checks.existing("--data", a.data, "dir")
+    checks.choice("--recipe", a.recipe, recipes.RECIPES, "recipe")
+    checks.existing("--from", a.from_run, "dir")
+    checks.workers("--workers", a.workers)
+    checks.output_dir("--out", a.out)
     if a.from_run and a.recipe:
         raise SqueezeError("--from and --recipe: give one of them")
     if a.from_run:
@@ -49,25 +59,44 @@ def base_config(a: argparse.Namespace, overrides: list[str]) -> Config:
         base = recipes.recipe(a.recipe or "regularized")
     if a.data:
         overrides = [f"data.path={a.data}", *overrides]
-    return config_mod.apply_overrides(base, overrides)
+    a.base = config_mod.apply_overrides(base, overrides)
+    checks.config_paths(a.base)
+    if a.base.data.path:
+        TokenStore.open(a.base.data.path)
+
+
+def check_ensemble(a: argparse.Namespace, overrides: list[str]) -> None:
+    checks.number("--members", a.members, 1, MEMBERS_MAX)
+    _check_base(a, overrides)
+    checks.make_outputs(a.out)
+
+
+def check_distill(a: argparse.Namespace, overrides: list[str]) -> None:
+    for teacher in a.teachers:
+        checks.existing("--teachers", teacher, "dir")
+    checks.number("--chain", a.chain, 0, MEMBERS_MAX)
+    checks.existing("--single", a.single, "dir")
+    if not a.teachers and not a.chain:
+        raise SqueezeError("squeeze distill needs --teachers RUN_DIR ... (or --chain K)")
+    if a.chain and a.single:
+        raise SqueezeError("--single applies to one student, not to --chain (a chain is scored as an ensemble)")
+    _check_base(a, overrides)
+    checks.make_outputs(a.out)
 
 
 def _print_ensemble(r: dict, as_json: bool) -> None:
     print(json.dumps(r) if as_json else format_table(r))
 
 
-def cmd_ensemble(a: argparse.Namespace, overrides: list[str]) -> None:
-    if a.members < 1:
-        raise SqueezeError(f"--members {a.members}: must be >= 1")
-    base = base_config(a, overrides)
-    member = base.copy() if a.same_recipe else recipes.ensemble_member(base)
+def cmd_ensemble(a: argparse.Namespace) -> None:
+    member = a.base.copy() if a.same_recipe else recipes.ensemble_member(a.base)
     r = train_ensemble(member, Path(a.out), a.members, workers=a.workers,
                        member_recipe="base" if a.same_recipe else "ensemble_member")
     _print_ensemble(r, a.json)
 
 
-def cmd_distill(a: argparse.Namespace, overrides: list[str]) -> None:
-    base = base_config(a, overrides)
+def cmd_distill(a: argparse.Namespace) -> None:
+    base = a.base
     teachers = [str(Path(t).resolve()) for t in a.teachers]
     if a.chain:
         _print_ensemble(train_chain(base, Path(a.out), a.chain, teachers), a.json)

@@ -1,20 +1,23 @@
-"""`squeeze sweep`: a grid of runs (squeeze/study/sweep.py) from comma-list flags, certified on request, and the
-table it prints per (budget, size) group with each group's certificate. Exercised by tests/test_sweep.py.
+"""`squeeze sweep`: a grid of runs (squeeze/study/sweep.py) from comma-list flags, every value checked first,
+certified on request, and the table it prints per (budget, size) group with each group's certificate.
+Exercised by tests/test_sweep.py.
 """
 import argparse
 from pathlib import Path
 
 from squeeze import recipes
-from squeeze.cli.common import parse_list, parse_sizes
-from squeeze.cli.study import executor_config
+from squeeze.cli import checks
+from squeeze.cli.common import add_executor_flags, executor_config, parse_list, parse_sizes
+from squeeze.cli.train import EPOCHS_MAX
 from squeeze.config import Config, apply_overrides
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.study.certify import certify
 from squeeze.study.grid import AXES, Grid, group_name
-from squeeze.study.sweep import run_sweep
+from squeeze.study.sweep import grid_jobs, run_sweep
 
-__all__ = ["add_sweep_parser", "cmd_sweep", "grid_from_args", "parse_list", "parse_sizes", "print_report"]
+__all__ = ["add_sweep_parser", "check_sweep", "cmd_sweep", "grid_from_args", "parse_list", "parse_sizes",
+           "print_report"]
 
 
 def grid_from_args(args: argparse.Namespace, base: Config) -> Grid:
@@ -42,15 +45,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--seeds", help="init seeds (train.seed), e.g. 0,1; certificates average over them")
     s.add_argument("--workers", type=int, default=1, help="parallel training processes (default 1); torch "
                    "threads per worker default to cores / workers, or --train.threads")
-    s.add_argument("--executor", default="local", choices=("local", "ray"), help="local: worker processes on "
-                   "this machine (one per GPU, or --runs-per-gpu per GPU, when GPUs are visible); ray: tasks on a "
-                   "Ray cluster (pip install 'squeeze[ray]'; --out must be on storage every node sees)")
-    s.add_argument("--ray-address", default=None, help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto "
-                   "(default: start a Ray instance on this machine)")
-    s.add_argument("--runs-per-gpu", type=int, default=1, help="small models: runs sharing one GPU (default 1)")
-    s.add_argument("--batch-runs", type=int, default=1, help="train up to N new same-shape runs (seeds, "
-                   "ensemble members, lr/wd grid points) in one process as one batched model (default 1 = off: "
-                   "measured no faster on the 2-core CPU, benchmarks/RESULTS.md)")
+    add_executor_flags(s)
     s.add_argument("--certify", action="store_true", help="train missing neighbours and widen edges until "
                    "every group's best is certified or --max-runs is reached")
     s.add_argument("--certify-axes", default=",".join(AXES), help=f"axes a certificate steps along (default "
@@ -91,22 +86,45 @@ def print_report(rows: list[dict], grids: dict, planned: set[str], axes: tuple[s
 
 
 
-def cmd_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
-    """`squeeze sweep`: run the grid (skipping finished points), certify, rebuild ROOT/results.csv, print."""
-    base = apply_overrides(recipes.recipe(args.recipe), [f"data.path={args.data}", *overrides])
+MAX_RUNS_MAX = 1_000_000  # --max-runs: the cap on a sweep's runs
+BEST_SEEDS_MAX = 100  # seeds for each group's best point
+
+
+def check_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
+    """Every flag, the base config and every grid point's config (each built and checked), the token store, and
+    the grid against --max-runs, before the sweep root is touched."""
+    checks.existing("--data", args.data, "dir")
+    checks.output_dir("--out", args.out)
+    checks.choice("--recipe", args.recipe, recipes.RECIPES, "recipe")
+    checks.workers("--workers", args.workers)
+    checks.number("--max-runs", args.max_runs, 1, MAX_RUNS_MAX)
+    checks.number("--best-seeds", args.best_seeds, 1, BEST_SEEDS_MAX)
+    args.executor_config = executor_config(args)
+    args.base = base = apply_overrides(recipes.recipe(args.recipe), [f"data.path={args.data}", *overrides])
+    checks.config_paths(base)
     TokenStore.open(base.data.path)  # a bad --data fails here, once, not once per run
-    grid = grid_from_args(args, base)
-    axes = tuple(parse_list(args.certify_axes, str, "--certify-axes"))
-    if bad := [a for a in axes if a not in AXES]:
+    args.grid = grid = grid_from_args(args, base)
+    ranges = (("--lr", grid.lr, 0.0, None, True), ("--weight-decay", grid.weight_decay, 0.0, None, False),
+              ("--epochs", grid.epochs, 1, EPOCHS_MAX, False), ("--budgets", grid.budgets, 0, checks.COUNT_MAX, False),
+              ("--seeds", grid.seeds, 0, checks.SEED_MAX, False))
+    for flag, values, lo, hi, lo_open in ranges:
+        for v in values:
+            checks.number(flag, v, lo, hi, lo_open=lo_open)
+    args.axes = tuple(parse_list(args.certify_axes, str, "--certify-axes"))
+    if bad := [a for a in args.axes if a not in AXES]:
         raise SqueezeError(f"--certify-axes: unknown axis {bad[0]!r} (known: {', '.join(AXES)})")
-    if args.workers < 1 or args.max_runs < 1:
-        raise SqueezeError(f"--workers {args.workers}, --max-runs {args.max_runs}: both must be >= 1")
-    if args.best_seeds < 1:
-        raise SqueezeError(f"--best-seeds {args.best_seeds}: must be >= 1")
-    res = run_sweep(base, grid, args.out, workers=args.workers, threads=base.train.threads or None,
-                    certify_axes=axes if args.certify else None, max_runs=args.max_runs,
-                    executor=executor_config(args), best_seeds=args.best_seeds)
-    certs = print_report(res.rows, res.grids, res.planned, axes, args.best_seeds)
+    n = len(grid_jobs(base, grid, args.out))  # builds and checks every point's config
+    if n > args.max_runs:
+        raise SqueezeError(f"the grid has {n} runs, over --max-runs {args.max_runs}: raise it or shrink the grid")
+    checks.make_outputs(args.out)
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """`squeeze sweep`: run the grid (skipping finished points), certify, rebuild ROOT/results.csv, print."""
+    res = run_sweep(args.base, args.grid, args.out, workers=args.workers, threads=args.base.train.threads or None,
+                    certify_axes=args.axes if args.certify else None, max_runs=args.max_runs,
+                    executor=args.executor_config, best_seeds=args.best_seeds)
+    certs = print_report(res.rows, res.grids, res.planned, args.axes, args.best_seeds)
     todo = [group_name(key) for key, c in certs.items() if not c.certified]
     print(f"\n{len(certs) - len(todo)} of {len(certs)} groups certified"
           f"{' (not certified: ' + ', '.join(todo) + ')' if todo else ''}; {len(res.planned)} runs; "

@@ -1,5 +1,6 @@
 """`squeeze train`: one model into a run directory (squeeze/train/trainer.py), from a recipe or a config.json plus
-`--section.field=value` overrides. Exercised by tests/test_cli.py and tests/test_trainer.py.
+`--section.field=value` overrides, every one checked before the run directory is touched.
+Exercised by tests/test_cli.py and tests/test_trainer.py.
 """
 import argparse
 import os
@@ -7,6 +8,8 @@ from pathlib import Path
 
 from squeeze import config as config_mod
 from squeeze import recipes
+from squeeze.cli import checks
+from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.runs.files import CONFIG
 from squeeze.train.trainer import train
@@ -29,7 +32,22 @@ def add_train_parser(sub) -> None:
     t.add_argument("--log", default=None, help="shorthand for --train.log: tensorboard or wandb")
 
 
-def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
+EPOCHS_MAX = 1_000_000  # the most epochs a flag asks for; the largest ever measured useful is in the hundreds
+
+
+def check_train(a: argparse.Namespace, overrides: list[str]) -> None:
+    """Every flag, then the whole config (recipe or --config, then the overrides: config.py checks each field and
+    every cross-field rule) and the token store it names, before the run directory is touched."""
+    checks.choice("--recipe", a.recipe, recipes.RECIPES, "recipe")
+    checks.existing("--config", a.config, "file")
+    checks.existing("--data", a.data, "dir")
+    checks.output_dir("--out", a.out)
+    checks.number("--epochs", a.epochs, 1, EPOCHS_MAX)
+    checks.existing("--init", a.init, "dir")
+    if a.resume and a.force:
+        raise SqueezeError("--resume and --force: give one (--force starts the run over, --resume continues it)")
+    if a.config and a.recipe:
+        raise SqueezeError("--config and --recipe: give one (both name the base config)")
     run_dir = Path(a.out)
     if a.data:
         overrides = [f"data.path={a.data}", *overrides]
@@ -40,8 +58,15 @@ def cmd_train(a: argparse.Namespace, overrides: list[str]) -> None:
         base = config_mod.load(str(run_dir / CONFIG))  # resume needs no flags beyond the run dir; the
     else:  # trainer refuses any flag that would change the run
         base = config_mod.load(a.config) if a.config else recipes.recipe(a.recipe or "standard")
-    cfg = config_mod.apply_overrides(base, overrides)
-    summary = train(cfg, run_dir, resume=a.resume, force=a.force, quiet=a.quiet)
+    a.cfg = config_mod.apply_overrides(base, overrides)
+    checks.config_paths(a.cfg)
+    if a.cfg.data.path:
+        TokenStore.open(a.cfg.data.path)
+    checks.make_outputs(a.out)
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    summary = train(a.cfg, Path(a.out), resume=a.resume, force=a.force, quiet=a.quiet)
     if summary.get("diverged"):
         raise SqueezeError(summary["message"])
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all

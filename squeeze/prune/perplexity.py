@@ -16,6 +16,7 @@ from squeeze import recipes
 from squeeze.config import Config
 from squeeze.data.mask import save_mask
 from squeeze.evaluation.loss import evaluate
+from squeeze.io import make_dir
 from squeeze.runs.execute import Job, run_jobs
 from squeeze.train.backend import TRAINER
 from squeeze.train.checkpoint import load_run
@@ -57,7 +58,7 @@ def reference_scores(store, ntok_N: np.ndarray, ref_cfg: Config, work_dir: Path,
     """float [N] mean loss of every candidate document under a reference model that did not train on it."""
     if folds < 2:
         raise ValueError("folds must be >= 2 (a document must not score itself)")
-    work_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(work_dir)
     fold = fold_of(ntok_N, folds, seed)
     jobs = []
     for f in range(folds):

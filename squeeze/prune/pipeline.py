@@ -22,7 +22,7 @@ from squeeze import config as config_mod
 from squeeze.data.mask import budget_doc_tokens, save_mask
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
-from squeeze.io import write_json
+from squeeze.io import make_dir, write_json
 from squeeze.prune import select
 from squeeze.prune.embed import cached_embeddings, make_embedder
 from squeeze.prune.perplexity import reference_config, reference_scores
@@ -155,7 +155,7 @@ def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None
         keep, partial = select.fit_to_target(keep, priority(a, score, ntok), ntok, target)
     cluster = info.pop("cluster", None)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(out.parent)
     stem = out.with_suffix("") if out.suffix == ".json" else out
     summary = {"method": a.method, "keep": a.keep, "seed": a.seed, "budget_tokens": a.budget_tokens,
                "fraction_of": "tokens", "candidate_docs": int((ntok > 0).sum()), "candidate_tokens": int(ntok.sum()),

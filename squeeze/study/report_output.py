@@ -58,6 +58,8 @@ def _curve_of(run_dir: str) -> tuple[list[float], list[float]]:
     summary = read_json(Path(run_dir) / SUMMARY)
     if summary.get("epochs"):
         per_epoch = summary["tokens_seen"] / summary["epochs"]
+    if not (Path(run_dir) / METRICS).exists():  # a run directory copied without its log: no curve to draw
+        return tokens, losses
     for line in (Path(run_dir) / METRICS).read_text(encoding="utf-8").splitlines():
         m = json.loads(line)
         if "val_loss" in m and m["val_loss"] is not None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from squeeze import presets
-from squeeze.data.prepare import ensure_store
+from squeeze.data.prepare import ensure_store, existing_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, read_json, write_json
+from squeeze.io import dir_lock, make_dir, read_json, write_json
 from squeeze.presets import Preset
 from squeeze.runs.execute import ExecutorConfig, keep_workers
 from squeeze.study import report, report_output
@@ -39,11 +39,11 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         raise SqueezeError(f"--workers {workers}: must be >= 1")
     if seed_offset < 0:
         raise SqueezeError(f"--seed-offset {seed_offset}: must be >= 0")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
+        check_out(out, data, preset_name, seed_offset)
         store = ensure_store(data, out, preset.vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
-        _check_offset(out / report.STUDY_FILE, seed_offset)
         meta = read_json(store / "meta.json")
         check_corpus(preset, store, meta["train_tokens"], meta["val_tokens"])
         st = Study(preset, store, out, workers, executor=executor or ExecutorConfig(), seed_offset=seed_offset)
@@ -86,11 +86,18 @@ def step_deadlines(began: float, minutes: float, costs: tuple[float, ...]) -> li
     return [began + 60 * minutes * done / sum(costs) if minutes else None for done in itertools.accumulate(costs)]
 
 
-def _check_offset(study_file: Path, seed_offset: int) -> None:
-    """A study directory's runs belong to one seed offset: another one would mix two replicates in one table."""
-    if not study_file.exists():
-        return
-    before = read_json(study_file).get("seed_offset", 0)
-    if before != seed_offset:
-        raise SqueezeError(f"{study_file}: this study ran with --seed-offset {before}, not {seed_offset}; use another "
-                           "--out for a replicate")
+def check_out(out: Path, data: str | None, preset_name: str, seed_offset: int) -> None:
+    """Refuse, reading only, an `out` that holds another study: another preset or seed offset in its study.json,
+    or a token store from another corpus or vocabulary (a replicate or another study in the same directory would
+    mix two studies in one table). `squeeze run` calls it before anything is written, so a refused command
+    changes nothing in `out`; run_study calls it again under the directory's lock."""
+    study_file = Path(out) / report.STUDY_FILE
+    if study_file.exists():
+        before = read_json(study_file)
+        if before.get("preset", preset_name) != preset_name:
+            raise SqueezeError(f"{study_file}: this study ran with --preset {before['preset']}, not {preset_name}; "
+                               "use another --out")
+        if before.get("seed_offset", 0) != seed_offset:
+            raise SqueezeError(f"{study_file}: this study ran with --seed-offset {before.get('seed_offset', 0)}, "
+                               f"not {seed_offset}; use another --out for a replicate")
+    existing_store(data, Path(out), presets.get(preset_name).vocab_size)

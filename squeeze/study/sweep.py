@@ -12,7 +12,7 @@ from pathlib import Path
 
 from squeeze.config import Config
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, inside
+from squeeze.io import dir_lock, inside, make_dir
 from squeeze.runs.execute import ExecutorConfig, Job, Outcome, execute, failure_message
 from squeeze.runs.results import collect, write_csv
 from squeeze.study.certify import certify, extend_grid
@@ -122,7 +122,7 @@ def run_sweep(base: Config, grid: Grid | list[Grid], root: str | Path, *, worker
     if n > max_runs:
         raise SqueezeError(f"the grid has {n} runs, over --max-runs {max_runs}: raise it or shrink the grid")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    make_dir(root)
     with dir_lock(root):  # two sweeps into one root would race on the same run directories
         sweep = _Sweep(base, root, workers, threads, on_done, executor)
         sweep.run([p for g in grids_in for p in g.points()])

@@ -29,7 +29,7 @@ from squeeze.config import Config
 from squeeze.device import perf
 from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock
+from squeeze.io import dir_lock, make_dir
 from squeeze.train.runlog import Progress
 from squeeze.train.trainer import after_update, clip_or_stop, finish, next_batch, open_lane, start_device
 
@@ -101,7 +101,7 @@ def train_group(items: list[tuple[Config, Path, bool, bool]], *, device: str | N
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     with ExitStack() as stack:
         for _, run_dir, _, _ in items:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            make_dir(run_dir)
             stack.enter_context(dir_lock(Path(run_dir)))
         device = start_device(device, items[0][0].train.threads)
         lanes = [open_lane(cfg, Path(run_dir), resume, force, device, say) for cfg, run_dir, resume, force in items]

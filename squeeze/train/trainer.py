@@ -28,7 +28,7 @@ from squeeze.device import perf
 from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.loss import evaluate
-from squeeze.io import dir_lock, read_json, write_json
+from squeeze.io import dir_lock, make_dir, read_json, write_json
 from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import distributed, regularize
@@ -141,7 +141,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
     created = distributed.init_process_group(ranks)
     try:
         if ranks.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(run_dir)
             with dir_lock(run_dir):  # rank 0 holds the lock and writes; the others wait at barriers
                 return _train_locked(cfg, run_dir, resume, force, device, quiet, ranks)
         return _train_locked(cfg, run_dir, resume, force, device, True, ranks)
