@@ -24,7 +24,8 @@ Two kinds of case, so that it is both fast and honest about what it covers:
   methods start training, which no fuzz case can afford; their work on accepted values is what tests/test_run.py,
   tests/test_sweep.py, tests/test_ensemble.py, tests/test_distill.py and tests/test_prune.py exercise.
 
-The seed is fresh each run and printed; `SQUEEZE_FUZZ_SEED=N pytest tests/test_cli_fuzz.py` replays a run.
+The seed is fixed (so a CI run is repeatable) and printed; `SQUEEZE_FUZZ_SEED=N pytest tests/test_cli_fuzz.py` runs
+another set of cases, or replays one.
 """
 import dataclasses
 import functools
@@ -45,7 +46,7 @@ from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config
 from tests.test_fits import D0, LARGE, law, row, study_rows, write_run
 
-SEED = int(os.environ.get("SQUEEZE_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
+SEED = int(os.environ.get("SQUEEZE_FUZZ_SEED") or 896072798)  # fixed, so CI is repeatable; set it to explore
 N_CHECK, N_WORK = 3000, 200
 WORK = ("eval", "sample", "export", "fit", "prepare", "prune")  # and `report` once in 100 cases: ~3-6 s each
 KEEP = {("prune", "--method")}  # work cases keep prune at --method random (the other methods embed or train)

@@ -10,7 +10,8 @@ from squeeze.cli import checks
 from squeeze.cli.common import add_executor_flags, executor_config
 from squeeze.errors import SqueezeError
 from squeeze.study.report import summarize
-from squeeze.study.report_output import table_lines, write_report
+from squeeze.study.report_output import write_report
+from squeeze.study.report_page import law_note, table_lines
 from squeeze.study.run import check_out, run_study
 
 
@@ -78,6 +79,8 @@ def print_summary(summary: dict) -> None:
           f"({summary['runs']} runs; multipliers read against the measured standard points, 90% intervals over "
           f"seed noise)")
     print("\n".join(table_lines(summary)))
+    if note := law_note(summary):
+        print(note)
     b = summary["best_model"]
     bpb = f", {b['val_bpb']:.4f} bits/byte" if b["val_bpb"] is not None else ""
     print(f"\nbest single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token{bpb}\n  {b['path']}")

@@ -8,6 +8,7 @@ Exercised by tests/test_sweep.py and tests/test_results.py.
 import csv
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def collect(root: str | Path) -> list[dict]:
     root = Path(root)
     if not root.exists():
         raise SqueezeError(f"{root}: no such directory")
-    dirs = sorted({p.parent for p in root.rglob(CONFIG)})
+    # os.walk skips what vanishes or cannot be listed while it walks (Path.rglob raised FileNotFoundError on /proc)
+    dirs = sorted({Path(d) for d, _, files in os.walk(root) if CONFIG in files})
     return [run_row(d, root) for d in dirs]
 
 
