@@ -51,7 +51,8 @@ def _same_content(a: Path, b: Path, here: str, there: str) -> bool:
     if suffix == ".json":
         return _scrub(json.loads(a.read_text()), here, here) == _scrub(json.loads(b.read_text()), here, there)
     if suffix == ".jsonl":
-        rows = [[_scrub(json.loads(x), here, t) for x in p.read_text().splitlines()] for p, t in ((a, here), (b, there))]
+        rows = [[_scrub(json.loads(x), here, t) for x in p.read_text().splitlines()]
+                for p, t in ((a, here), (b, there))]
         return rows[0] == rows[1]
     if suffix == ".csv":
         return _csv_rows(a.read_text(), here, here) == _csv_rows(b.read_text(), here, there)
