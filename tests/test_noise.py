@@ -63,12 +63,15 @@ def simulate(m: float, rng: np.random.Generator) -> tuple[float, float, str]:
 
 @pytest.mark.parametrize("m", [1.0, 1.3])
 def test_simulated_studies_cover_the_truth_and_label_it(m):
+    """A nominal 90% interval holds the true multiplier 85-95% of the time (measured: 90.0% at 1.0x, 91.0% at 1.3x):
+    too narrow fails below, twice too wide (~100%) above. A method with no effect is called a significant gain at
+    most 10% of the time (measured 5.5%; a central 90% interval would do it 5%); a true 1.3x at least 80% (99.5%)."""
     results = [simulate(m, np.random.default_rng([7, s])) for s in range(STUDIES)]
     covered = np.mean([lo <= m <= hi for lo, hi, _ in results])
     significant = np.mean([label == "significant gain" for _, _, label in results])
-    assert covered >= 0.85, covered
+    assert 0.85 <= covered <= 0.95, covered
     if m == 1.0:
-        assert 1 - significant >= 0.85, significant  # no effect: "no measurable gain" (or a spurious loss)
+        assert significant <= 0.10, significant  # no effect: "no measurable gain" (or a spurious loss)
     else:
         assert significant >= 0.80, significant
 
