@@ -187,15 +187,19 @@ def _occurrence(events: list[Event], i: int) -> int:
     return sum(e.key == events[i].key for e in events[:i + 1])
 
 
-def strike(ref: Reference, targets: list[int], out: Path, rng: np.random.Generator, log) -> Outcome:
-    """Start the command afresh into `out` and SIGKILL it inside the first interval of `targets` (reference
-    indices, ascending) it can hit: after the interval's first event, u x its reference length later."""
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+def strike(ref: Reference, targets: list[int], out: Path, rng: np.random.Generator, log,
+           fresh: bool = True) -> Outcome:
+    """Start the command into `out` (afresh, or continuing what a kill left there) and SIGKILL it inside the
+    first interval of `targets` (reference indices, ascending) it can hit: after the interval's first event, u x its
+    reference length later. Afresh, an event is known by its key and how often it has happened (its run is the
+    reference's from the start); continuing, targets must open with an event that happens once in the reference."""
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
     w = Watcher(out)
-    proc = _spawn(ref.command.argv(out), log)
+    proc = _spawn(ref.command.argv(out) if fresh else ref.command.again(out), log)
     seen: Counter = Counter()
-    anchors = [(ref.events[i].key, _occurrence(ref.events, i)) for i in targets]
+    anchors = [(ref.events[i].key, _occurrence(ref.events, i) if fresh else 1) for i in targets]
     j, deadline, misses = 0, None, 0
     try:
         while True:
@@ -229,38 +233,55 @@ def strike(ref: Reference, targets: list[int], out: Path, rng: np.random.Generat
 @dataclass
 class Trial:
     index: int
-    phase: str
+    phases: list[str]  # the phase of each planned kill, in order
     command: str
-    landed: str = ""  # the phase the kill landed in, with its event ("after create runs/x/.state.pt.tmp")
-    redraws: int = 0
+    kills: list[str] = field(default_factory=list)  # each landed kill: its phase and event ("after create x/.y.tmp")
+    redraws: int = 0  # intervals passed before a kill landed, and fresh starts
     differences: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def identical(self) -> bool:
-        return bool(self.landed) and not self.differences
+        return len(self.kills) == len(self.phases) and not self.differences
 
 
-def run_trial(index: int, phase: str, ref: Reference, out: Path, rng: np.random.Generator, log,
-              max_attempts: int = 6) -> Trial:
-    """One trial: a kill in `phase` (redrawn until it lands, at most `max_attempts` fresh starts), the resume, and
-    the comparison with the reference."""
-    t0 = time.monotonic()
-    trial = Trial(index, phase, ref.command.name)
-    pool = [i for i, p in enumerate(ref.phases) if p == phase]
-    for _ in range(max_attempts):
-        first = int(rng.integers(len(pool)))
-        got = strike(ref, pool[first:], out, rng, log)
+def _kill(trial: Trial, ref: Reference, phase: str, after: int, before: int, out: Path, rng: np.random.Generator,
+          log, attempts: int) -> int | None:
+    """Land one kill of `trial` in `phase`, between reference events `after` (-1: from a fresh start, which may be
+    redrawn `attempts` times) and `before`; records it; returns the reference index it landed at."""
+    pool = [i for i, p in enumerate(ref.phases) if p == phase and after < i < before]
+    if after >= 0:  # continuing a killed run: aim at events that happen once
+        once = Counter(e.key for e in ref.events)
+        pool = [i for i in pool if once[ref.events[i].key] == 1]
+    for _ in range(attempts if after < 0 else 1):
+        if not pool:
+            break
+        got = strike(ref, pool[int(rng.integers(len(pool))):], out, rng, log, fresh=after < 0)
         trial.redraws += got.misses
         if got.landed is not None:
             e = ref.events[got.landed]
-            trial.landed = f"{phase}: after {e.kind} {e.path}{f' {e.n}' if e.kind == 'line' else ''}"
-            break
-        trial.redraws += 1  # a fresh attempt
-    if not trial.landed:
-        trial.differences.append(f"no kill landed in {phase} in {max_attempts} attempts")
-        return trial
-    trial.differences += [f"half-written after the kill: {x}" for x in half_written(out)]
+            trial.kills.append(f"{phase}: after {e.kind} {e.path}{f' {e.n}' if e.kind == 'line' else ''}")
+            trial.differences += [f"half-written after the kill: {x}" for x in half_written(out)]
+            return got.landed
+        trial.redraws += 1  # a fresh start
+    trial.differences.append(f"no kill landed in {phase}")
+    return None
+
+
+def run_trial(index: int, phases: list[str], ref: Reference, out: Path, rng: np.random.Generator, log,
+              attempts: int = 6) -> Trial:
+    """One trial: a kill in each of `phases` in turn (the first from a fresh start, redrawn until it lands, at most
+    `attempts` starts; each later one while the command continues, at a later point), then the command run to its
+    end and compared with the reference."""
+    t0 = time.monotonic()
+    trial = Trial(index, list(phases), ref.command.name)
+    last = {p: max((i for i, q in enumerate(ref.phases) if q == p), default=-1) for p in phases}
+    at = -1
+    for k, phase in enumerate(phases):  # each kill leaves the next phase's last interval ahead
+        at = _kill(trial, ref, phase, at, last[phases[k + 1]] if k + 1 < len(phases) else len(ref.events), out,
+                   rng, log, attempts)
+        if at is None:
+            return trial
     argv = ref.command.again(out)
     if argv is not None:
         proc = _spawn(argv, log)
@@ -292,13 +313,14 @@ def run_trials(n: int, seed: int, work: Path, store: Path, phases: tuple[str, ..
         name = "train" if phase in TRAIN_PHASES else "study"
         if name not in refs:
             refs[name] = reference(commands[name], work / f"reference_{name}", log)
-        trial = run_trial(k, phase, refs[name], work / f"trial_{name}", rng, log)
+        trial = run_trial(k, [phase], refs[name], work / f"trial_{name}", rng, log)
         trials.append(trial)
         if not trial.identical:  # kept for a look; the next trial starts in a fresh directory
             shutil.rmtree(work / f"failed_{k + 1}", ignore_errors=True)
             (work / f"trial_{name}").rename(work / f"failed_{k + 1}")
-        say(f"trial {k + 1:3d} {name:5s} {'identical' if trial.identical else 'DIFFERENT'}  {trial.landed or phase}"
-            f"  ({trial.redraws} redraws, {trial.seconds:.0f} s){''.join('; ' + d for d in trial.differences[:3])}")
+        verdict = "identical" if trial.identical else "DIFFERENT"
+        say(f"trial {k + 1:3d} {name:5s} {verdict}  {', '.join(trial.kills) or phase}  ({trial.redraws} redraws, "
+            f"{trial.seconds:.0f} s){''.join('; ' + d for d in trial.differences[:3])}")
     return trials
 
 
@@ -321,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     same = sum(t.identical for t in trials)
     print(f"\n{same} of {len(trials)} identical; {sum(t.redraws for t in trials)} redraws; "
           f"{(time.monotonic() - t0) / 60:.1f} min")
-    hits = Counter(t.phase for t in trials if t.landed)
+    hits = Counter(k.split(":")[0] for t in trials for k in t.kills)
     for phase in phases:
         print(f"  {phase:30s} {hits[phase]:3d} kills landed")
     return 0 if same == len(trials) and all(hits[p] for p in phases) else 1
