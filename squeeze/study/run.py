@@ -11,7 +11,7 @@ from pathlib import Path
 from squeeze import recipes
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, read_json, write_json
+from squeeze.io import dir_lock, read_json, remove_stale_temporaries, write_json
 from squeeze.runs.execute import ExecutorConfig, keep_workers
 
 
@@ -41,6 +41,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         raise SqueezeError(f"--seed-offset {seed_offset}: must be >= 0")
     out.mkdir(parents=True, exist_ok=True)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
+        _sweep_temporaries(out / "runs")
         store = ensure_store(data, out, recipes.PRESETS[preset_name].vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         _check_offset(out / report.STUDY_FILE, seed_offset)
@@ -66,6 +67,15 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
+
+
+def _sweep_temporaries(runs: Path) -> None:
+    """The temporary files a killed study left where no later command takes a lock (an ensemble's folder, the
+    masks, a finished run's snapshot_ensemble.json: benchmarks/kill_trials.py found them), removed under the
+    study's lock before any of its runs starts; a folder with a `.lock` is left to whoever takes it."""
+    for d in [runs, *runs.rglob("*")] if runs.is_dir() else []:
+        if d.is_dir() and not (d / ".lock").exists():
+            remove_stale_temporaries(d)
 
 
 def _rewrite_results(runs: Path) -> None:
