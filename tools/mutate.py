@@ -15,6 +15,7 @@ Not part of CI: the full run takes minutes (its score and survivors are in bench
 """
 import argparse
 import ast
+import contextlib
 import copy
 import importlib
 import os
@@ -184,11 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    import pytest  # noqa: F401  (imported once, before the forks)
+    import pytest
     targets = a.only or list(MODULES)
-    for t in targets:  # everything the tests import, once, in this process
+    for t in targets:  # everything the tests and pytest's plugins import, once, in this process
         importlib.import_module(_module_name(t))
         importlib.import_module(_module_name(MODULES[t][0]))
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *_pytest_args(t)])
     total_killed = total = 0
     for t in targets:
         path = ROOT / t
