@@ -135,9 +135,9 @@ def _install(path: Path, mutant: Mutant) -> None:
     new_ns = {"__name__": name, "__file__": str(path), "__package__": name.rpartition(".")[0]}
     exec(code, new_ns)
     originals = {id(v): k for k, v in vars(old).items() if not k.startswith("__")}
-    for mod in list(sys.modules.values()):
+    for mod in list(sys.modules.values()):  # squeeze's modules and the tests (pytest names them `test_x`)
         d = getattr(mod, "__dict__", None)
-        if not d or not (getattr(mod, "__name__", "").startswith(("squeeze", "tests"))):
+        if not d or not str(getattr(mod, "__file__", None) or "").startswith(str(ROOT)):
             continue
         for k, v in list(d.items()):
             if id(v) in originals and originals[id(v)] in new_ns and not isinstance(v, type(sys)):
