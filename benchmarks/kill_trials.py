@@ -253,10 +253,13 @@ def _kill(trial: Trial, ref: Reference, phase: str, after: int, before: int, out
     if after >= 0:  # continuing a killed run: aim at events that happen once
         once = Counter(e.key for e in ref.events)
         pool = [i for i in pool if once[ref.events[i].key] == 1]
-    for _ in range(attempts if after < 0 else 1):
+    for attempt in range(attempts if after < 0 else 1):
         if not pool:
             break
-        got = strike(ref, pool[int(rng.integers(len(pool))):], out, rng, log, fresh=after < 0)
+        # the first attempt aims from a random interval of the phase on, a redrawn one at all of them: on a busy
+        # machine a kill can come too late for a write of a few milliseconds, but not for every interval
+        start = int(rng.integers(len(pool))) if attempt == 0 else 0
+        got = strike(ref, pool[start:], out, rng, log, fresh=after < 0)
         trial.redraws += got.misses
         if got.landed is not None:
             e = ref.events[got.landed]
@@ -269,7 +272,7 @@ def _kill(trial: Trial, ref: Reference, phase: str, after: int, before: int, out
 
 
 def run_trial(index: int, phases: list[str], ref: Reference, out: Path, rng: np.random.Generator, log,
-              attempts: int = 6) -> Trial:
+              attempts: int = 10) -> Trial:
     """One trial: a kill in each of `phases` in turn (the first from a fresh start, redrawn until it lands, at most
     `attempts` starts; each later one while the command continues, at a later point), then the command run to its
     end and compared with the reference."""
@@ -281,6 +284,7 @@ def run_trial(index: int, phases: list[str], ref: Reference, out: Path, rng: np.
         at = _kill(trial, ref, phase, at, last[phases[k + 1]] if k + 1 < len(phases) else len(ref.events), out,
                    rng, log, attempts)
         if at is None:
+            trial.seconds = time.monotonic() - t0
             return trial
     argv = ref.command.again(out)
     if argv is not None:
