@@ -102,6 +102,7 @@ def test_points_hold_their_seeds_by_hand():
     p = Point(2.0, (1.0, 2.0, 3.0))
     assert (p.mean, p.n, p.sd) == (2.0, 3, 1.0)  # sample SD (ddof 1) of 1, 2, 3
     assert Point(2.0, (4.0,)).sd is None  # one seed: no spread to speak of
+    assert Point(2.0, (1.0, 3.0)).sd == pytest.approx(math.sqrt(2))
     assert hash(p) == hash(Point(2.0, (1.0, 2.0, 3.0)))  # frozen values: usable as keys
     with pytest.raises(AttributeError):
         p.budget = 3.0
@@ -155,8 +156,11 @@ def test_the_interval_is_the_central_quantiles_of_the_redrawn_multipliers():
     assert m.value == pytest.approx(2**t, rel=1e-9)  # log-linear between D0 and 2 D0: 1.514, not the law's 1.5
     m80 = read_multiplier(losses, 2 * D0, std, (0.03, 8), seed=5, level=0.8)
     assert (m80.lo, m80.hi) == _replayed(losses, 2 * D0, std, (0.03, 8), seed=5, level=0.8)
-    own = read_multiplier(losses, D0, std, (0.03, 8), own_noise=(0.2, 2), seed=1)
-    assert (own.lo, own.hi) == _replayed(losses, D0, std, (0.03, 8), seed=1, own=(0.2, 2))
+    three = (*losses, law(1.5 * D0))  # three seeds against the standard points' two: its own count is used
+    own = read_multiplier(three, D0, std, (0.03, 8), own_noise=(0.2, 2), seed=1)
+    assert (own.lo, own.hi) == _replayed(three, D0, std, (0.03, 8), seed=1, own=(0.2, 2))
+    with pytest.raises(AttributeError):
+        own.lo = 0.0  # a frozen record
     assert m.floor == 0.5 and m.ceiling == 4.0 and (m80.floor, m80.ceiling) == (0.25, 2.0)
     with pytest.raises(ValueError, match="one point per budget"):
         read_multiplier(losses, D0, [std[0], std[0], std[2]], (0.03, 8))
