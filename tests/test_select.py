@@ -73,3 +73,23 @@ def test_kmeans_of_one_cluster_and_its_default_seed():
     assert one.shape == (1, 4)
     np.testing.assert_allclose(one[0], select.normalize(select.normalize(x).mean(0, keepdims=True))[0], atol=1e-5)
     np.testing.assert_array_equal(select.kmeans(x, 3, backend="torch"), select.kmeans(x, 3, seed=0, backend="torch"))
+
+
+def test_semdedup_over_three_clusters_and_quotas_of_a_one_token_cluster():
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    cluster = np.array([0, 0, 1, 1, 2, 0])
+    assert kept(select.semdedup_keep(x, cluster, 0.1)) == [0, 2, 4, 5]  # one copy per cluster it has
+    same = np.ones((3, 2))  # three copies in three clusters: duplicates only count inside a cluster
+    assert kept(select.semdedup_keep(same, np.array([0, 1, 2]), 0.1)) == [0, 1, 2]
+    assert select._balanced_quotas(np.array([1.0, 10.0]), 4).tolist() == [1.0, 3.0]  # all of 1, the rest to 10
+    ones = select.prototype_keep(np.arange(4.0), np.ones(4, int), 0.5, cluster_N=np.array([0, 0, 1, 1]),
+                                 balance=True)
+    assert kept(ones) == [1, 3]
+    half = select.prototype_keep(np.arange(4.0), np.ones(4, int), 0.25, cluster_N=np.array([0, 0, 1, 1]),
+                                 balance=True)  # quotas of half a token each: one document from each cluster
+    assert kept(half) == [1, 3]
+
+
+def test_fit_to_target_beyond_every_candidate_keeps_them_all_uncut():
+    out, cut = select.fit_to_target(np.array([True, False]), np.array([1.0, 0.0]), np.array([3, 4]), 20)
+    assert kept(out) == [0, 1] and cut is None
