@@ -188,7 +188,7 @@ def _occurrence(events: list[Event], i: int) -> int:
 
 
 def strike(ref: Reference, targets: list[int], out: Path, rng: np.random.Generator, log,
-           fresh: bool = True) -> Outcome:
+           fresh: bool = True, within: tuple[float, float] = (0.0, 1.0)) -> Outcome:
     """Start the command into `out` (afresh, or continuing what a kill left there) and SIGKILL it inside the
     first interval of `targets` (reference indices, ascending) it can hit: after the interval's first event, u x its
     reference length later. Afresh, an event is known by its key and how often it has happened (its run is the
@@ -211,7 +211,7 @@ def strike(ref: Reference, targets: list[int], out: Path, rng: np.random.Generat
                     deadline, misses, j = None, misses + 1, j + 1
                 while deadline is None and j < len(anchors) and seen[anchors[j][0]] >= anchors[j][1]:
                     if e.key == anchors[j][0] and seen[e.key] == anchors[j][1]:  # this event opens interval j
-                        deadline = e.t + rng.uniform() * ref.gap(targets[j])
+                        deadline = e.t + rng.uniform(*within) * ref.gap(targets[j])
                     else:  # passed before it could be aimed at
                         j, misses = j + 1, misses + 1
             if deadline is not None and time.monotonic() >= deadline:
@@ -250,16 +250,18 @@ def _kill(trial: Trial, ref: Reference, phase: str, after: int, before: int, out
     """Land one kill of `trial` in `phase`, between reference events `after` (-1: from a fresh start, which may be
     redrawn `attempts` times) and `before`; records it; returns the reference index it landed at."""
     pool = [i for i, p in enumerate(ref.phases) if p == phase and after < i < before]
-    if after >= 0:  # continuing a killed run: aim at events that happen once
-        once = Counter(e.key for e in ref.events)
+    if after >= 0:  # continuing a killed run: aim at events that happen once, from the phase's longest interval
+        once = Counter(e.key for e in ref.events)  # on (no redraw can start over here, so the surest one first)
         pool = [i for i in pool if once[ref.events[i].key] == 1]
+        pool = pool[pool.index(max(pool, key=ref.gap)):] if pool else pool
     for attempt in range(attempts if after < 0 else 1):
         if not pool:
             break
         # the first attempt aims from a random interval of the phase on, a redrawn one at all of them: on a busy
         # machine a kill can come too late for a write of a few milliseconds, but not for every interval
         start = int(rng.integers(len(pool))) if attempt == 0 else 0
-        got = strike(ref, pool[start:], out, rng, log, fresh=after < 0)
+        got = strike(ref, pool[start:], out, rng, log, fresh=after < 0,
+                     within=(0.0, 1.0) if after < 0 else (0.1, 0.5))
         trial.redraws += got.misses
         if got.landed is not None:
             e = ref.events[got.landed]
