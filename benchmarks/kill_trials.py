@@ -259,7 +259,7 @@ def _kill(trial: Trial, ref: Reference, phase: str, after: int, before: int, out
             break
         # the first attempt aims from a random interval of the phase on, a redrawn one at all of them: on a busy
         # machine a kill can come too late for a write of a few milliseconds, but not for every interval
-        start = int(rng.integers(len(pool))) if attempt == 0 else 0
+        start = int(rng.integers(len(pool))) if attempt == 0 and after < 0 else 0
         got = strike(ref, pool[start:], out, rng, log, fresh=after < 0,
                      within=(0.0, 1.0) if after < 0 else (0.1, 0.5))
         trial.redraws += got.misses
