@@ -107,3 +107,22 @@ def test_refusals():
         certify([], g, candidate=other)
     empty = certify([], g)
     assert empty.status == "not certified" and empty.best_loss is None and extend_grid(g, empty) is None
+
+
+def test_the_words_count_seeds_neighbours_and_edges():
+    g = grid(lr=(1e-3, 2e-3), wd=(0.4, 0.8, 1.6))
+    cert = certify([row(2e-3, 0.8, 8, 4.0)], g, best_seeds=3)
+    assert cert.describe() == (
+        "not certified: best lacks seeds 1, 2; 3 neighbours missing (lr0.001_wd0.8_ep8, lr0.002_wd0.4_ep8, "
+        "lr0.002_wd1.6_ep8); best at the edge of the lr and epochs grids: widen them")
+
+
+def test_one_degree_of_freedom_is_enough_noise_and_unequal_seeds_widen_the_threshold():
+    """The best's two seeds (3.95, 4.05: s = 0.0707, 1 dof), neighbours with one seed: flat below
+    t(0.95, 1) x s x sqrt(1/2 + 1/1) = 0.547, so +0.4 is flat and +0.6 is worse."""
+    assert t.ppf(0.95, 1) * math.sqrt(0.005) * math.sqrt(1.5) == pytest.approx(0.5468, abs=1e-4)
+    g = grid(lr=(1e-3, 2e-3, 4e-3))
+    rows = [row(2e-3, 0.8, 8, 3.95), row(2e-3, 0.8, 8, 4.05, seed=1), row(1e-3, 0.8, 8, 4.4), row(4e-3, 0.8, 8, 4.6)]
+    cert = certify(rows, g, axes=("lr",), best_seeds=2)
+    assert cert.status == "not certified" and cert.describe() == (
+        "not certified: 1 neighbour missing (lr0.001_wd0.8_ep8); flat (within noise): lr0.001_wd0.8_ep8")
