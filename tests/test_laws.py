@@ -69,3 +69,10 @@ def test_data_constrained_reduces_to_chinchilla_without_repeats():
     c = {"E": laws.DC_E, "A": laws.DC_A, "alpha": laws.DC_ALPHA, "B": laws.DC_B, "beta": laws.DC_BETA}
     assert laws.compute_optimal_params(D, c["A"], c["alpha"], c["B"], c["beta"]) > N
     assert laws.data_constrained_law(N, D, D) == pytest.approx(laws.chinchilla_law(N, D, **c))
+
+
+def test_effective_data_allows_u_equal_to_d_up_to_rounding():
+    D = 3.0e6
+    assert laws.effective_data(D, D * (1 + 1e-12)) == pytest.approx(D)  # within the rounding allowance
+    with pytest.raises(ValueError, match="cannot exceed"):
+        laws.effective_data(D, D * (1 + 1.5e-12))

@@ -236,7 +236,10 @@ def test_sweep_passes_the_mask_to_every_run(tiny_store, tmp_path):
         assert json.loads((s.parent / "config.json").read_text())["data"]["keep_mask"] == str(tmp_path / "m.json")
 
 
-def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path):
+def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    drawn = []  # each scores plot's figure, as it is closed after saving: its histograms are what the PNG shows
+    monkeypatch.setattr(plt, "close", drawn.append)
     train(tiny_config(tiny_store, epochs=1), tmp_path / "emb", quiet=True)
     store = TokenStore.open(tiny_store)
     base = ["prune", "--data", str(tiny_store), "--embedder", str(tmp_path / "emb"), "--cache", str(tmp_path / "c"),
@@ -250,7 +253,13 @@ def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path):
         s = json.loads((tmp_path / "a" / f"{method}.summary.json").read_text())
         assert sum(c["kept_docs"] for c in s["per_cluster"]) == s["kept_docs"] == a["kept_docs"]
         assert abs(s["kept_tokens"] / s["candidate_tokens"] - 0.6) < 0.1, (method, s)
-        assert (tmp_path / "a" / f"{method}.scores.png").stat().st_size > 1000
+        assert (tmp_path / "a" / f"{method}.scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        kept, dropped = ([p.get_height() for p in bars.patches] for bars in drawn[-1].axes[0].containers)
+        assert sum(kept) == s["kept_docs"], method
+        if method == "d4":  # its near-duplicates go before scoring (score nan): not drawn
+            assert sum(kept) + sum(dropped) < s["candidate_docs"]
+        else:
+            assert sum(kept) + sum(dropped) == s["candidate_docs"], method
     assert load_mask(tmp_path / "a" / "d4.json", store).sum() > 0
 
 

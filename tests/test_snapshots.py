@@ -183,14 +183,38 @@ def test_too_many_cycles_for_the_steps_is_named(tiny_store, tmp_path):
 
 
 def test_a_student_distills_from_a_runs_snapshot_files(tiny_store, tmp_path):
-    """distill.teachers takes snapshot files inside a run directory: the teacher is their mixture, counted whole."""
+    """distill.teachers takes snapshot files inside a run directory: the teacher is their mixture, counted whole.
+    Recomputed here: each snapshot's own log-probabilities, log(mean_k p_k) over the four, equal the teacher's;
+    and the student's first metrics line is (1 - a)·CE + a·T²·KL against that mixture, from its initial weights."""
+    from squeeze.train.distill import make_distiller
     snap = train(snapshot_config(tiny_store), tmp_path / "snap", quiet=True)
     files = [str(tmp_path / "snap" / f"snapshot{i:03d}.safetensors") for i in (1, 2, 3, 4)]
-    student = tiny_config(tiny_store, epochs=1)
+    student = tiny_config(tiny_store, epochs=1, log_every=1)
     student.distill.teachers = ",".join(files)
+    student.distill.alpha, student.distill.temperature = 0.7, 1.5
     out = train(student, tmp_path / "student", quiet=True)
     assert out["teacher_params"] == 4 * snap["params"]
     assert out["teacher_forward_flops"] > 0 and math.isfinite(out["val_loss"])
+
+    s = make_setup(student)
+    x_BT, y_BT = s.loader.batch(0, 0)
+    T, a = 1.5, 0.7
+    with torch.no_grad():
+        own_KBTV = []
+        for f in files:  # each snapshot as a model of its own
+            m = GPT(s.cfg.model)
+            ckpt.load_weights(m, tmp_path / "snap" / f.rsplit("/", 1)[1])
+            own_KBTV.append((m.eval()(x_BT) / T).log_softmax(-1))
+        mix_BTV = torch.logsumexp(torch.stack(own_KBTV), 0) - math.log(4)
+        teacher = make_distiller(s.cfg, s.store, tmp_path / "student", "cpu", {}, lambda *_: None)
+        assert torch.allclose(teacher.teacher_logp(x_BT), mix_BTV, atol=1e-6)
+        assert not torch.allclose(mix_BTV, own_KBTV[-1], atol=1e-3)  # not just the last snapshot
+        torch.manual_seed(s.cfg.train.seed)  # the student's initial weights, as the trainer draws them
+        logits_BTV = GPT(s.cfg.model)(x_BT)
+        ce = F.cross_entropy(logits_BTV.flatten(0, 1), y_BT.flatten())
+        kl = (mix_BTV.exp() * (mix_BTV - (logits_BTV / T).log_softmax(-1))).sum(-1).mean()
+    first = json.loads((tmp_path / "student" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 1 and first["train_loss"] == pytest.approx(float((1 - a) * ce + a * T**2 * kl), rel=1e-5)
     one = tiny_config(tiny_store, epochs=1)
     one.distill.teachers = files[0]
     single = train(one, tmp_path / "one", quiet=True)

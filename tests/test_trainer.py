@@ -69,12 +69,32 @@ def test_finished_run_is_never_overwritten_without_force(tiny_store, tmp_path):
 
 
 def test_resume_refuses_a_different_config(tiny_store, tmp_path, monkeypatch):
+    """A killed run resumes only with the config it started with: another learning rate or data order is refused,
+    naming the field and both values, and touches nothing; the dtype `auto` resolved at the start is no
+    difference, and the same config then resumes to the end."""
+    cfg, run = tiny_config(tiny_store, epochs=2, ckpt_every=3), tmp_path / "r"
+    train_until_killed(cfg, run, monkeypatch, at_step=4)  # its checkpoint is step 3's
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    lr, order = cfg.copy(), cfg.copy()
+    lr.train.lr, order.data.seed = 1e-3, 1
+    with pytest.raises(SqueezeError, match=r"--resume with a config that differs from the saved config\.json "
+                                           r"\(train\.lr: saved 0\.003, asked 0\.001\)"):
+        train(lr, run, resume=True, quiet=True)
+    with pytest.raises(SqueezeError, match=r"\(data\.seed: saved 0, asked 1\)"):
+        train(order, run, resume=True, quiet=True)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    auto = cfg.copy()
+    auto.train.dtype = "auto"  # resolved to fp32 when the run started
+    assert train(auto, run, resume=True, quiet=True)["steps"] == make_setup(cfg).total_steps
+
+
+def test_a_run_killed_before_its_first_checkpoint_has_nothing_to_resume(tiny_store, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_store, epochs=2)
     monkeypatch.setattr(trainer, "tokens_at", lambda *a: (_ for _ in ()).throw(RuntimeError("kill")))
     with pytest.raises(RuntimeError):
         train(cfg, tmp_path / "r", quiet=True)
     monkeypatch.undo()
-    with pytest.raises(SqueezeError, match="nothing to resume"):  # killed before its first checkpoint
+    with pytest.raises(SqueezeError, match="nothing to resume"):
         train(cfg, tmp_path / "r", resume=True, quiet=True)
 
 

@@ -22,7 +22,7 @@ from squeeze import config as config_mod
 from squeeze.data.mask import budget_doc_tokens, save_mask
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
-from squeeze.io import make_dir, write_json
+from squeeze.io import atomic_write, make_dir, write_json
 from squeeze.prune import select
 from squeeze.prune.embed import cached_embeddings, make_embedder
 from squeeze.prune.perplexity import reference_config, reference_scores
@@ -139,7 +139,7 @@ def _plot(path: Path, score, keep, cand, title: str) -> None:
     ax.set_ylabel("documents")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
 
 def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None) -> dict:
@@ -166,10 +166,12 @@ def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None
         summary["per_cluster"] = [{"cluster": j, "docs": int((cluster == j).sum()), "kept_docs": int(
             (keep & (cluster == j)).sum()), "kept_tokens": int(ntok[keep & (cluster == j)].sum())} for j in range(k)]
     summary["seconds"] = round(time.perf_counter() - t0, 2)
-    save_mask(out, store, keep, partial, method=a.method, budget_tokens=a.budget_tokens, keep_fraction=a.keep,
-              kept_tokens=summary["kept_tokens"], target_tokens=target, seed=a.seed)
-    write_json(f"{stem}.summary.json", summary)
+    # the mask last: a study takes an existing mask for a finished selection, so a kill before it leaves no mask
+    # and the re-run writes all three again (benchmarks/kill_trials.py)
     if score is not None:
         what = "mean loss (nats/token)" if a.method == "perplexity" else "1 - cos to nearest centroid"
         _plot(Path(f"{stem}.scores.png"), score, keep, ntok > 0, what)
+    write_json(f"{stem}.summary.json", summary)
+    save_mask(out, store, keep, partial, method=a.method, budget_tokens=a.budget_tokens, keep_fraction=a.keep,
+              kept_tokens=summary["kept_tokens"], target_tokens=target, seed=a.seed)
     return {**summary, "out": str(out), "summary_path": f"{stem}.summary.json"}

@@ -126,7 +126,9 @@ def _start(job: Job) -> tuple[Config, Path, bool, bool]:
     run_dir = Path(job.run_dir)
     cfg = _adopt_saved(job.cfg, run_dir)
     resume = (run_dir / STATE).exists()
-    return cfg, run_dir, resume, not resume and (run_dir / CONFIG).exists()
+    # starting over, the config as asked: what a start resolves (dtype `auto`, and the reason run.json gives for
+    # it) is resolved again as in a run never killed, not read back as "asked for" (benchmarks/kill_trials.py)
+    return cfg if resume else job.cfg, run_dir, resume, not resume and (run_dir / CONFIG).exists()
 
 
 def _train_or_skip(job: Job, trainer: Trainer, quiet: bool) -> tuple[dict, bool]:

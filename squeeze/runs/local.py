@@ -35,6 +35,11 @@ def serial(jobs: list[Job], trainer: Trainer, threads: int, quiet: bool, report:
         return schedule(jobs, submit, wait_one, report, quiet, trainer, batch_runs)
     finally:
         torch.set_num_threads(before)  # the trainer changes it process-wide; leave the caller's setting alone
+        # and it flushes denormals to zero (squeeze/train/trainer.py start_device), which numpy and scipy obey
+        # too: a study's scaling fit then gave C = 0.0 after training in this process and 5e-324 after a re-run
+        # that trained nothing (benchmarks/kill_trials.py). Back to the default, so what follows never depends on
+        # whether runs were trained here
+        torch.set_flush_denormal(False)
 
 
 def _die_with_parent(parent: int) -> None:

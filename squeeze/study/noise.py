@@ -122,7 +122,8 @@ class Multiplier:
             head = f"{self.value:.2f}x"
         else:
             head = f"< {self.floor:.3g}x" if self.side == "below" else f"> {self.ceiling:.3g}x"
-        lo = f"< {self.floor:.3g}" if self.lo_open else f"{self.lo:.2f}"
+        lo = f"< {self.floor:.3g}" if self.lo_open else f"> {self.ceiling:.3g}" if math.isinf(self.lo) \
+            else f"{self.lo:.2f}"  # an interval wholly beyond the largest budget: "[> 4, > 4]", not "[inf, > 4]"
         hi = f"> {self.ceiling:.3g}" if self.hi_open else f"< {self.floor:.3g}" if self.hi == 0 else f"{self.hi:.2f}"
         return f"{head} [{lo}, {hi}]"
 

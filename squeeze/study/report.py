@@ -145,7 +145,7 @@ def _study_d0(out: Path, rows: list[dict], std_budgets: list[float]) -> float:
     if (out / STUDY_FILE).exists():
         return float(read_json(out / STUDY_FILE)["d0"])
     others = [budget_of(r) for r in rows if r["recipe"] not in (Recipe.STANDARD, Recipe.PERPLEXITY_REFERENCE)]
-    return max(set(others), key=others.count) if others else std_budgets[0]
+    return max(sorted(set(others)), key=others.count) if others else std_budgets[0]  # a tie: the smallest
 
 
 def reference(out: Path, rows: list[dict], n_boot: int) -> tuple[Reference, fits_mod.FitReport]:
@@ -154,7 +154,9 @@ def reference(out: Path, rows: list[dict], n_boot: int) -> tuple[Reference, fits
         raise SqueezeError(f"{out / 'runs'}: no standard-recipe data scaling law ({rep.skipped.get('data scaling')})")
     std = rep.standard
     points = [Point(x, b.seed_losses) for x, b in std.best.items()]
-    everything = [Point(0, b.seed_losses) for recipe in {r["recipe"] for r in rows}
+    # recipes sorted: a set's order changes with each process's string hashing, and the pooled SD's sum with it in
+    # the last bit (a re-run of a killed study read another seed_sd: benchmarks/kill_trials.py)
+    everything = [Point(0, b.seed_losses) for recipe in sorted({r["recipe"] for r in rows})
                   for b in fits_mod.configurations(rows, recipe)]
     noise = pooled_noise(everything)
     if not noise[1]:

@@ -11,9 +11,10 @@ from pathlib import Path
 from squeeze import presets
 from squeeze.data.prepare import ensure_store, existing_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, make_dir, read_json, write_json
+from squeeze.io import dir_lock, make_dir, read_json, remove_stale_temporaries, write_json
 from squeeze.presets import Preset
 from squeeze.runs.execute import ExecutorConfig, keep_workers
+from squeeze.runs.results import collect, write_csv
 from squeeze.study import report, report_output
 from squeeze.study.progress import StudyProgress
 from squeeze.study.steps import STEPS, Study, StudyState, planned_costs
@@ -42,6 +43,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
     make_dir(out)
     with dir_lock(out):  # a second `squeeze run` into the same directory is refused, not interleaved
         check_out(out, data, preset_name, seed_offset)
+        _sweep_temporaries(out / "runs")
         store = ensure_store(data, out, preset.vocab_size, text_field)
         workers = workers or max(1, min(2, os.cpu_count() or 1))  # 1-thread workers: best for small models on CPUs
         meta = read_json(store / "meta.json")
@@ -59,6 +61,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
             for step, stop_at in zip(STEPS, deadlines):
                 progress.next_step()
                 step.run(replace(st, progress=progress, stop_at=stop_at), state)
+        _rewrite_results(out / "runs")
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
@@ -78,6 +81,23 @@ def check_corpus(preset: Preset, store: Path, train_tokens: int, val_tokens: int
             f"{store}: {train_tokens:,} training and {val_tokens:,} validation tokens, but the {preset.name} study "
             f"needs at least {need:,} training tokens ({spec.std_top} x D0 = {spec.d0:,}, the standard recipe's "
             f"largest budget) and {min_val_tokens:,} validation tokens; give it a larger corpus{smaller}")
+
+
+def _sweep_temporaries(runs: Path) -> None:
+    """The temporary files a killed study left where no later command takes a lock (an ensemble's folder, the
+    masks, a finished run's snapshot_ensemble.json: benchmarks/kill_trials.py found them), removed under the
+    study's lock before any of its runs starts; a folder with a `.lock` is left to whoever takes it."""
+    for d in [runs, *runs.rglob("*")] if runs.is_dir() else []:
+        if d.is_dir() and not (d / ".lock").exists():
+            remove_stale_temporaries(d)
+
+
+def _rewrite_results(runs: Path) -> None:
+    """Each step's results.csv rebuilt from its run directories once every step has run: the headline step adds
+    seeds under the sweeps of earlier steps after those wrote theirs, and a re-run of a killed study rebuilds them
+    with those seeds (benchmarks/kill_trials.py found the two disagreeing)."""
+    for path in sorted(runs.glob("*/results.csv")):
+        write_csv(collect(path.parent), path)
 
 
 def step_deadlines(began: float, minutes: float, costs: tuple[float, ...]) -> list[float | None]:
