@@ -7,8 +7,8 @@ import math
 import pytest
 from scipy.stats import t
 
-from squeeze.study.certify import certify, extend_grid, short_name
-from squeeze.study.grid import Grid, point_name
+from squeeze.study.certify import certify, extend_grid
+from squeeze.study.grid import Grid, GridPoint, point_name
 
 SIZE, BUDGET = (2, 64), 10_000
 
@@ -59,7 +59,7 @@ def test_flat_neighbours_are_those_within_the_t_threshold_and_get_the_full_seeds
             for k, d in ((0, -0.05), (1, 0.05))]
     cert = certify(rows, g, axes=("lr",), best_seeds=2)
     assert cert.certified and cert.best_loss == pytest.approx(4.0)
-    assert [short_name(p) for p in cert.flat] == ["lr0.001_wd0.8_ep8"]
+    assert [p.short_name for p, _ in cert.flat] == ["lr0.001_wd0.8_ep8"]
     assert cert.describe() == ("certified: every one-step neighbour trained and none better (on seed means); "
                                "flat (within noise): lr0.001_wd0.8_ep8")
     three = certify(rows, g, axes=("lr",), best_seeds=3)  # the flat neighbour needs the best's seeds too
@@ -75,7 +75,7 @@ def test_missing_and_better_neighbours_are_counted_and_named():
     assert alone.status == "not certified" and alone.describe() == (
         "not certified: 6 neighbours missing (lr0.001_wd0.8_ep8, lr0.004_wd0.8_ep8, lr0.002_wd0.4_ep8, ...)")
     rows = [row(2e-3, 0.8, 8, 4.0), row(1e-3, 0.8, 8, 3.5), row(2e-3, 0.4, 8, 3.75)]
-    center = {"budget_tokens": BUDGET, "n_layer": 2, "d_model": 64, "lr": 2e-3, "weight_decay": 0.8, "epochs": 8}
+    center = GridPoint(BUDGET, 2, 64, 2e-3, 0.8, 8)
     cert = certify(rows, g, candidate=center)
     assert cert.best_loss == 4.0 and cert.describe() == (
         "not certified: 4 neighbours missing (lr0.004_wd0.8_ep8, lr0.002_wd1.6_ep8, lr0.002_wd0.8_ep4, ...); "
@@ -102,7 +102,7 @@ def test_refusals():
         certify([], Grid([1e-3], [0.8], [8], [SIZE, (4, 128)], [BUDGET]))
     with pytest.raises(ValueError, match=r"unknown axes \['momentum'\]"):
         certify([], g, axes=("lr", "momentum"))
-    other = {"budget_tokens": BUDGET, "n_layer": 2, "d_model": 64, "lr": 3e-3, "weight_decay": 0.8, "epochs": 8}
+    other = GridPoint(BUDGET, 2, 64, 3e-3, 0.8, 8)
     with pytest.raises(ValueError, match="candidate b10000/L2d64/lr0.003_wd0.8_ep8 is not a point of the grid"):
         certify([], g, candidate=other)
     empty = certify([], g)

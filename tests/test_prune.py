@@ -237,9 +237,9 @@ def test_sweep_passes_the_mask_to_every_run(tiny_store, tmp_path):
 
 
 def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
-    drawn = []  # each scores plot's figure, as it is closed after saving: its histograms are what the PNG shows
-    monkeypatch.setattr(plt, "close", drawn.append)
+    from squeeze.prune import pipeline
+    drawn, canvas = [], pipeline.FigureCanvasAgg  # each scores plot's figure: its histograms are what the PNG shows
+    monkeypatch.setattr(pipeline, "FigureCanvasAgg", lambda fig: drawn.append(fig) or canvas(fig))
     train(tiny_config(tiny_store, epochs=1), tmp_path / "emb", quiet=True)
     store = TokenStore.open(tiny_store)
     base = ["prune", "--data", str(tiny_store), "--embedder", str(tmp_path / "emb"), "--cache", str(tmp_path / "c"),
