@@ -187,7 +187,7 @@ def test_the_published_results_in_their_own_terms(smoke_study):
     for x in limits.values():
         assert (x["interval"] is not None and x["loss"] is not None) or x["reason"].startswith("not resolved:")
     both = limits["ensembles, members -> infinity, then parameters -> infinity"]
-    assert both["reason"].startswith(("not resolved: 3 sizes", "not resolved: the K -> inf limit"))
+    assert both["reason"].startswith(("not resolved: 3 sizes", "not resolved: the K -> inf limit is not resolved"))
     methods = {m["method"]: m for m in saved["methods"]}
     main = f"{spec.main[0]}x{spec.main[1]}"
     k = spec.ensemble_k
@@ -196,6 +196,7 @@ def test_the_published_results_in_their_own_terms(smoke_study):
     assert "members at wd" in tuned["note"] and not tuned["single_model"]
     assert {f"snapshot ensemble of {k} cycles (uniform mixture, one run)",
             f"snapshot ensemble of {k} cycles (learned weights and top-k, one run)"} <= set(methods)
+    assert "## Limits, in the field's terms" in (out / "report.md").read_text()
     eighth = methods["distilled student at 1/8 of the largest ensemble"]
     assert eighth["param_fraction"] == pytest.approx(1 / 8, rel=0.2) and len(eighth["retention_interval"]) == 2
     assert eighth["retention_interval"][0] <= eighth["retention"] <= eighth["retention_interval"][1]

@@ -143,8 +143,8 @@ def two_stage_limit(what: str, curves: dict[float, list[float]], noise: tuple[fl
                                 shift_draws=shifts[n], level=level) for n in sorted(curves)}
     missing = [f"{n:,.0f}" for n, lim in per_size.items() if not lim.resolved]
     if missing:
-        return per_size, Limit(what, None, None, f"not resolved: the K -> inf limit at {', '.join(missing)} "
-                                                 "parameters per member is not", len(per_size))
+        return per_size, Limit(what, None, None, f"not resolved: the K -> inf limit is not resolved at "
+                                                 f"{', '.join(missing)} parameters per member", len(per_size))
     x = np.array(sorted(per_size), dtype=float)
     c_n = np.array([per_size[n].value for n in sorted(per_size)])
     ones = np.ones_like(c_n)

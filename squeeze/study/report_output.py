@@ -220,6 +220,12 @@ def _method_notes(summary: dict, meta: dict) -> list[str]:
 def _later_blocks(summary: dict, img) -> list[tuple]:
     """Parameter scaling, ensembles, the heat map, the training curves and what was not fitted."""
     fits, blocks = summary["fits"], []
+    if limits := summary.get("limits"):
+        blocks += [("h", 2, "Limits, in the field's terms"),
+                   ("p", "Each loss as parameters or ensemble members go to infinity (Kim et al. 2025 report these), "
+                         "read only when its fit is checked: at least 4 sizes, no parameter at a bound, residuals "
+                         "within seed noise. Its multiplier comes from the fitted standard law, an extrapolation."),
+                   ("list", [_limit_text(x) for x in limits])]
     if fits.get("param_scaling"):
         blocks += [("h", 2, "Parameter scaling at D0")]
         blocks += [("p", f"{name}: {_fit_text(c, 'N')}") for name, c in fits["param_scaling"].items()]
@@ -243,3 +249,14 @@ def _later_blocks(summary: dict, img) -> list[tuple]:
     if fits.get("skipped"):
         blocks += [("h", 2, "Not fitted"), ("list", [f"{k}: {v}" for k, v in fits["skipped"].items()])]
     return blocks
+
+
+def _limit_text(limit: dict) -> str:
+    """One limit in words: its loss and interval, or why it is not resolved; then its multipliers."""
+    if limit["loss"] is None:
+        return f"{limit['what']}: {limit['reason']}"
+    law = (f"{limit['law_multiplier']:.2f}x" + (" [{:.2f}, {:.2f}]".format(*limit["law_interval"])
+                                               if limit.get("law_interval") else "")
+           if limit["law_multiplier"] is not None else "no multiplier")
+    return (f"{limit['what']}: loss {limit['text']}; {law} on the standard law ({limit['law_note']}); "
+            f"interpolated {limit['multiplier_text']}")
