@@ -60,6 +60,16 @@ def test_four_cycles_write_four_snapshots_and_eval_reports_them(tiny_store, tmp_
     out = capsys.readouterr().out
     assert "snapshot001.safetensors" in out and "mixture (mean of probabilities)" in out and "learned weights" in out
 
+    # the record's weighting: every snapshot in the uniform mixture, the learned one keeps the top-k the slice chose
+    assert main(["eval", str(run), "--snapshots", "--fit-top-k", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    lw = fit["learned_weights"]
+    assert fit["snapshots"] == SNAPS and fit["mixture"] == pytest.approx(r["mixture"], abs=1e-9)
+    assert 1 <= lw["top_k"] <= 4 and sum(v > 0 for v in lw["weights"]) == lw["top_k"]
+    assert lw["fitness_loss_learned"] <= r["learned_weights"]["fitness_loss_learned"] + 1e-6  # K = 4 is a candidate
+    assert main(["eval", str(run), "--snapshots", "--top-k", "2", "--fit-top-k"]) == 2
+    assert "--top-k and --fit-top-k: give one" in capsys.readouterr().err
+
 
 def test_snapshot_eval_without_a_fitness_slice_and_bad_flags(tiny_store, tmp_path, capsys):
     cfg = tiny_config(tiny_store, epochs=2, lr_cycles=2, snapshot_noise=0.5)  # cycle 1 ends with epoch 1

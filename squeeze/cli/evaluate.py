@@ -35,6 +35,9 @@ def add_eval_parser(sub) -> None:
     e.add_argument("--top-k", type=int, default=0, help="with --snapshots: keep the K snapshots with the largest "
                                                         "learned weights (without a fitness slice: the K best "
                                                         "validation losses, flagged optimistic); 0 = all")
+    e.add_argument("--fit-top-k", action="store_true", help="with --snapshots: the learned mixture keeps the top-k "
+                   "snapshots that the run's fitness slice chooses, with softmax weights fitted there (the NanoGPT "
+                   "Slowrun record's weighting); the uniform mixture keeps them all")
     e.add_argument("--task", default=None, help="zero-shot multiple-choice accuracy instead: a .jsonl of "
                                                 "{context, choices, label}, or 'heldout' (built from the store)")
     e.add_argument("--task-limit", type=int, default=0, help="score at most N examples (heldout default: 200)")
@@ -74,8 +77,10 @@ def check_eval(a: argparse.Namespace, _overrides: list[str]) -> None:
         checks.existing("--task", a.task, "file")
     checks.number("--task-limit", a.task_limit, 0, checks.COUNT_MAX)
     checks.seed("--task-seed", a.task_seed)
-    if a.top_k and not a.snapshots:
-        raise SqueezeError("--top-k applies to --snapshots")
+    if (a.top_k or a.fit_top_k) and not a.snapshots:
+        raise SqueezeError(f"{'--top-k' if a.top_k else '--fit-top-k'} applies to --snapshots")
+    if a.top_k and a.fit_top_k:
+        raise SqueezeError("--top-k and --fit-top-k: give one (a fixed K, or the K the fitness slice chooses)")
     if a.snapshots and (len(a.run_dirs) > 1 or a.task or a.weights != "raw"):
         raise SqueezeError("--snapshots takes one run directory and no --task or --weights")
     if len(a.run_dirs) > 1 and (a.task or a.weights != "raw"):
@@ -125,7 +130,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def _eval_snapshots(a: argparse.Namespace) -> None:
     """`squeeze eval RUN_DIR --snapshots [--top-k K] [--orders N] [--data DIR] [--json]`."""
-    r = snapshot_eval(a.run_dirs[0], top_k=a.top_k, data=a.data, n_orders=a.orders)
+    r = snapshot_eval(a.run_dirs[0], top_k=a.top_k, data=a.data, n_orders=a.orders, fit_top_k=a.fit_top_k)
     if a.json:
         print(json.dumps(r))
         return
@@ -133,6 +138,10 @@ def _eval_snapshots(a: argparse.Namespace) -> None:
     sel = r["selection"]
     if sel:
         lines.append(f"  top {sel['top_k']} by {sel['by']}: " + ", ".join(f"{v:.4f}" for v in sel["scores"]))
+    if a.fit_top_k:
+        lw = r["learned_weights"]
+        lines.append(f"  learned mixture: the top {lw['top_k']} of {len(r['snapshots'])} chosen on the fitness slice"
+                     if lw else "  --fit-top-k: n/a (the run reserved no fitness slice: data.fitness_tokens=0)")
     print("\n".join(lines + [format_table(r)]))
 
 
