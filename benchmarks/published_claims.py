@@ -54,18 +54,18 @@ def _student(summary: dict) -> str:
 
 def _tuned(summary: dict) -> str:
     methods = _methods(summary)
-    tuned = next((m for name, m in methods.items() if "members tuned for the ensemble" in name), None)
+    tuned = next((m for name, m in methods.items() if name.endswith(" tuned for the ensemble")), None)
     if tuned is None:
         return "not in this study"
-    size = tuned["method"].split(",")[0]
-    single = methods.get(f"{size}, members at the single-model optimum (mixture)")
+    size = tuned["method"].removesuffix(" tuned for the ensemble")
+    single = methods.get(f"{size} at the single-model optimum")
     at = f" vs {single['multiplier_text']} at the single-model optimum" if single else ""
     return f"{tuned['multiplier_text']} tuned ({tuned['note'].split(' (')[0]}){at}"
 
 
 def _snapshot(summary: dict) -> str:
-    m = next((m for name, m in _methods(summary).items() if "learned weights and top-k" in name), None)
-    uniform = next((m for name, m in _methods(summary).items() if "uniform mixture, one run" in name), None)
+    m = next((m for name, m in _methods(summary).items() if name.endswith("cycles, learned top-k")), None)
+    uniform = next((m for name, m in _methods(summary).items() if name.endswith("cycles, uniform")), None)
     if m is None:
         return "not in this study"
     return f"{m['multiplier_text']} learned, {uniform['multiplier_text']} uniform" if uniform else m["multiplier_text"]

@@ -296,8 +296,9 @@ def _section_from_dict(cls: type, d: Any, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in d:
-        if key not in names:
-            raise SqueezeError(f"{where}.{key}: unknown field (known: {', '.join(sorted(names))})")
+        if key not in names:  # a key from a file may hold any character: a line break would split the line
+            shown = key if key.isprintable() else repr(key)
+            raise SqueezeError(f"{where}.{shown}: unknown field (known: {', '.join(sorted(names))})")
     return cls(**{k: _check_type(f"{where}.{k}", v, hints[k]) for k, v in d.items()})
 
 
@@ -308,7 +309,9 @@ def from_dict(d: Any, where: str = "") -> Config:
             raise SqueezeError("expected a JSON object")
         unknown = set(d) - {"recipe", *SECTIONS}
         if unknown:
-            raise SqueezeError(f"{sorted(unknown)[0]}: unknown section (known: recipe, {', '.join(SECTIONS)})")
+            first = sorted(unknown)[0]
+            raise SqueezeError(f"{first if first.isprintable() else repr(first)}: unknown section (known: recipe, "
+                               f"{', '.join(SECTIONS)})")
         kw = {name: _section_from_dict(cls, d.get(name, {}), name) for name, cls in SECTIONS.items()}
         return Config(recipe=_check_type("recipe", d.get("recipe", "standard"), str), **kw)
     except SqueezeError as e:

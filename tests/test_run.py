@@ -191,11 +191,11 @@ def test_the_published_results_in_their_own_terms(smoke_study):
     methods = {m["method"]: m for m in saved["methods"]}
     main = f"{spec.main[0]}x{spec.main[1]}"
     k = spec.ensemble_k
-    assert f"ensemble of {k} x {main}, members at the single-model optimum (mixture)" in methods
-    tuned = methods[f"ensemble of {k} x {main}, members tuned for the ensemble (mixture)"]
+    assert f"ensemble of {k} x {main} at the single-model optimum" in methods
+    tuned = methods[f"ensemble of {k} x {main} tuned for the ensemble"]
     assert "members at wd" in tuned["note"] and not tuned["single_model"]
-    assert {f"snapshot ensemble of {k} cycles (uniform mixture, one run)",
-            f"snapshot ensemble of {k} cycles (learned weights and top-k, one run)"} <= set(methods)
+    assert {f"snapshot ensemble of {k} cycles, uniform",
+            f"snapshot ensemble of {k} cycles, learned top-k"} <= set(methods)
     assert "## Limits, in the field's terms" in (out / "report.md").read_text()
     eighth = methods["distilled student at 1/8 of the largest ensemble"]
     assert eighth["param_fraction"] == pytest.approx(1 / 8, rel=0.2) and len(eighth["retention_interval"]) == 2

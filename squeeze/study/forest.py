@@ -16,6 +16,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -219,7 +220,8 @@ def plot_forest(summary: dict, png, svg=None) -> list[Path]:
         if path is not None:
             path = Path(path)
             meta = {"Date": None} if fmt == "svg" else {}  # no timestamp: the same summary gives the same file
-            atomic_write(path, lambda f, fmt=fmt, meta=meta: fig.savefig(f, format=fmt, metadata=meta,
-                                                                         bbox_inches="tight"))
+            with rc_context({"svg.hashsalt": "squeeze"}):  # the SVG's element ids too (random by default)
+                atomic_write(path, lambda f, fmt=fmt, meta=meta: fig.savefig(f, format=fmt, metadata=meta,
+                                                                             bbox_inches="tight"))
             written.append(path)
     return written

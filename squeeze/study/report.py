@@ -257,8 +257,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     ensembles = ensemble_results(runs)
     for ens in ensembles:
         product = f"; product of experts {ens['product']:.4f}" if ens.get("product") is not None else ""
-        methods.append(_row(ref, f"ensemble of {ens['k']} x {ens['size']}, members at the single-model optimum "
-                            "(mixture)", (ens["loss"],), ens.get("bpb"),
+        methods.append(_row(ref, f"ensemble of {ens['k']} x {ens['size']} at the single-model optimum",
+                            (ens["loss"],), ens.get("bpb"),
                             d0, ens["params"], ens["flops"], ens["flops"], ens["path"], "n/a",
                             f"one ensemble: its noise counted as one seed's; mean member "
                             f"{ens['mean_member_loss']:.4f}{product}; K->inf asymptote {ens['asymptote_text']}",
@@ -315,14 +315,14 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
     k, flops = len(evals[0]["member_losses"]), float(best.run["flops"] or 0)
     last = _mean(e["member_losses"][-1] for e in evals)
     where = str(Path(best.run["path"]).parent)
-    out = [_row(ref, f"snapshot ensemble of {k} cycles (uniform mixture, one run)", tuple(e["mixture"] for e in evals),
+    out = [_row(ref, f"snapshot ensemble of {k} cycles, uniform", tuple(e["mixture"] for e in evals),
                 _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops, where, "n/a",
                 f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
                 f"{last:.4f}", False)]
     learned = [e for e in evals if e.get("learned") is not None]
     if learned:
         tops = sorted({(e.get("learned_weights") or {}).get("top_k", k) for e in learned})
-        out.append(_row(ref, f"snapshot ensemble of {k} cycles (learned weights and top-k, one run)",
+        out.append(_row(ref, f"snapshot ensemble of {k} cycles, learned top-k",
                         tuple(e["learned"] for e in learned), None, d0, evals[0]["params"], flops, flops, where,
                         "n/a", f"softmax mixture weights and the top-k ({', '.join(map(str, tops))} of {k} by seed) "
                         f"fitted on a fitness slice of "
@@ -354,7 +354,7 @@ def tuned_row(ref: Reference, runs: Path) -> list[Method]:
     e, k = saved["eval"], len(saved["members"])
     flops = sum(float(m.get("flops") or 0) for m in saved.get("member_summaries", []))
     status = cert.status if cert.certified else f"{cert.status} ({cert.describe()})"
-    return [_row(ref, f"ensemble of {k} x {point.n_layer}x{point.d_model}, members tuned for the ensemble (mixture)",
+    return [_row(ref, f"ensemble of {k} x {point.n_layer}x{point.d_model} tuned for the ensemble",
                  (e["mixture"],), e.get("mixture_bpb"), ref.d0, e["params"], flops, flops, str(where), status,
                  f"members at wd {point.weight_decay:g}, {point.epochs} epochs (the walk began at 2x the single "
                  f"model's epochs and 1/2 its weight decay; {len(points)} points tried); mean member "
