@@ -78,7 +78,7 @@ def base_config(store: Path, d0: int):
     c.data.path, c.data.budget_tokens = str(store), d0
     c.model.n_layer, c.model.d_model, c.model.n_head, c.model.seq_len = 2, 64, 2, 128
     c.train.lr, c.train.weight_decay, c.train.epochs = ADAMW_LR, ADAMW_WD, EPOCHS
-    c.train.batch_size, c.train.compile, c.train.eval_tokens = 16, False, 8192
+    c.train.batch_size, c.train.compile, c.train.eval_tokens = 16, "off", 8192
     return apply_overrides(c, [])
 
 

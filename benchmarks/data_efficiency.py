@@ -27,7 +27,7 @@ def base_config(recipe: str, store: Path):
     c = recipes.recipe(recipe)
     c.data.path = str(store)
     c.model.seq_len, c.model.d_model, c.model.n_head = 128, 64, 2  # head dim 32; sweeps keep it per size
-    c.train.batch_size, c.train.compile = 16, False  # ~100 short runs: compiling each would cost ~20 s
+    c.train.batch_size, c.train.compile = 16, "off"  # ~100 short runs: compiling each would cost ~20 s
     c.train.eval_tokens = 8192  # epoch-end evals on a slice; the final eval uses all validation tokens
     return c
 

@@ -37,7 +37,7 @@ def gpu_config(store: str, steps: int, batch: int, tiny: bool = False):
     cfg = presets.preset_config("gpu", "standard")
     if tiny:
         cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.seq_len = 2, 64, 2, 128
-        cfg.train.compile = False
+        cfg.train.compile = "off"
     cfg.data.path = store
     cfg.data.budget_tokens = steps * batch * cfg.model.seq_len + 1
     cfg.train.epochs, cfg.train.batch_size, cfg.train.log_every = 1, batch, CHUNK

@@ -213,7 +213,7 @@ def squeeze_config(shape: Shape, store: Path, compiled: bool, dtype: str):
     cfg.model.n_head = shape.d_model // HEAD_DIM
     cfg.data.path, cfg.data.budget_tokens = str(store), shape.steps * BATCH * shape.seq_len + 1
     cfg.train.epochs, cfg.train.batch_size = 1, BATCH
-    cfg.train.compile, cfg.train.dtype, cfg.train.log_every = compiled, dtype, CHUNK
+    cfg.train.compile, cfg.train.dtype, cfg.train.log_every = "on" if compiled else "off", dtype, CHUNK
     return cfg
 
 

@@ -119,7 +119,10 @@ class TrainConfig:
     dtype: Literal["auto", "bf16", "fp32"] = _f("auto", "matmul precision; auto = bf16 on GPUs and on CPUs with "
                                                 "native bf16 when compiled, else fp32 (resolved at the start and "
                                                 "saved in config.json; squeeze/device/precision.py)")
-    compile: bool = _f(False, "torch.compile the model (~20 s up front; pays off for runs over a minute)")
+    compile: Literal["auto", "on", "off"] = _f("auto", "torch.compile the model and loss: on, off, or auto = when "
+                                               "the run's predicted eager time repays a cold compile (10-16 s on "
+                                               "a CPU) with a margin (resolved at the start and saved in "
+                                               "config.json; squeeze/device/precision.py)")
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
     eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all")
@@ -272,6 +275,8 @@ def to_dict(cfg: Config) -> dict:
 def _check_type(where: str, value: Any, tp: Any) -> Any:
     """Return `value` as type `tp` (ints are accepted for floats), or raise naming `where`."""
     origin = typing.get_origin(tp)
+    if origin is Literal and isinstance(value, bool) and {"on", "off"} <= set(typing.get_args(tp)):
+        value = "on" if value else "off"  # a switch that was a bool (config.json files of older runs)
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise SqueezeError(f"{where}: {value!r} is not one of {', '.join(map(str, typing.get_args(tp)))}")
@@ -322,13 +327,14 @@ def from_dict(d: Any, where: str = "") -> Config:
 
 def parse_value(text: str, tp: Any, where: str) -> Any:
     """Parse a command-line string into field type `tp`."""
-    if tp is bool:
-        low = text.lower()
+    low = text.lower()
+    if tp is bool or typing.get_origin(tp) is Literal and {"on", "off"} <= set(typing.get_args(tp)):
         if low in ("1", "true", "yes", "on"):
-            return True
+            return True if tp is bool else "on"
         if low in ("0", "false", "no", "off"):
-            return False
-        raise SqueezeError(f"{where}: expected true/false, got {text!r}")
+            return False if tp is bool else "off"
+        if tp is bool:
+            raise SqueezeError(f"{where}: expected true/false, got {text!r}")
     if tp in (int, float):
         try:
             return tp(text)
@@ -356,11 +362,14 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 def with_saved_choices(asked: Config, saved: Config) -> Config:
     """`asked` with what the run fixed when it started filled in from its saved config: the vocabulary (0 = the
-    store's) and the dtype (`auto` is resolved once, at the start). What remains must equal `saved` to resume."""
+    store's), the dtype and compile (`auto` is resolved once, at the start). What remains must equal `saved` to
+    resume."""
     asked = asked.copy()
     asked.model.vocab_size = asked.model.vocab_size or saved.model.vocab_size
     if asked.train.dtype == "auto":
         asked.train.dtype = saved.train.dtype
+    if asked.train.compile == "auto":
+        asked.train.compile = saved.train.compile
     return asked
 
 

@@ -59,7 +59,7 @@ class Preset:
     seq_len: int
     batch_size: int
     epochs: int  # the regularized recipes' epochs before a study tunes them
-    compile: bool
+    compile: str  # train.compile: auto, on or off
     study: StudySpec
     final_eval_tokens: int = 0  # 0 = every validation token
     eval_batches: int = 32  # the epoch-end evaluations read this many batches of validation tokens
@@ -74,7 +74,7 @@ PRESETS = {
     # every code path in about a minute; the numbers mean nothing (the final eval sees 16k tokens)
     "smoke": Preset(
         name="smoke", vocab_size=512, n_layer=2, d_model=64, n_head=2, seq_len=64, batch_size=8, epochs=2,
-        compile=False, final_eval_tokens=16_384, eval_batches=4,
+        compile="off", final_eval_tokens=16_384, eval_batches=4,
         study=StudySpec(d0=2048, std_sizes=((2, 32),), reg_sizes=((1, 32), (2, 32), (2, 64)), main=(2, 32),
                         lrs=(8e-3,), std_epochs=(2,), reg_wds=(0.8,), reg_epochs=(2,), ensemble_k=3,
                         ensemble_sizes=((1, 32), (2, 32), (2, 64)), max_runs=20, certify=False, seeds=2,
@@ -86,13 +86,14 @@ PRESETS = {
     # three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it. On the corpus cut into pieces the
     # standard law stops at 4 x D0 (the 8 x D0 budget was a quarter of the study's compute and no row read above
     # 2.2x), and those minutes buy 8 seeds for the headline's three points (the best recipe's interval -8% / +9%
-    # of its value). Runs of ~10-60 s do not repay torch.compile's ~20 s start. The final evaluation reads the
-    # first 65,536 of the ~220k validation tokens (a full pass cost ~5 s a run); the epoch-end ones 8,192, and
+    # of its value). Its runs of ~5-30 s do not repay a cold compile, so `auto` leaves them eager (and batched).
+    # The final evaluation reads the first 65,536 of the ~220k validation tokens (a full pass cost ~5 s a run); the
+    # epoch-end ones 8,192, and
     # only at epochs 1, 2, 4, 8: evaluating all 15 epoch ends made a 16-epoch 2 x 64 run at D0 17-25% slower
     # (7.2 s vs 5.7 s in benchmarks/study_overheads.py), the same final loss to the bit
     "default": Preset(
         name="default", vocab_size=1024, n_layer=2, d_model=64, n_head=2, seq_len=128, batch_size=16, epochs=8,
-        compile=False, final_eval_tokens=65_536, eval_batches=4, epoch_evals="doubling",
+        compile="auto", final_eval_tokens=65_536, eval_batches=4, epoch_evals="doubling",
         study=StudySpec(d0=10_000, std_sizes=((2, 32), (2, 64)), reg_sizes=((1, 32), (2, 32), (2, 64), (3, 96)),
                         main=(2, 64), lrs=(4e-3, 8e-3), std_epochs=(1, 4, 8, 16), reg_wds=(3.2, 6.4),
                         reg_epochs=(8, 16), ensemble_k=4, ensemble_sizes=((1, 32), (2, 32), (2, 64)), minutes=60,
@@ -105,7 +106,7 @@ PRESETS = {
     # fourth, 6 x 256, was added after the 7.72-h run in RESULTS.md and is not yet timed
     "flagship": Preset(
         name="flagship", vocab_size=2048, n_layer=4, d_model=128, n_head=4, seq_len=128, batch_size=16, epochs=8,
-        compile=False, final_eval_tokens=131_072, eval_batches=8,
+        compile="auto", final_eval_tokens=131_072, eval_batches=8,
         study=StudySpec(d0=100_000, std_sizes=((2, 64), (4, 128)),
                         reg_sizes=((2, 64), (4, 128), (4, 192), (6, 256)), main=(4, 128), lrs=(4e-3, 8e-3),
                         std_epochs=(4, 8), reg_wds=(1.6, 3.2, 6.4), reg_epochs=(8, 16), ensemble_k=4,
@@ -114,7 +115,7 @@ PRESETS = {
     # one modern GPU: a 12 x 768 model (~110M params incl. embeddings) on tens of millions of tokens
     "gpu": Preset(
         name="gpu", vocab_size=8192, n_layer=12, d_model=768, n_head=12, seq_len=1024, batch_size=64, epochs=8,
-        compile=True,
+        compile="on",
         study=StudySpec(d0=20_000_000, std_sizes=((8, 512), (12, 768)), reg_sizes=((6, 384), (8, 512), (12, 768)),
                         main=(12, 768), lrs=(1e-3, 2e-3, 4e-3), std_epochs=(1, 2, 4, 8), reg_wds=(0.4, 0.8, 1.6),
                         reg_epochs=(4, 8, 16), ensemble_k=8, ensemble_sizes=((6, 384), (8, 512), (12, 768)))),

@@ -10,7 +10,7 @@ from squeeze.errors import SqueezeError
 def test_overrides_parse_and_type_check():
     c = C.apply_overrides(C.Config(), ["--train.weight_decay=1.6", "model.n_layer=6", "train.compile=true",
                                        "train.schedule=wsd", "train.lr=3"])
-    assert c.train.weight_decay == 1.6 and c.model.n_layer == 6 and c.train.compile is True
+    assert c.train.weight_decay == 1.6 and c.model.n_layer == 6 and c.train.compile == "on"
     assert c.train.schedule == "wsd" and c.train.lr == 3.0 and isinstance(c.train.lr, float)
 
 
@@ -18,7 +18,7 @@ def test_overrides_parse_and_type_check():
     ("--train.wieght_decay=1.6", "train.wieght_decay: unknown field"),
     ("--trian.lr=1", "unknown section 'trian'"),
     ("--model.n_layer=2.5", "model.n_layer: expected int"),
-    ("--train.compile=maybe", "train.compile: expected true/false"),
+    ("--train.compile=maybe", "train.compile: 'maybe' is not one of auto, on, off"),
     ("--train.schedule=linear", "not one of cosine, wsd, constant"),
     ("--train.lr", "expected --section.field=value"),
     ("--train.lr=-0.1", "train.lr=-0.1 must be >= 0"),

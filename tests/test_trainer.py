@@ -138,7 +138,7 @@ def test_vocab_mismatch_is_named(tiny_store, tmp_path):
 def test_compiled_training_matches_eager(tiny_store, tmp_path):
     """torch.compile (the presets' default) must train the same model: same losses up to float reassociation."""
     eager = train(tiny_config(tiny_store, epochs=1), tmp_path / "eager", quiet=True)
-    compiled = train(tiny_config(tiny_store, epochs=1, compile=True), tmp_path / "compiled", quiet=True)
+    compiled = train(tiny_config(tiny_store, epochs=1, compile="on"), tmp_path / "compiled", quiet=True)
     assert compiled["val_loss"] == pytest.approx(eager["val_loss"], abs=2e-3)
     rows_e, rows_c = metrics(tmp_path / "eager"), metrics(tmp_path / "compiled")
     for a, b in zip(rows_e, rows_c):
@@ -153,8 +153,8 @@ def test_compiled_looped_training_with_ema_matches_eager(tiny_store, tmp_path):
         c = tiny_config(tiny_store, epochs=2, compile=compile, loop_from=0.5, ema_decay=0.9, ema_start=0.25)
         c.model.loop_start, c.model.loop_end, c.model.loop_repeats, c.model.loop_inject = 1, 2, 2, True
         return c
-    eager = train(cfg(False), tmp_path / "eager", quiet=True)
-    compiled = train(cfg(True), tmp_path / "compiled", quiet=True)
+    eager = train(cfg("off"), tmp_path / "eager", quiet=True)
+    compiled = train(cfg("on"), tmp_path / "compiled", quiet=True)
     for key in ("val_loss", "val_loss_ema", "effective_depth", "flops"):
         assert compiled[key] == pytest.approx(eager[key], abs=2e-3), key
     assert eager["effective_depth"] == 4  # the loop was on at the end

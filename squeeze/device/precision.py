@@ -9,7 +9,14 @@ trained in, on any machine. The rule, from measurements:
   and ~2x slower on a CPU that emulates bf16 (3.0k vs 5.5k tokens/s on this project's 2-core AVX512 Xeon).
 - CPU with train.compile and native bf16 (AVX512-BF16 or AMX): bf16, 1.79-1.88x vs fp32's 1.41-1.46x there.
 fp32 on every eager CPU run also makes the same `squeeze run` give the same numbers on CPUs with and without bf16.
-Exercised by tests/test_trainer.py.
+
+`train.compile` = auto | on | off is resolved the same way, once per run, into config.json (the reason into run.json),
+by `choose_compile`: compile when the time it saves, the run's predicted eager seconds x (1 - 1/gain), is more than
+COMPILE_MARGIN times a cold compile's start-up. A warm inductor cache starts in 0.3-0.5 s instead, so a run that
+compiles pays off sooner than the rule assumes, never later. The constants are measured by benchmarks/throughput.py
+on 2-core CPUs (benchmarks/RESULTS.md): eager FLOP/s per thread at the fast end (so the predicted time errs short),
+the compiled-over-eager speed in each dtype, and the cold start-up.
+Exercised by tests/test_trainer.py and tests/test_compile.py.
 """
 from contextlib import nullcontext
 from functools import lru_cache
@@ -41,6 +48,36 @@ def choose_dtype(dtype: str, device: str | torch.device, compiled: bool = False,
     if compiled:
         return "fp32", "auto: CPU without native bf16 (emulated bf16 is ~2x slower)"
     return "fp32", "auto: eager on CPU (bf16 autocast is slower than fp32 without torch.compile)"
+
+
+# Measured on 2-core CPUs: squeeze's eager model ran at ~40-75 GFLOP/s per thread (AMD EPYC to AMX Xeon; the
+# fast end is taken); compiled runs were 1.3-1.5x eager in fp32 and 1.7-2.3x in bf16 where bf16 is native (the slow
+# ends taken); a cold compile of model and loss took 10-16 s (the slow end taken). No GPU was lent to measure the
+# CUDA entries: they are assumptions, and the gpu preset asks for compile=on.
+EAGER_FLOPS_PER_THREAD = 7.5e10
+EAGER_FLOPS_CUDA = 5e13
+COMPILE_GAIN = {("cpu", "fp32"): 1.3, ("cpu", "bf16"): 1.7, ("cuda", "bf16"): 1.3, ("cuda", "fp32"): 1.3}
+COMPILE_START_S = {"cpu": 16.0, "cuda": 60.0}
+COMPILE_MARGIN = 2.0
+
+
+def choose_compile(setting: str, device: str | torch.device, train_flops: float, threads: int, dtype: str = "auto",
+                   native_bf16: bool | None = None) -> tuple[bool, str]:
+    """(compile?, why) for a run of `train_flops` training FLOPs on `device` with `threads` CPU threads; `dtype` is
+    the run's train.dtype setting (auto takes bf16 where a compiled run would); `native_bf16` None asks this CPU."""
+    if setting != "auto":
+        return setting == "on", "asked for"
+    kind = torch.device(device).type
+    if kind not in COMPILE_START_S:
+        return False, f"auto: {kind}"
+    compiled_dtype = choose_dtype(dtype, device, True, native_bf16)[0]
+    gain, start = COMPILE_GAIN[(kind, compiled_dtype)], COMPILE_START_S[kind]
+    rate = EAGER_FLOPS_CUDA if kind == "cuda" else EAGER_FLOPS_PER_THREAD * max(threads, 1)
+    eager_s = train_flops / rate
+    saved_s = eager_s * (1 - 1 / gain)
+    verdict = (f"~{eager_s:,.0f} s eager; compiling in {compiled_dtype} ({gain:g}x) would save ~{saved_s:,.0f} s, "
+               f"the bar is {COMPILE_MARGIN:g} x a {start:g} s cold start")
+    return saved_s > COMPILE_MARGIN * start, f"auto: {verdict}"
 
 
 def resolve_dtype(dtype: str, device: str | torch.device, compiled: bool = False) -> str:

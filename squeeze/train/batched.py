@@ -30,6 +30,7 @@ from squeeze.device import perf
 from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
 from squeeze.io import dir_lock, make_dir
+from squeeze.train import compiling
 from squeeze.train.runlog import Progress
 from squeeze.train.trainer import after_update, clip_or_stop, finish, next_batch, open_lane, start_device
 
@@ -52,7 +53,7 @@ def why_not_batched(cfg: Config) -> str | None:
     checks = (("model.dropout / attn_dropout / resid_dropout", max(m.dropout, m.attn_dropout, m.resid_dropout) > 0),
               ("model.drop_path", m.drop_path > 0), ("a looped block (model.loop_repeats)", m.loop_repeats > 0),
               ("model.mtp_heads", m.mtp_heads > 0), ("distill.teachers", bool(cfg.distill.teachers)),
-              ("train.lr_cycles", t.lr_cycles > 1), ("train.compile", t.compile),
+              ("train.lr_cycles", t.lr_cycles > 1), ("train.compile", compiling.compiles_alone(cfg)),
               ("train.micro_batch", 0 < t.micro_batch < t.batch_size), ("train.init", bool(t.init)))
     found = [name for name, on in checks if on]
     return f"{', '.join(found)} cannot be batched" if found else None
@@ -104,7 +105,8 @@ def train_group(items: list[tuple[Config, Path, bool, bool]], *, device: str | N
             make_dir(run_dir)
             stack.enter_context(dir_lock(Path(run_dir)))
         device = start_device(device, items[0][0].train.threads)
-        lanes = [open_lane(cfg, Path(run_dir), resume, force, device, say) for cfg, run_dir, resume, force in items]
+        lanes = [open_lane(cfg, Path(run_dir), resume, force, device, say, batched=True)
+                 for cfg, run_dir, resume, force in items]
         return _train_lanes(lanes, device, quiet, say)
 
 

@@ -23,6 +23,7 @@ class Setup:
     total_steps: int
     kept_sha256: str | None = None  # of the keep-mask's flags (data selection), recorded in run.json for resume
     dtype_reason: str | None = None  # why train.dtype is what it is (a new run resolves `auto`; precision.py)
+    compile_reason: str | None = None  # why train.compile is what it is (likewise)
 
 
 def bind_to_store(cfg: Config) -> tuple[Config, TokenStore]:

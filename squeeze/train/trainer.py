@@ -31,7 +31,7 @@ from squeeze.evaluation.loss import evaluate
 from squeeze.io import dir_lock, make_dir, read_json, write_json
 from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
-from squeeze.train import distributed, regularize
+from squeeze.train import compiling, distributed, regularize
 from squeeze.train import init as init_mod
 from squeeze.train.averaging import Averager
 from squeeze.train.distill import make_distiller
@@ -77,9 +77,10 @@ def describe(s: Setup, model: GPT, device: str) -> str:
             f"epochs = {seen:,} tokens seen in {s.total_steps:,} steps of {c.train.batch_size}; "
             f"{seen / counts['total']:.1f} tokens per parameter ({unique / counts['total']:.2f} unique)\n"
             f"optimizer: {c.train.optimizer}, lr {c.train.lr:g}, weight decay {c.train.weight_decay:g}, "
-            f"{c.train.schedule} schedule, {resolve_dtype(c.train.dtype, device, c.train.compile)} on {device}"
+            f"{c.train.schedule} schedule, {c.train.dtype} on {device}"
             f"{f' ({s.dtype_reason})' if s.dtype_reason else ''}"
-            f"{', compiled' if c.train.compile else ''}")
+            f"{', compiled' if c.train.compile == 'on' else ', eager'}"
+            f"{f' ({s.compile_reason})' if s.compile_reason else ''}")
 
 
 def tokens_at(loader: EpochLoader, step: int) -> int:
@@ -150,7 +151,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, force: bool
 
 
 def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say,
-              ranks: distributed.Ranks) -> tuple:
+              ranks: distributed.Ranks, batched: bool = False) -> tuple:
     """Start a run directory afresh or restore it from its checkpoint: (setup, model, optimizers, the state.pt
     resumed from ({} for a new run: the averager and the distiller read theirs from it), metrics log, parallel).
     On resume the saved config.json wins, and must equal the one asked for."""
@@ -165,14 +166,15 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         if diff := config_mod.first_difference(asked, saved):
             raise SqueezeError(f"{run_dir}: --resume with a config that differs from the saved config.json ({diff})")
         cfg = saved
-    init, dtype_reason = None, None
+    init = None
     if not resuming and cfg.train.init:
         cfg, init = init_mod.resolve(cfg, say)
-    if not resuming:  # config.json records the dtype that runs, so every later evaluation of the run uses it
-        cfg = cfg.copy()
-        cfg.train.dtype, dtype_reason = choose_dtype(cfg.train.dtype, device, cfg.train.compile)
-    s = make_setup(cfg, ranks.rank, ranks.world)
-    s.dtype_reason = dtype_reason
+    s = make_setup(cfg.copy() if not resuming else cfg, ranks.rank, ranks.world)
+    if not resuming:  # config.json records what runs, so a resume and every later evaluation of the run use it
+        t = s.cfg.train
+        compiled, s.compile_reason = compiling.decide(s.cfg, device, s.loader.tokens_per_epoch * t.epochs, batched)
+        t.compile = "on" if compiled else "off"
+        t.dtype, s.dtype_reason = choose_dtype(t.dtype, device, compiled)
     par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
@@ -188,7 +190,8 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
             "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "dtype": s.cfg.train.dtype, "dtype_reason": dtype_reason,
+            "dtype": s.cfg.train.dtype, "dtype_reason": s.dtype_reason,
+            "compile": s.cfg.train.compile, "compile_reason": s.compile_reason,
             **({"keep_mask_sha256": s.kept_sha256} if s.kept_sha256 else {}),
             **({"init": init.record()} if init else {})})
         return s, model, optimizers, {}, MetricsLog(run_dir / ckpt.METRICS, keep_lines=0), par
@@ -274,10 +277,10 @@ class Lane:
 
 
 def open_lane(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str, say,
-              ranks: distributed.Ranks = distributed.Ranks()) -> Lane:
+              ranks: distributed.Ranks = distributed.Ranks(), batched: bool = False) -> Lane:
     """Start or restore one run (`_open_run`) with its metrics mirror, averager, snapshots and distiller, and say
-    its start-up lines."""
-    s, model, optimizers, resumed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks)
+    its start-up lines. `batched`: the run is a lane of a batched group (it does not compile)."""
+    s, model, optimizers, resumed, log, par = _open_run(cfg, run_dir, resume, force, device, say, ranks, batched)
     log.mirror = make_mirror(s.cfg.train.log, run_dir, config_mod.to_dict(s.cfg)) if par.main else None
     say(describe(s, model, device))
     avg = Averager(s.cfg.train, s.total_steps, s.loader.steps_per_epoch, run_dir, write=par.main)
@@ -400,9 +403,10 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
     loss_fn = step_loss(par.net, s.cfg, lane.distiller)
-    if tc.compile:
+    if tc.compile == "on":
+        compiling.share_inductor_cache()
         loss_fn = torch.compile(loss_fn)
-    dtype = resolve_dtype(tc.dtype, device, tc.compile)  # already resolved, except in runs begun before it was
+    dtype = resolve_dtype(tc.dtype, device, tc.compile == "on")  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
     # the bar's MFU needs the peak: probed (0.1-0.5 s, private RNG) before the clock starts, and only when shown
     bar = Progress(s.total_steps, lane.step, quiet, 0.0 if quiet else perf.peak_flops(device, dtype) * ranks.world)

@@ -1,0 +1,84 @@
+"""train.compile = auto | on | off: the rule by hand, its record in config.json and run.json, batched lanes that
+stay eager, and a compiled run that resumes after a kill bit for bit."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from squeeze import config as C
+from squeeze.device import precision
+from squeeze.device.precision import choose_compile
+from squeeze.train import compiling
+from squeeze.train.batched import train_group, why_not_batched
+from squeeze.train.trainer import train
+from tests.conftest import tiny_config, train_until_killed
+
+
+@pytest.mark.parametrize("flops, native, want", [
+    # fp32 (no native bf16): gain 1.3 saves 3/13 of the eager time; the bar is 2 x 16 s = 32 s, so compiling pays
+    # from 32 / (3/13) = 138.7 s eager = 1.04e13 FLOPs at 7.5e10 FLOP/s (one thread)
+    (1.0e13, False, False), (1.1e13, False, True),
+    # bf16 where native: gain 1.7 saves 7/17; from 32 / (7/17) = 77.7 s eager = 5.83e12 FLOPs
+    (5.7e12, True, False), (6.0e12, True, True),
+])
+def test_auto_compiles_when_the_saving_clears_the_bar(flops, native, want):
+    got, why = choose_compile("auto", "cpu", flops, 1, native_bf16=native)
+    assert got is want and why.startswith("auto: ~")
+
+
+def test_auto_counts_threads_and_asked_values_win():
+    assert choose_compile("auto", "cpu", 1.1e13, 1, native_bf16=False)[0]
+    assert not choose_compile("auto", "cpu", 1.1e13, 2, native_bf16=False)[0]  # twice the eager rate: half the time
+    assert choose_compile("on", "cpu", 0.0, 1) == (True, "asked for")
+    assert choose_compile("off", "cpu", 1e20, 1) == (False, "asked for")
+    assert choose_compile("auto", "cpu", 1e20, 1, dtype="fp32", native_bf16=True)[1].startswith(
+        "auto: ~1,333,333,333 s eager; compiling in fp32 (1.3x)")  # an asked fp32 gets fp32's gain
+
+
+def test_older_configs_with_a_bool_switch_still_load():
+    d = C.to_dict(C.Config())
+    d["train"]["compile"] = False
+    assert C.from_dict(d).train.compile == "off"
+    d["train"]["compile"] = True
+    assert C.from_dict(d).train.compile == "on"
+
+
+def test_a_short_run_resolves_auto_to_eager_and_records_why(tiny_store, tmp_path):
+    cfg = tiny_config(tiny_store, epochs=1)
+    assert cfg.train.compile == "auto"  # the default
+    train(cfg, tmp_path / "r", quiet=True)
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert saved["compile"] == info["compile"] == "off"
+    assert info["compile_reason"].startswith("auto: ~0 s eager")
+
+
+def test_auto_compiles_a_long_run_and_it_resumes_bit_identical(tiny_store, tmp_path, monkeypatch):
+    """With the eager rate set so low that the tiny run looks long, auto compiles it: recorded as on, and a
+    compiled run killed at step 7 and resumed ends with the weights of one that never stopped, bit for bit."""
+    monkeypatch.setattr(precision, "EAGER_FLOPS_PER_THREAD", 1.0)
+    cfg = tiny_config(tiny_store, epochs=2, ckpt_every=5)
+    whole = train(cfg, tmp_path / "whole", quiet=True)
+    info = json.loads((tmp_path / "whole" / "run.json").read_text())
+    assert info["compile"] == "on" and "would save" in info["compile_reason"]
+    train_until_killed(cfg, tmp_path / "killed", monkeypatch, at_step=7)
+    resumed = train(cfg, tmp_path / "killed", resume=True, quiet=True)
+    assert resumed["val_loss"] == whole["val_loss"]
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "killed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_batched_lanes_stay_eager_and_long_auto_runs_train_alone(tiny_store, tmp_path, monkeypatch):
+    cfgs = [tiny_config(tiny_store, epochs=1, seed=s) for s in (0, 1)]
+    train_group([(c, tmp_path / f"s{i}", False, False) for i, c in enumerate(cfgs)], quiet=True)
+    for i in (0, 1):
+        info = json.loads((tmp_path / f"s{i}" / "run.json").read_text())
+        assert (info["compile"], info["compile_reason"]) == ("off", compiling.BATCHED)
+    long = cfgs[0].copy()
+    long.data.budget_tokens = 4096
+    assert why_not_batched(long) is None
+    monkeypatch.setattr(precision, "EAGER_FLOPS_PER_THREAD", 1.0)
+    assert why_not_batched(long) == "train.compile cannot be batched"
+    long.train.compile = "off"
+    assert why_not_batched(long) is None
