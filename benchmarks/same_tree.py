@@ -4,7 +4,8 @@ resumed run with one that never stopped; tests/test_kill.py uses both functions.
 `differences(a, b)` compares every file but hidden ones: weights, snapshots, plots and token files byte for byte;
 JSON, metrics.jsonl and CSV as data with the wall-clock fields left out (`volatile`: times, throughput, the measured
 peak FLOP/s and MFU) and `b`'s own path read as `a`'s; text (the report) with the path replaced. state.pt only has
-to exist in both: it holds the elapsed time, and the weights it resumes are compared in model.safetensors. Hidden
+to exist in both: it holds the elapsed time, and the weights it resumes are compared in model.safetensors; so does
+study_time.json (wall time only), and the report's compute line is left out of its text. Hidden
 temporary files (`.NAME.tmp*`, `.tmpXXXXXX`) left in `b` are differences too. `half_written(d)` lists the files
 of a killed command that a reader could not use: a final-named JSON that does not parse, a metrics line cut short,
 a weights file or checkpoint that fails its checksum.
@@ -16,6 +17,8 @@ import re
 from pathlib import Path
 
 TEMPORARY = re.compile(r"^\..+\.tmp\d*$|^\.tmp[A-Za-z0-9]{6}$")
+WALL_FILES = ("study_time.json",)  # nothing but wall-clock records (a killed study has one invocation more)
+COMPUTE_LINE = re.compile(r"[Cc]ompute: [^\n<]*")  # the report's line of FLOPs over wall time
 
 
 def volatile(key: str) -> bool:
@@ -45,7 +48,7 @@ def _same(a: Path, b: Path, here: str, there: str) -> bool:
 
 
 def _same_content(a: Path, b: Path, here: str, there: str) -> bool:
-    if a.name == "state.pt":
+    if a.name == "state.pt" or a.name in WALL_FILES:
         return True
     suffix = a.suffix
     if suffix == ".json":
@@ -57,7 +60,7 @@ def _same_content(a: Path, b: Path, here: str, there: str) -> bool:
     if suffix == ".csv":
         return _csv_rows(a.read_text(), here, here) == _csv_rows(b.read_text(), here, there)
     if suffix in (".md", ".html", ".txt"):
-        return a.read_text() == b.read_text().replace(there, here)
+        return COMPUTE_LINE.sub("", a.read_text()) == COMPUTE_LINE.sub("", b.read_text().replace(there, here))
     return a.read_bytes() == b.read_bytes()
 
 

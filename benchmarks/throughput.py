@@ -8,7 +8,10 @@ For each pinned shape (default: the README's 4 layers x d 128, ctx 256, vocab 40
   the dtype `auto` gives a compiled run (bf16 on a CPU with native bf16 or a GPU, else fp32): like for like with
   squeeze's best;
 - squeeze default: the real `train()` (loader, schedule, clipping, logging, checkpoint, final eval) with the default
-  preset's settings at that shape: dtype auto (fp32 on an eager CPU), no compile;
+  preset's settings at that shape: dtype and compile `auto` (a 60-step run: eager, fp32 on a CPU);
+- squeeze default, long run (4 x 128 only): the same settings on a run long enough that `auto` compiles it (the
+  epochs at which squeeze/device/precision.py's rule says compile, +10%); its tokens/s are over the whole wall time,
+  the compile included (cold where no column of the shape compiled before it, warm otherwise);
 - squeeze compiled fp32 and, where bf16 is native, squeeze compiled bf16: the candidates for squeeze's best. The one
   with the higher ratio in round 1 is kept for the later rounds and reported as best.
 Tokens/s is the median rate over 5-step chunks after the first `--skip` steps, so a burst of other work on shared
@@ -20,8 +23,9 @@ process tree's); a round where it passed 25% is busy, and the table's medians us
 one (every round otherwise; all rounds are printed). FLOP/s = tokens/s x the model's FLOPs per token (6 x matmul
 parameters + 12·L·d·T attention, the same count for both models); MFU = that / the peak of a 2048 x 2048 matmul
 (8192 on a GPU) in the column's dtype, best of 10, measured every round (the highest is kept). Synthetic token
-stores (benchmarks/make_synthetic_store.py) keep it independent of the corpus packages. The last line, `ratio: X`,
-is squeeze default over the plain reference at 4 x 128 (the issue's goal: >= 2.0 on a CPU with native bf16).
+stores (benchmarks/make_synthetic_store.py) keep it independent of the corpus packages. `eager: X` lines give the
+short default run (eager) over the plain reference at each shape (goal >= 1.0); the last line, `ratio: X`, the long
+default run, compile included, over the plain reference at 4 x 128 (goal >= 1.5).
 
     python benchmarks/throughput.py [--rounds 3] [--steps N] [--skip 10] [--shapes 4x128:256:4096,2x64:128:1024]
                                     [--store DIR] [--json OUT] [--quick]
@@ -29,6 +33,7 @@ is squeeze default over the plain reference at 4 x 128 (the issue's goal: >= 2.0
 """
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -46,8 +51,9 @@ from torch import nn
 
 from squeeze import presets
 from squeeze.device import perf
-from squeeze.device.precision import autocast, resolve_dtype
+from squeeze.device.precision import autocast, choose_compile, resolve_dtype
 from squeeze.model import GPT
+from squeeze.train import compiling
 from squeeze.train.setup import make_setup
 from squeeze.train.trainer import train
 
@@ -122,6 +128,7 @@ class Measure:
     tok_s: float  # steady state after the skipped steps: the median chunk's rate
     startup_s: float  # the skipped steps' time beyond that rate: compile and warm-up
     others: float = 0.0  # share of the machine's CPUs other processes used meanwhile (0.5: one of 2 cores)
+    wall_tok_s: float = 0.0  # every training token / the wall time to the last step, start-up included
 
 
 BUSY = 0.25  # a round where other processes took more than this share of the CPUs in any column is "busy"
@@ -199,30 +206,54 @@ def reference(setup, device: str, dtype: str, compiled: bool, skip: int) -> Meas
     return steady(list(range(CHUNK, setup.total_steps + 1, CHUNK)), times, tokens, skip)
 
 
-def squeeze_run(cfg, run_dir: Path, device: str, skip: int) -> Measure:
+def squeeze_run(cfg, run_dir: Path, device: str, skip: int, compiled: bool) -> Measure:
     train(cfg, run_dir, force=True, quiet=True, device=device)
+    info = json.loads((run_dir / "run.json").read_text())
+    if (info["compile"] == "on") != compiled:  # `auto` in the default columns: the rule must have chosen as named
+        raise SystemExit(f"{run_dir.name}: train.compile resolved to {info['compile']} ({info['compile_reason']})")
     rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "train_loss" in r]  # logged every train.log_every = CHUNK steps
-    return steady([r["step"] for r in rows], [r["time"] for r in rows], [r["tokens"] for r in rows], skip)
+    m = steady([r["step"] for r in rows], [r["time"] for r in rows], [r["tokens"] for r in rows], skip)
+    m.wall_tok_s = rows[-1]["tokens"] / rows[-1]["time"]
+    return m
 
 
-def squeeze_config(shape: Shape, store: Path, compiled: bool, dtype: str):
-    """The default preset's standard-recipe config at `shape`: what `squeeze train` runs unless told otherwise."""
+def long_epochs(shape: Shape, store: Path, device: str) -> int:
+    """Epochs of the shape's budget that make a run long enough for `auto` to compile it, plus 10%: the first
+    epoch count at which squeeze/device/precision.py's rule says compile, at this process's thread count."""
+    cfg = squeeze_config(shape, store, "auto", "auto")
+    cfg.model.vocab_size = shape.vocab
+    per_epoch = compiling.train_flops(cfg, cfg.data.budget_tokens)
+    for epochs in range(1, 1000):
+        if choose_compile("auto", device, per_epoch * epochs, torch.get_num_threads())[0]:
+            return math.ceil(epochs * 1.1)
+    raise SystemExit(f"{shape.name}: auto would not compile even 1000 epochs of {cfg.data.budget_tokens:,} tokens")
+
+
+def squeeze_config(shape: Shape, store: Path, compile: str, dtype: str, epochs: int = 1):
+    """The default preset's standard-recipe config at `shape`: what `squeeze train` runs unless told otherwise;
+    `compile` is train.compile (auto, on or off)."""
     cfg = presets.preset_config("default", "standard")
     cfg.model.n_layer, cfg.model.d_model, cfg.model.seq_len = shape.n_layer, shape.d_model, shape.seq_len
     cfg.model.n_head = shape.d_model // HEAD_DIM
     cfg.data.path, cfg.data.budget_tokens = str(store), shape.steps * BATCH * shape.seq_len + 1
-    cfg.train.epochs, cfg.train.batch_size = 1, BATCH
-    cfg.train.compile, cfg.train.dtype, cfg.train.log_every = "on" if compiled else "off", dtype, CHUNK
+    cfg.train.epochs, cfg.train.batch_size = epochs, BATCH
+    cfg.train.compile, cfg.train.dtype, cfg.train.log_every = compile, dtype, CHUNK
     return cfg
 
 
-def columns(device: str) -> list[tuple[str, str, str, bool]]:
+LONG = "squeeze default, long run"
+
+
+def columns(device: str, long: bool) -> list[tuple[str, str, str, bool]]:
     """(label, kind, dtype, compiled) of every column, dtypes resolved by the rule of squeeze/device/precision.py: the
-    default's `auto`, and the compiled reference in what `auto` gives a compiled run (the like-for-like pair)."""
+    default's `auto`, and the compiled reference in what `auto` gives a compiled run (the like-for-like pair). The
+    two default columns run with train.compile and train.dtype at auto: the short run stays eager, the long one
+    (`long`: the head shape only) compiles, and its rate is over the whole wall time, compile included."""
     compiled_dtype = resolve_dtype("auto", device, True)
     cols = [("plain reference", "ref", "fp32", False), ("compiled reference", "ref", compiled_dtype, True),
             ("squeeze default", "squeeze", resolve_dtype("auto", device, False), False),
+            *([(LONG, "squeeze", compiled_dtype, True)] if long else []),
             ("squeeze compiled fp32", "squeeze", "fp32", True)]
     if compiled_dtype == "bf16":  # native bf16 (or a GPU): the second candidate for squeeze's best
         cols.append(("squeeze compiled bf16", "squeeze", "bf16", True))
@@ -230,14 +261,17 @@ def columns(device: str) -> list[tuple[str, str, str, bool]]:
 
 
 def measure_shape(shape: Shape, store: Path, work: Path, a, device: str, peaks: dict) -> dict:
-    setup = make_setup(squeeze_config(shape, store, False, "auto"))
+    setup = make_setup(squeeze_config(shape, store, "off", "auto"))
     model = GPT(setup.cfg.model)
     sq_flops, params = model.flops_per_token(), model.param_counts()["total"]
-    cols = active = columns(device)
+    long = is_head(asdict(shape))
+    cols = active = columns(device, long)
+    epochs = long_epochs(shape, store, device) if long else 1
     runs = {label: [] for label, *_ in cols}
     print(f"\n{shape.n_layer} layers x d {shape.d_model}, ctx {shape.seq_len}, vocab {setup.cfg.model.vocab_size}, "
           f"batch {BATCH}, {params:,} squeeze parameters; {setup.total_steps} steps per measurement, first "
-          f"{a.skip} left out; {a.rounds} round(s)", flush=True)
+          f"{a.skip} left out; {a.rounds} round(s)"
+          + (f"; the long run: {epochs} epochs of them" if long else ""), flush=True)
     for r in range(a.rounds):
         for dtype in sorted({dtype for *_, dtype, _ in cols}):  # the peaks, measured again every round
             n = 8192 if device.startswith("cuda") else 2048
@@ -249,12 +283,14 @@ def measure_shape(shape: Shape, store: Path, work: Path, a, device: str, peaks: 
             if kind == "ref":
                 m = reference(setup, device, dtype, compiled, a.skip)
             else:
-                cfg = squeeze_config(shape, store, compiled, "auto" if label == "squeeze default" else dtype)
-                m = squeeze_run(cfg, work / label.replace(" ", "_"), device, a.skip)
+                default = label in ("squeeze default", LONG)
+                cfg = squeeze_config(shape, store, "auto" if default else "on" if compiled else "off",
+                                     "auto" if default else dtype, epochs if label == LONG else 1)
+                m = squeeze_run(cfg, work / label.replace(" ", "_").replace(",", ""), device, a.skip, compiled)
             m.others = others_share(before, machine_sample())
             runs[label].append(m)
         others = max(runs[label][-1].others for label, *_ in active)
-        print(f"  round {r + 1}: " + ", ".join(f"{label} {runs[label][-1].tok_s:,.0f}" for label, *_ in active)
+        print(f"  round {r + 1}: " + ", ".join(f"{label} {rate(label, runs[label][-1]):,.0f}" for label, *_ in active)
               + f" tok/s; other processes used up to {others:.0%} of the CPUs"
               + (" (busy)" if others > BUSY else ""), flush=True)
         # squeeze's best: the candidate with the higher ratio to the plain reference in round 1 is kept, the
@@ -263,6 +299,17 @@ def measure_shape(shape: Shape, store: Path, work: Path, a, device: str, peaks: 
         best = max(candidates, key=lambda c: runs[c[0]][0].tok_s / runs["plain reference"][0].tok_s)
         active = [c for c in active if c not in candidates or c == best]
     return summarize(shape, cols, runs, sq_flops, ref_flops_per_token(shape), peaks, best[0])
+
+
+def rate(label: str, m: Measure) -> float:
+    """A column's tokens/s: the long default run's over its whole wall time (what its user waits), every other
+    column's steady state."""
+    return m.wall_tok_s if label == LONG else m.tok_s
+
+
+def is_head(shape: dict) -> bool:
+    """The README's shape, 4 x 128, where `ratio:` is read."""
+    return shape["n_layer"] == 4 and shape["d_model"] == 128
 
 
 def summarize(shape: Shape, cols, runs: dict, sq_flops: int, ref_flops: int, peaks: dict, best: str) -> dict:
@@ -274,13 +321,14 @@ def summarize(shape: Shape, cols, runs: dict, sq_flops: int, ref_flops: int, pea
     rows = []
     for label, kind, dtype, compiled in cols:
         ms = runs[label]
-        ratios = [m.tok_s / p for m, p in zip(ms, plain)]
+        rates = [rate(label, m) for m in ms]
+        ratios = [x / p for x, p in zip(rates, plain)]
         picked = [r for r in use if r < len(ms)] or [0]  # the dropped candidate ran in round 1 only
-        tok_s = statistics.median(ms[r].tok_s for r in picked)
+        tok_s = statistics.median(rates[r] for r in picked)
         flops = tok_s * (ref_flops if kind == "ref" else sq_flops)
         later = [ms[r].startup_s for r in picked if r > 0]
         rows.append({"column": label, "dtype": dtype, "compiled": compiled, "rounds_used": [r + 1 for r in picked],
-                     "tok_s": tok_s, "tok_s_per_round": [m.tok_s for m in ms],
+                     "tok_s": tok_s, "tok_s_per_round": rates,
                      "ratio": statistics.median(ratios[r] for r in picked), "ratio_per_round": ratios,
                      "startup_s_cold": ms[0].startup_s, "startup_s_warm": statistics.median(later) if later else None,
                      "startup_s_per_round": [m.startup_s for m in ms], "others_per_round": [m.others for m in ms],
@@ -365,13 +413,18 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)  # stores, run directories and the inductor cache (~100s of MB)
     print("\npeak matmul FLOP/s measured here: " + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peaks.items())
           + f"; wall time {(time.perf_counter() - t0) / 60:.1f} min")
-    head = next((r for r in results if r["shape"]["n_layer"] == 4 and r["shape"]["d_model"] == 128), results[0])
-    ratio = next(r for r in head["rows"] if r["column"] == "squeeze default")["ratio"]
+    for r in results:
+        eager = next(row for row in r["rows"] if row["column"] == "squeeze default")
+        print(f"eager: {eager['ratio']:.2f}  (squeeze default, eager, / plain reference at {Shape(**r['shape']).name}; "
+              f"goal >= 1.0)")
+    head = next((r for r in results if is_head(r["shape"])), results[0])
+    ratio = next((r for r in head["rows"] if r["column"] == LONG), None)
+    ratio = (ratio or next(r for r in head["rows"] if r["column"] == "squeeze default"))["ratio"]
     best = next(r for r in head["rows"] if r["column"] == head["best"])
     shape, rounds = Shape(**head["shape"]).name, ", ".join(map(str, head["rounds_used"]))
     print(f"best: {head['best']} {best['ratio']:.2f}x the plain reference at {shape}")
-    print(f"ratio: {ratio:.2f}  (squeeze default / plain reference at {shape}, median of round(s) {rounds}; goal "
-          f">= 2.0 on a native-bf16 CPU)")
+    print(f"ratio: {ratio:.2f}  ({LONG}: auto compiles it, start-up included, / plain reference at {shape}, median "
+          f"of round(s) {rounds}; goal >= 1.5)")
     if a.json:
         Path(a.json).write_text(json.dumps({"machine": info, "args": vars(a), "results": results}, indent=1))
     return 0

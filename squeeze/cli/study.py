@@ -9,6 +9,7 @@ from squeeze import presets
 from squeeze.cli import checks
 from squeeze.cli.common import add_executor_flags, executor_config
 from squeeze.errors import SqueezeError
+from squeeze.study.compute import compute_line
 from squeeze.study.report import summarize
 from squeeze.study.report_output import write_report
 from squeeze.study.report_page import law_note, table_lines
@@ -84,3 +85,5 @@ def print_summary(summary: dict) -> None:
     b = summary["best_model"]
     bpb = f", {b['val_bpb']:.4f} bits/byte" if b["val_bpb"] is not None else ""
     print(f"\nbest single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token{bpb}\n  {b['path']}")
+    if "compute" in summary:  # summaries written before the study recorded its wall time have none
+        print(compute_line(summary["compute"]))

@@ -24,6 +24,7 @@ from squeeze.runs.results import locate, under_runs
 from squeeze.scaling.fit import asymptote_two_stage
 from squeeze.study import fits as fits_mod
 from squeeze.study.certify import certify
+from squeeze.study.compute import compute_of
 from squeeze.study.fit_output import report_json
 from squeeze.study.fits import N_BOOT, budget_of
 from squeeze.study.grid import Grid, GridPoint
@@ -283,8 +284,9 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                        for lim in study_limits(rows, ensembles, ref.noise, d0)],
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
-            "runs": len(rows), "val_tokens": sorted({int(r["val_tokens"]) for r in rows if r.get("val_tokens")
-                                                     and r["recipe"] != Recipe.PERPLEXITY_REFERENCE})}
+            "compute": compute_of(out, rows), "runs": len(rows),
+            "val_tokens": sorted({int(r["val_tokens"]) for r in rows
+                                  if r.get("val_tokens") and r["recipe"] != Recipe.PERPLEXITY_REFERENCE})}
 
 
 NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over every configuration with >= 2 seeds "

@@ -17,6 +17,7 @@ from squeeze.io import atomic_write, read_json, write_json
 from squeeze.runs.files import METRICS, SUMMARY
 from squeeze.study import fits as fits_mod
 from squeeze.study import plots, report_page
+from squeeze.study.compute import compute_line
 from squeeze.study.fits import budget_of, is_finished
 from squeeze.study.forest import forest_rows, plot_forest
 from squeeze.study.noise import asymptote_text
@@ -178,6 +179,7 @@ def _blocks(out: Path, summary: dict, images: set[str], left_out: list[str]) -> 
         *([("note", note)] if note else []),
         ("list", report_page.bullets(summary, left_out)),
         ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {rel(b['path'], out)}."),
+        *([("p", compute_line(summary["compute"]).capitalize() + ".")] if "compute" in summary else []),
         ("p", report_page.about(summary, meta)),
         ("h", 2, "Notes on the rows"),
         ("list", [f"{m['method']}: {m['note']} ({rel(m['path'], out)}; certificate: {m['certificate']})"

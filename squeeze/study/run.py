@@ -15,7 +15,7 @@ from squeeze.io import dir_lock, make_dir, read_json, remove_stale_temporaries, 
 from squeeze.presets import Preset
 from squeeze.runs.execute import ExecutorConfig, keep_workers
 from squeeze.runs.results import collect, write_csv
-from squeeze.study import report, report_output
+from squeeze.study import compute, report, report_output
 from squeeze.study.progress import StudyProgress
 from squeeze.study.steps import STEPS, Study, StudyState, planned_costs
 
@@ -56,12 +56,15 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         progress = StudyProgress(costs, tuple(step.title for step in STEPS))
         state = StudyState()
         minutes = spec.minutes if minutes is None else minutes
-        deadlines = step_deadlines(time.monotonic() - spent_seconds, minutes, costs)
+        began, started = time.monotonic(), compute.started_now()
+        deadlines = step_deadlines(began - spent_seconds, minutes, costs)
         with keep_workers():  # one set of worker processes for every step's rounds
             for step, stop_at in zip(STEPS, deadlines):
                 progress.next_step()
                 step.run(replace(st, progress=progress, stop_at=stop_at), state)
+                compute.record_time(out, started, time.monotonic() - began, workers)  # for the study's MFU
         _rewrite_results(out / "runs")
+        compute.record_time(out, started, time.monotonic() - began, workers)
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
