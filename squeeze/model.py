@@ -29,65 +29,16 @@ def rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor,
 
 
 def apply_rope(x_BTHK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
-    """Rotate each (first-half, second-half) pair of dimensions by its position's angle: the definition, kept as the
-    reference that tests/test_model.py holds the fused form below to."""
+    """Rotate each (first-half, second-half) pair of dimensions by its position's angle."""
     T = x_BTHK.shape[1]
     x1, x2 = x_BTHK.chunk(2, dim=-1)
     cos, sin = cos_TK2[:T, None].to(x_BTHK.dtype), sin_TK2[:T, None].to(x_BTHK.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-def fused_rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-width tables [T, K] for `rope`: cos repeated, sin with the first half negated (the rotation's sign)."""
-    cos, sin = rope_tables(seq_len, head_dim, base)
-    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
-
-
-def rope(x_BTHK: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
-    """`apply_rope` in three kernels: x·cos + swap_halves(x)·(-sin, sin). Rolling the last dim by half swaps the
-    halves; the products and sums are the definition's own, so the result is equal to it bit for bit."""
-    T = x_BTHK.shape[1]
-    cos, sin = cos_TK[:T, None].to(x_BTHK.dtype), sin_TK[:T, None].to(x_BTHK.dtype)
-    return x_BTHK * cos + x_BTHK.roll(x_BTHK.shape[-1] // 2, -1) * sin
-
-
-class _RMSNorm(torch.autograd.Function):
-    """RMSNorm with a hand-written backward. On CPU, torch's rms_norm is composed of ~6 elementwise kernels forward
-    and ~12 backward; this one makes 3 forward and 7 backward passes over x. Statistics are in float32 (or wider)
-    whatever x's dtype, as in torch's. `w` broadcasts over x's leading dims, and its gradient sums over them."""
-    generate_vmap_rule = True  # the batched trainer vmaps the model (squeeze/train/batched.py)
-
-    @staticmethod
-    def forward(x, w, eps):
-        wide = torch.promote_types(x.dtype, torch.float32)
-        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide)
-        rstd = torch.rsqrt(norm * norm / x.shape[-1] + eps)
-        return torch.mul(x, rstd).to(x.dtype).mul_(w.to(x.dtype)), rstd
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, w, _ = inputs
-        ctx.save_for_backward(x, w, output[1])
-        ctx.mark_non_differentiable(output[1])
-
-    @staticmethod
-    def backward(ctx, g_y, _):
-        x, w, rstd = ctx.saved_tensors
-        xhat = x * rstd  # float32 or wider
-        gw = g_y * w.to(g_y.dtype)
-        grad_w = (g_y * xhat).sum_to_size(w.shape).to(w.dtype) if ctx.needs_input_grad[1] else None
-        mean_gx = (gw * xhat).mean(-1, keepdim=True)
-        grad_x = torch.addcmul(gw, xhat, mean_gx, value=-1).mul_(rstd).to(x.dtype)
-        return grad_x, grad_w, None
-
-
-def rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
-    """x · rsqrt(mean(x², last dim) + eps) · w, equal to `F.rms_norm` within float rounding."""
-    return _RMSNorm.apply(x, w, eps)[0]
-
-
 class RMSNorm(nn.Module):
-    """RMSNorm with a learned gain, through `rms_norm`; the output keeps the input's dtype under bf16 autocast."""
+    """RMSNorm with a learned gain; the gain is cast to the input dtype so bf16 autocast keeps the fused kernel
+    (torch's nn.RMSNorm falls back to a slow path, ~3x slower end to end on CPU, when the dtypes differ)."""
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
@@ -95,7 +46,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rms_norm(x, self.weight, self.eps)
+        return F.rms_norm(x, (x.shape[-1],), self.weight.to(x.dtype), self.eps)
 
 
 class Attention(nn.Module):
@@ -111,16 +62,11 @@ class Attention(nn.Module):
 
     def forward(self, x_BTD: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BTD.shape
-        H, K = self.n_head, self.head_dim
-        # q and k are normed and rotated together, as one [B, T, 2H, K] tensor (one kernel per step, not two), in
-        # the layout where the head dim is contiguous: elementwise ops on a permuted [B, H, T, K] view were ~3x
-        # slower on CPU. split(), not indexing, so each backward is one concatenation. SDPA takes the transposed
-        # views as they are.
-        qk_BTGK, v_BTHK = self.qkv(x_BTD).view(B, T, 3 * H, K).split([2 * H, H], dim=2)
-        if isinstance(self.q_norm, RMSNorm):
-            w_GK = torch.cat([self.q_norm.weight.expand(H, K), self.k_norm.weight.expand(H, K)])
-            qk_BTGK = rms_norm(qk_BTGK, w_GK, self.q_norm.eps)
-        q_BTHK, k_BTHK = rope(qk_BTGK, cos, sin).split(H, dim=2)
+        # Norm and rotate in [B, T, H, K], where the head dim is contiguous: elementwise ops on the permuted
+        # [B, H, T, K] view were ~3x slower on CPU. SDPA takes the transposed views as they are.
+        q_BTHK, k_BTHK, v_BTHK = self.qkv(x_BTD).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
+        q_BTHK = apply_rope(self.q_norm(q_BTHK), cos, sin)
+        k_BTHK = apply_rope(self.k_norm(k_BTHK), cos, sin)
         y_BHTK = F.scaled_dot_product_attention(q_BTHK.transpose(1, 2), k_BTHK.transpose(1, 2),
                                                 v_BTHK.transpose(1, 2), is_causal=True,
                                                 dropout_p=self.dropout if self.training else 0.0)
@@ -209,7 +155,7 @@ class GPT(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.head.weight = self.embed.weight
-        cos, sin = fused_rope_tables(cfg.seq_len, cfg.d_model // cfg.n_head, cfg.rope_base)
+        cos, sin = rope_tables(cfg.seq_len, cfg.d_model // cfg.n_head, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.repeats = cfg.loop_repeats  # extra passes of the looped block now; the trainer sets it every step
