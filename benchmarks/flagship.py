@@ -47,7 +47,7 @@ PRESET = "flagship"
 TIME = "flagship_time.json"  # under OUT: the Clock's file
 CARRY_EVERY = 600.0  # seconds between rewrites of the --carry file
 CARRY_SKIPS = (".safetensors", "state.pt", ".lock")  # name endings the carry leaves out: weights, resume states
-CARRY_DIRS = ("runs", TIME, "study.json")  # what under OUT it holds (data/ is rebuilt)
+CARRY_DIRS = ("runs", TIME, "study.json", "study_time.json")  # what under OUT it holds (data/ is rebuilt)
 CARRY_ORIGIN = "carry.json"  # in the carry, beside OUT's files: the absolute OUT it was packed from
 
 

@@ -3,15 +3,18 @@ ensemble) against K independent members of E/K epochs each and one plain run of 
 switched off one at a time; a student distilled from the snapshot ensemble; every arm on the same seeds, read as a
 data-efficiency multiplier against standard-recipe points measured here.
 
-    python benchmarks/snapshots.py                 # ~25 min on 2 cores; --out keeps the runs, a rerun resumes
+    python benchmarks/snapshots.py                 # ~45 min on 2 cores; --out keeps the runs, a rerun resumes
     python benchmarks/snapshots.py --seeds 2 --epochs 8 --out /tmp/snap   # quicker, noisier
 
 Scale (the default preset's model): 2 layers x d 64, context 128, batch 16, vocabulary 1024, the built-in corpus,
-D = --budget unique tokens (default 80k: ~39 steps an epoch, so a 16-epoch run has ~620 steps and each of its 4
-cycles ~155). Arms, all on the regularized recipe's lr and weight decay (0.8):
+D = --budget unique tokens (default 80k: ~39 steps an epoch, so a 24-epoch run has ~936 steps and each of its 4
+cycles ~234, the >= 200-step cycles of the NanoGPT Slowrun record's regime). Arms, all on the regularized recipe's
+lr and weight decay (0.8):
   plain        one run, E epochs, cosine schedule
   snapshots    the `snapshot` recipe, E epochs: N cycles, bounded wd anti-correlation, weight noise, chain
                distillation from the previous snapshot, one MTP head; scored as the uniform mixture of its snapshots
+  snapshots, learned top-k  the same run with --fitness-frac of D held out as whole documents (counted in D, never
+               trained on), its mixture weights and top-k fitted there (the record's way), never on validation
   -<technique> the same with one technique off
   cycles only  N cycles and nothing else
   independent  K members (other seeds) of E/K epochs, the uniform mixture
@@ -67,6 +70,9 @@ def plan(store: Path, out: Path, a) -> tuple[list[Job], dict]:
         snap.train.lr_cycles = a.cycles
         full = add("snapshots", s, snap)
         arms.setdefault("snapshots", []).append([full])
+        learned = snap.copy()  # the record's way: a fitness slice of whole training documents, counted in D
+        learned.data.fitness_tokens = int(a.budget * a.fitness_frac)
+        arms.setdefault("snapshots, learned top-k", []).append([add("snapshots learned", s, learned)])
         for name, off in TECHNIQUES.items():
             c = snap.copy()
             off(c)
@@ -100,6 +106,10 @@ def measure(arm: str, dirs: list[Path], cycles: int) -> dict:
         loss = ensemble_eval([str(d) for d in dirs], n_orders=0)["mixture"]
     elif arm == "student" or arm == "plain":
         loss = summaries[0]["val_loss"]
+    elif arm == "snapshots, learned top-k":  # every snapshot uniform, and the learned mixture of the top-k
+        r = snapshot_eval(dirs[0], n_orders=0, fit_top_k=True)
+        return {"loss": r["learned"], "flops": flops, "last_snapshot": r["member_losses"][-1],
+                "uniform": r["mixture"], "top_k": r["learned_weights"]["top_k"]}
     else:
         r = snapshot_eval(dirs[0], n_orders=0)
         loss = r["mixture"]
@@ -136,7 +146,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="snapshot-bench", help="run directories and snapshots.json")
     p.add_argument("--budget", type=int, default=80_000, help="unique training tokens D (default 80,000)")
-    p.add_argument("--epochs", type=int, default=16, help="E: epochs of the plain and snapshot runs (default 16)")
+    p.add_argument("--epochs", type=int, default=24, help="E: epochs of the plain and snapshot runs (default 24: "
+                                                          "4 cycles of ~234 steps at the default D)")
+    p.add_argument("--fitness-frac", type=float, default=0.1, help="the learned arm's fitness slice, a share of D")
     p.add_argument("--cycles", type=int, default=4, help="N: lr cycles and snapshots (default 4)")
     p.add_argument("--members", type=int, default=4, help="K: independent members of E/K epochs (default 4)")
     p.add_argument("--seeds", type=int, default=3, help="seeds of every arm (default 3)")
@@ -153,7 +165,7 @@ def main() -> int:
     for arm, per_seed in arms.items():
         got = [measure(arm, [jobs[i].run_dir for i in idx], a.cycles) for idx in per_seed]
         rows[arm] = {"losses": [g["loss"] for g in got], "flops": float(np.mean([g["flops"] for g in got])),
-                     **({"last_snapshot": [g["last_snapshot"] for g in got]} if "last_snapshot" in got[0] else {})}
+                     **{key: [g[key] for g in got] for key in ("last_snapshot", "uniform", "top_k") if key in got[0]}}
         if arm == "plain":
             plain = rows[arm]
     for arm, r in rows.items():
@@ -165,8 +177,13 @@ def main() -> int:
               "noise_sd": noise[0], "noise_dof": noise[1],
               "standard": [{"budget": pt.budget, "losses": pt.losses} for pt in best], "arms": rows}
     write_json(out / "snapshots.json", result)
-    print(f"D = {a.budget:,} tokens, E = {a.epochs} epochs, N = {a.cycles} cycles, K = {a.members} members, "
-          f"{a.seeds} seeds; pooled seed SD {noise[0]:.4f}")
+    steps = jobs[arms["snapshots"][0][0]].run_dir / "summary.json"
+    cycle_steps = read_json(steps)["steps"] / a.cycles
+    print(f"D = {a.budget:,} tokens, E = {a.epochs} epochs, N = {a.cycles} cycles of {cycle_steps:.0f} steps, "
+          f"K = {a.members} members, {a.seeds} seeds; pooled seed SD {noise[0]:.4f}")
+    learned = rows["snapshots, learned top-k"]
+    print(f"learned arm: uniform mixture of the same runs {np.mean(learned['uniform']):.4f}, top-k kept "
+          f"{learned['top_k']}, fitness slice {a.fitness_frac:.0%} of D (its tokens are not trained on)")
     print("| arm | loss (seed mean) | vs plain, nats [90%] | multiplier [90%] | training FLOPs / plain |")
     print("|---|---|---|---|---|")
     for arm, r in rows.items():

@@ -10,7 +10,9 @@ Each part runs once in each tree, in a fresh Python process: this checkout ("aft
 in a git worktree under /tmp ("before", default: b436bb6, the last commit before issue 33's changes), the order
 alternating from part to part. Both train the same jobs on the same synthetic token store (the preset's vocabulary)
 with `--workers` 1-thread workers, as `squeeze run` does; times are wall clock, start-up and compiles included.
-Prints the CPU, one line per part and tree, and each part's ratio (before / after wall: > 1 is faster now).
+Prints the CPU, one line per part and tree, and each part's ratio (before / after wall: > 1 is faster now). The
+inductor cache starts empty, so the first compiled runs of each shape pay a cold compile (at 1 thread, ~25 s, and
+another for an epoch's short last batch); `--warm` runs "after" once more with that cache, as later runs find it.
 
     python benchmarks/study_speed.py [--before REV] [--parts flagship-standard,...] [--limit N] [--workers 2]
     python benchmarks/study_speed.py --quick    # the smoke preset's standard step: a check that it all runs
@@ -94,6 +96,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="at most this many runs per part (0: all it plans)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="the smoke preset's standard step only")
+    ap.add_argument("--warm", action="store_true",
+                    help="run each part's 'after' once more, its compiles now in the inductor cache (what every run of "
+                         "a shape after the first one finds)")
     a = ap.parse_args()
     parts = ["smoke-standard"] if a.quick else a.parts.split(",")
     if unknown := [p for p in parts if p not in PARTS]:
@@ -115,8 +120,14 @@ def main() -> int:
             results[(part, name)] = r
             print(f"  {part} {name}: {r['runs']} runs ({r['compiled']} compiled) in {r['seconds']:.1f} s "
                   f"({time.perf_counter() - t0:.1f} s with the process start)", flush=True)
-        ratio = results[(part, "before")]["seconds"] / results[(part, "after")]["seconds"]
-        print(f"{part}: before / after = {ratio:.2f}x", flush=True)
+        if a.warm:
+            r = run_part(trees["after"], part, store, work / f"{part}-after-warm", a.workers, a.limit)
+            results[(part, "after, warm")] = r
+            print(f"  {part} after, warm cache: {r['runs']} runs ({r['compiled']} compiled) in {r['seconds']:.1f} s",
+                  flush=True)
+        for name in ("after", "after, warm") if a.warm else ("after",):
+            ratio = results[(part, "before")]["seconds"] / results[(part, name)]["seconds"]
+            print(f"{part}: before / {name} = {ratio:.2f}x", flush=True)
     return 0
 
 

@@ -51,7 +51,7 @@ from torch import nn
 
 from squeeze import presets
 from squeeze.device import perf
-from squeeze.device.precision import autocast, choose_compile, resolve_dtype
+from squeeze.device.precision import autocast, choose_compile, choose_dtype, resolve_dtype
 from squeeze.model import GPT
 from squeeze.train import compiling
 from squeeze.train.setup import make_setup
@@ -225,7 +225,7 @@ def long_epochs(shape: Shape, store: Path, device: str) -> int:
     cfg.model.vocab_size = shape.vocab
     per_epoch = compiling.train_flops(cfg, cfg.data.budget_tokens)
     for epochs in range(1, 1000):
-        if choose_compile("auto", device, per_epoch * epochs, torch.get_num_threads())[0]:
+        if choose_compile("auto", device, per_epoch * epochs, torch.get_num_threads(), width=shape.d_model)[0]:
             return math.ceil(epochs * 1.1)
     raise SystemExit(f"{shape.name}: auto would not compile even 1000 epochs of {cfg.data.budget_tokens:,} tokens")
 
@@ -245,17 +245,17 @@ def squeeze_config(shape: Shape, store: Path, compile: str, dtype: str, epochs: 
 LONG = "squeeze default, long run"
 
 
-def columns(device: str, long: bool) -> list[tuple[str, str, str, bool]]:
+def columns(device: str, long: bool, width: int) -> list[tuple[str, str, str, bool]]:
     """(label, kind, dtype, compiled) of every column, dtypes resolved by the rule of squeeze/device/precision.py: the
     default's `auto`, and the compiled reference in what `auto` gives a compiled run (the like-for-like pair). The
     two default columns run with train.compile and train.dtype at auto: the short run stays eager, the long one
     (`long`: the head shape only) compiles, and its rate is over the whole wall time, compile included."""
-    compiled_dtype = resolve_dtype("auto", device, True)
+    compiled_dtype = choose_dtype("auto", device, True, width=width)[0]
     cols = [("plain reference", "ref", "fp32", False), ("compiled reference", "ref", compiled_dtype, True),
             ("squeeze default", "squeeze", resolve_dtype("auto", device, False), False),
             *([(LONG, "squeeze", compiled_dtype, True)] if long else []),
             ("squeeze compiled fp32", "squeeze", "fp32", True)]
-    if compiled_dtype == "bf16":  # native bf16 (or a GPU): the second candidate for squeeze's best
+    if resolve_dtype("auto", device, True) == "bf16":  # native bf16 (or a GPU): a candidate for squeeze's best
         cols.append(("squeeze compiled bf16", "squeeze", "bf16", True))
     return cols
 
@@ -265,7 +265,7 @@ def measure_shape(shape: Shape, store: Path, work: Path, a, device: str, peaks: 
     model = GPT(setup.cfg.model)
     sq_flops, params = model.flops_per_token(), model.param_counts()["total"]
     long = is_head(asdict(shape))
-    cols = active = columns(device, long)
+    cols = active = columns(device, long, shape.d_model)
     epochs = long_epochs(shape, store, device) if long else 1
     runs = {label: [] for label, *_ in cols}
     print(f"\n{shape.n_layer} layers x d {shape.d_model}, ctx {shape.seq_len}, vocab {setup.cfg.model.vocab_size}, "

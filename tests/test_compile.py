@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from squeeze import config as C
 from squeeze.device import precision
-from squeeze.device.precision import choose_compile
+from squeeze.device.precision import choose_compile, choose_dtype
 from squeeze.train import compiling
 from squeeze.train.batched import train_group, why_not_batched
 from squeeze.train.trainer import train
@@ -16,11 +16,11 @@ from tests.conftest import tiny_config, train_until_killed
 
 
 @pytest.mark.parametrize("flops, native, want", [
-    # fp32 (no native bf16): gain 1.3 saves 3/13 of the eager time; the bar is 2 x 16 s = 32 s, so compiling pays
-    # from 32 / (3/13) = 138.7 s eager = 1.04e13 FLOPs at 7.5e10 FLOP/s (one thread)
-    (1.0e13, False, False), (1.1e13, False, True),
-    # bf16 where native: gain 1.7 saves 7/17; from 32 / (7/17) = 77.7 s eager = 5.83e12 FLOPs
-    (5.7e12, True, False), (6.0e12, True, True),
+    # fp32 (no native bf16): gain 1.3 saves 3/13 of the eager time; the bar is 1 x 16 s, so compiling pays from
+    # 16 / (3/13) = 69.3 s eager = 4.16e12 FLOPs at 6e10 FLOP/s (one thread)
+    (4.1e12, False, False), (4.2e12, False, True),
+    # bf16 where native: gain 1.7 saves 7/17; from 16 / (7/17) = 38.9 s eager = 2.33e12 FLOPs
+    (2.3e12, True, False), (2.4e12, True, True),
 ])
 def test_auto_compiles_when_the_saving_clears_the_bar(flops, native, want):
     got, why = choose_compile("auto", "cpu", flops, 1, native_bf16=native)
@@ -28,12 +28,12 @@ def test_auto_compiles_when_the_saving_clears_the_bar(flops, native, want):
 
 
 def test_auto_counts_threads_and_asked_values_win():
-    assert choose_compile("auto", "cpu", 1.1e13, 1, native_bf16=False)[0]
-    assert not choose_compile("auto", "cpu", 1.1e13, 2, native_bf16=False)[0]  # twice the eager rate: half the time
+    assert choose_compile("auto", "cpu", 4.2e12, 1, native_bf16=False)[0]
+    assert not choose_compile("auto", "cpu", 4.2e12, 2, native_bf16=False)[0]  # twice the eager rate: half the time
     assert choose_compile("on", "cpu", 0.0, 1) == (True, "asked for")
     assert choose_compile("off", "cpu", 1e20, 1) == (False, "asked for")
     assert choose_compile("auto", "cpu", 1e20, 1, dtype="fp32", native_bf16=True)[1].startswith(
-        "auto: ~1,333,333,333 s eager; compiling in fp32 (1.3x)")  # an asked fp32 gets fp32's gain
+        "auto: ~1,666,666,667 s eager; compiling in fp32 (1.3x)")  # an asked fp32 gets fp32's gain
 
 
 def test_older_configs_with_a_bool_switch_still_load():
@@ -82,3 +82,14 @@ def test_batched_lanes_stay_eager_and_long_auto_runs_train_alone(tiny_store, tmp
     assert why_not_batched(long) == "train.compile cannot be batched"
     long.train.compile = "off"
     assert why_not_batched(long) is None
+
+
+def test_compiled_auto_dtype_follows_the_measured_width_rule():
+    """bf16 for compiled runs on a native-bf16 CPU only from width 128 up (2 x 64 measured faster in fp32)."""
+    assert choose_dtype("auto", "cpu", True, native_bf16=True, width=128)[0] == "bf16"
+    assert choose_dtype("auto", "cpu", True, native_bf16=True, width=64) == (
+        "fp32", "auto: compiled, width 64 < 128 (there compiled fp32 measured faster)")
+    assert choose_dtype("auto", "cpu", True, native_bf16=True)[0] == "bf16"  # width unknown: the wide rule
+    assert choose_dtype("bf16", "cpu", True, native_bf16=True, width=64)[0] == "bf16"  # asked for wins
+    # the compile rule takes the gain of the dtype it would compile in: fp32's 1.3x at width 64
+    assert "compiling in fp32 (1.3x)" in choose_compile("auto", "cpu", 1e13, 1, native_bf16=True, width=64)[1]

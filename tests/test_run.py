@@ -200,6 +200,10 @@ def test_the_published_results_in_their_own_terms(smoke_study):
     eighth = methods["distilled student at 1/8 of the largest ensemble"]
     assert eighth["param_fraction"] == pytest.approx(1 / 8, rel=0.2) and len(eighth["retention_interval"]) == 2
     assert eighth["retention_interval"][0] <= eighth["retention"] <= eighth["retention_interval"][1]
+    c = saved["compute"]  # the study's MFU: its runs' FLOPs over its recorded wall time and measured peak
+    assert c["wall_seconds"] > 0 and c["peak_flops"] > 0 and 0 < c["mfu"] < 1
+    assert c["flops"] == pytest.approx(sum(r["flops"] for r in collect(out / "runs") if r["finished"] and r["flops"]))
+    assert "Compute: " in (out / "report.md").read_text()
 
 
 def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monkeypatch, capsys):

@@ -22,3 +22,4 @@ def test_record_time_sums_invocations_and_replaces_its_own(tmp_path):
     assert c["wall_seconds"] == 150.0 and c["mfu"] == pytest.approx(9e12 / (150 * 5e10 * 2))
     assert compute.compute_line(c).startswith("compute: 9e+12 FLOPs in 2.5 min on 2 worker(s); study MFU 60.0%")
     assert "not recorded" in compute.compute_line(compute.compute_of(tmp_path / "none", rows))
+    assert "no MFU" in compute.compute_line(compute.compute_of(tmp_path, [{"flops": 9e12}]))

@@ -101,7 +101,7 @@ def run_row(run_dir: Path, root: Path | None = None) -> dict:
     if summary.get("diverged"):  # trained and worse than anything that finished (the certificate relies on it)
         summary = {**summary, "val_loss": float("inf"), "val_bpb": float("inf")}
     for key in ("params", "non_embedding_params", "unique_tokens", "tokens_seen", "flops", "val_loss", "val_bpb",
-                "val_tokens", "train_seconds"):
+                "val_tokens", "train_seconds", "peak_flops"):
         row[key] = summary.get(key)
     return row
 

@@ -50,7 +50,9 @@ def compute_of(out: Path, rows: list[dict]) -> dict:
 def compute_line(c: dict) -> str:
     """'compute: 1.2e+14 FLOPs in 13.1 min on 2 workers; study MFU 21% of 93 GFLOP/s per worker (measured)'."""
     head = f"compute: {c['flops']:.3g} FLOPs"
-    if c["mfu"] is None:
+    if not c["wall_seconds"]:
         return head + " (no study_time.json: the wall time of this study was not recorded)"
+    if c["mfu"] is None:
+        return head + f" in {c['wall_seconds'] / 60:.1f} min (no run recorded its measured peak: no MFU)"
     return (f"{head} in {c['wall_seconds'] / 60:.1f} min on {c['workers']} worker(s); study MFU {c['mfu']:.1%} of "
             f"{c['peak_flops'] / 1e9:,.0f} GFLOP/s per worker (the runs' measured matmul peak)")

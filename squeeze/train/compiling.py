@@ -29,7 +29,7 @@ def decide(cfg: Config, device: str, tokens: int, batched: bool = False) -> tupl
     if batched and cfg.train.compile == "auto":
         return False, BATCHED
     return choose_compile(cfg.train.compile, device, train_flops(cfg, tokens), torch.get_num_threads(),
-                          cfg.train.dtype)
+                          cfg.train.dtype, width=cfg.model.d_model)
 
 
 def compiles_alone(cfg: Config) -> bool:
@@ -40,7 +40,7 @@ def compiles_alone(cfg: Config) -> bool:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     threads = cfg.train.threads or torch.get_num_threads()
     flops = train_flops(cfg, cfg.data.budget_tokens * cfg.train.epochs)
-    return choose_compile("auto", device, flops, threads, cfg.train.dtype)[0]
+    return choose_compile("auto", device, flops, threads, cfg.train.dtype, width=cfg.model.d_model)[0]
 
 
 def share_inductor_cache() -> None:

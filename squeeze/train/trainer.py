@@ -174,7 +174,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         t = s.cfg.train
         compiled, s.compile_reason = compiling.decide(s.cfg, device, s.loader.tokens_per_epoch * t.epochs, batched)
         t.compile = "on" if compiled else "off"
-        t.dtype, s.dtype_reason = choose_dtype(t.dtype, device, compiled)
+        t.dtype, s.dtype_reason = choose_dtype(t.dtype, device, compiled, width=s.cfg.model.d_model)
     par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
@@ -405,7 +405,9 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     loss_fn = step_loss(par.net, s.cfg, lane.distiller)
     if tc.compile == "on":
         compiling.share_inductor_cache()
-        loss_fn = torch.compile(loss_fn)
+        # static shapes: an epoch's short last batch gets a graph of its own, compiled once; left dynamic, dynamo
+        # recompiled the step as a dynamic-shape graph, a long stall at the first epoch end (RESULTS.md)
+        loss_fn = torch.compile(loss_fn, dynamic=False)
     dtype = resolve_dtype(tc.dtype, device, tc.compile == "on")  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
     # the bar's MFU needs the peak: probed (0.1-0.5 s, private RNG) before the clock starts, and only when shown
