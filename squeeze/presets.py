@@ -86,7 +86,7 @@ PRESETS = {
     # three quarters of it the standard recipe at 2-8 x D0; D0 = 10k halves it. On the corpus cut into pieces the
     # standard law stops at 4 x D0 (the 8 x D0 budget was a quarter of the study's compute and no row read above
     # 2.2x), and those minutes buy 8 seeds for the headline's three points (the best recipe's interval -8% / +9%
-    # of its value). Its runs of ~5-30 s do not repay a cold compile, so `auto` leaves them eager (and batched).
+    # of its value). Its runs of ~5-30 s do not repay a cold compile, so `auto` leaves them eager.
     # The final evaluation reads the first 65,536 of the ~220k validation tokens (a full pass cost ~5 s a run); the
     # epoch-end ones 8,192, and
     # only at epochs 1, 2, 4, 8: evaluating all 15 epoch ends made a 16-epoch 2 x 64 run at D0 17-25% slower
