@@ -58,13 +58,13 @@ def choose_dtype(dtype: str, device: str | torch.device, compiled: bool = False,
     return "fp32", "auto: eager on CPU (bf16 autocast is slower than fp32 without torch.compile)"
 
 
-# Measured on 2-core CPUs (benchmarks/throughput.py, benchmarks/RESULTS.md): squeeze's eager model ran at 39-58
-# GFLOP/s per thread on the AMX Xeon (2 x 64 and 4 x 128; slower on the AMD EPYC), so 6e10 is the fast end; compiled
-# runs were 1.1-1.5x eager in fp32 and 1.7-2.3x in bf16 where bf16 is native (1.3x and 1.7x taken); a cold compile
-# of model and loss took 10-22 s, a warm one 0.3-0.5 s (16 s taken). With the eager rate at its fast end the
-# predicted time errs short, so at a margin of 1 the rule errs towards eager on a cold cache, and on a warm one every
-# run past the bar gains by far more than its start-up. No GPU was lent to measure the CUDA entries: they are
-# assumptions, and the gpu preset asks for compile=on.
+# Measured on 2-core CPUs (benchmarks/throughput.py, benchmarks/study_speed.py, benchmarks/RESULTS.md): squeeze's
+# eager model ran at 39-58 GFLOP/s per thread on the AMX Xeon (2 x 64 and 4 x 128; slower on the AMD EPYC), so 6e10
+# is the fast end; compiled runs were 1.4-1.5x its eager speed in fp32 and 2.2-2.3x in bf16 where bf16 is native
+# (1.3x and 1.7x taken); a cold compile of model and loss took 10-16 s at 2 threads (~25 s at 1 thread), a warm one
+# 0.3-0.6 s (16 s taken). With the eager rate at its fast end the predicted time errs short, so the rule errs
+# towards eager; on a warm cache every run past the bar gains far more than its start-up. No GPU was lent to measure
+# the CUDA entries: they are assumptions, and the gpu preset asks for compile=on.
 EAGER_FLOPS_PER_THREAD = 6e10
 EAGER_FLOPS_CUDA = 5e13
 COMPILE_GAIN = {("cpu", "fp32"): 1.3, ("cpu", "bf16"): 1.7, ("cuda", "bf16"): 1.3, ("cuda", "fp32"): 1.3}
