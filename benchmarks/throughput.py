@@ -51,7 +51,7 @@ from torch import nn
 
 from squeeze import presets
 from squeeze.device import perf
-from squeeze.device.precision import autocast, choose_compile, choose_dtype, resolve_dtype
+from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.model import GPT
 from squeeze.train import compiling
 from squeeze.train.setup import make_setup
@@ -225,7 +225,7 @@ def long_epochs(shape: Shape, store: Path, device: str) -> int:
     cfg.model.vocab_size = shape.vocab
     per_epoch = compiling.train_flops(cfg, cfg.data.budget_tokens)
     for epochs in range(1, 1000):
-        if choose_compile("auto", device, per_epoch * epochs, torch.get_num_threads(), width=shape.d_model)[0]:
+        if compiling.decide(cfg, device, per_epoch * epochs, torch.get_num_threads())[0]:
             return math.ceil(epochs * 1.1)
     raise SystemExit(f"{shape.name}: auto would not compile even 1000 epochs of {cfg.data.budget_tokens:,} tokens")
 

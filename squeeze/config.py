@@ -120,9 +120,9 @@ class TrainConfig:
                                                 "native bf16 when compiled, else fp32 (resolved at the start and "
                                                 "saved in config.json; squeeze/device/precision.py)")
     compile: Literal["auto", "on", "off"] = _f("auto", "torch.compile the model and loss: on, off, or auto = when "
-                                               "the run's predicted eager time repays a cold compile (10-16 s on "
-                                               "a CPU) with a margin (resolved at the start and saved in "
-                                               "config.json; squeeze/device/precision.py)")
+                                               "the time it would save on the run's predicted eager time exceeds "
+                                               "a cold compile (16 s taken on a CPU; resolved at the start and "
+                                               "saved in config.json; squeeze/device/precision.py)")
     threads: int = _f(0, "torch intra-op threads; 0 = leave torch's default")
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end and at each epoch end)")
     eval_tokens: int = _f(0, "cap on validation tokens for periodic evals; 0 = all")

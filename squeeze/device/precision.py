@@ -14,10 +14,11 @@ fp32 on every eager CPU run also makes the same `squeeze run` give the same numb
 
 `train.compile` = auto | on | off is resolved the same way, once per run, into config.json (the reason into run.json),
 by `choose_compile`: compile when the time it saves, the run's predicted eager seconds x (1 - 1/gain), is more than
-COMPILE_MARGIN times a cold compile's start-up. A warm inductor cache starts in 0.3-0.5 s instead, so a run that
-compiles pays off sooner than the rule assumes, never later. The constants are measured by benchmarks/throughput.py
-on 2-core CPUs (benchmarks/RESULTS.md): eager FLOP/s per thread at the fast end (so the predicted time errs short),
-the compiled-over-eager speed in each dtype, and the cold start-up.
+COMPILE_MARGIN times a cold compile's start-up. A warm inductor cache starts in 0.3-0.6 s instead, so there a run
+that compiles pays off sooner than the rule assumes; a cold compile at 1 thread (~25 s) takes longer than the 2-thread
+figure the rule uses. The constants are measured by benchmarks/throughput.py and benchmarks/study_speed.py on 2-core
+CPUs (benchmarks/RESULTS.md): eager FLOP/s per thread at the fast end (so the predicted time errs short), the
+compiled-over-eager speed in each dtype, and the cold start-up.
 Exercised by tests/test_trainer.py and tests/test_compile.py.
 """
 from contextlib import nullcontext

@@ -23,13 +23,12 @@ def train_flops(cfg: Config, tokens: int) -> float:
     return float(model.flops_per_token()) * tokens
 
 
-def decide(cfg: Config, device: str, tokens: int, batched: bool = False) -> tuple[bool, str]:
-    """(compile?, why) for a run of `tokens` training tokens on `device` with this process's thread count; a run
-    in a batched group never compiles (the group's step is one vmapped eager step)."""
+def decide(cfg: Config, device: str, flops: float, threads: int, batched: bool = False) -> tuple[bool, str]:
+    """(compile?, why) for a run of `flops` training FLOPs on `device` with `threads` CPU threads; a run in a
+    batched group never compiles (the group's step is one vmapped eager step)."""
     if batched and cfg.train.compile == "auto":
         return False, BATCHED
-    return choose_compile(cfg.train.compile, device, train_flops(cfg, tokens), torch.get_num_threads(),
-                          cfg.train.dtype, width=cfg.model.d_model)
+    return choose_compile(cfg.train.compile, device, flops, threads, cfg.train.dtype, width=cfg.model.d_model)
 
 
 def compiles_alone(cfg: Config) -> bool:
@@ -38,9 +37,8 @@ def compiles_alone(cfg: Config) -> bool:
     if cfg.train.compile != "auto" or not cfg.data.budget_tokens:
         return cfg.train.compile == "on"
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    threads = cfg.train.threads or torch.get_num_threads()
     flops = train_flops(cfg, cfg.data.budget_tokens * cfg.train.epochs)
-    return choose_compile("auto", device, flops, threads, cfg.train.dtype, width=cfg.model.d_model)[0]
+    return decide(cfg, device, flops, cfg.train.threads or torch.get_num_threads())[0]
 
 
 def share_inductor_cache() -> None:

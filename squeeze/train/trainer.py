@@ -170,14 +170,15 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
     if not resuming and cfg.train.init:
         cfg, init = init_mod.resolve(cfg, say)
     s = make_setup(cfg.copy() if not resuming else cfg, ranks.rank, ranks.world)
-    if not resuming:  # config.json records what runs, so a resume and every later evaluation of the run use it
-        t = s.cfg.train
-        compiled, s.compile_reason = compiling.decide(s.cfg, device, s.loader.tokens_per_epoch * t.epochs, batched)
-        t.compile = "on" if compiled else "off"
-        t.dtype, s.dtype_reason = choose_dtype(t.dtype, device, compiled, width=s.cfg.model.d_model)
     par = distributed.Parallel(ranks, s.cfg.train.parallel, s.cfg.train.micro_batch, s.cfg.train.batch_size)
     torch.manual_seed(s.cfg.train.seed)
     model = GPT(s.cfg.model).to(device)
+    if not resuming:  # config.json records what runs, so a resume and every later evaluation of the run use it
+        t = s.cfg.train
+        flops = model.flops_per_token() * s.loader.tokens_per_epoch * t.epochs
+        compiled, s.compile_reason = compiling.decide(s.cfg, device, flops, torch.get_num_threads(), batched)
+        t.compile = "on" if compiled else "off"
+        t.dtype, s.dtype_reason = choose_dtype(t.dtype, device, compiled, width=s.cfg.model.d_model)
     if init:
         init_mod.apply(model, init)
     par.wrap(model, s.cfg.train.optimizer)
