@@ -75,6 +75,9 @@ def _from_hf(path: Path) -> InitSource:
 def read_source(path: str | Path) -> InitSource:
     """A squeeze run directory (config.json + run.json) or an HF folder (config.json with a model_type)."""
     p = Path(path)
+    if p.suffix.lower() == ".gguf":
+        raise SqueezeError(f"--init {path}: a GGUF file; import it first with `squeeze import {path} --out DIR` and "
+                           "start from DIR (`squeeze run --init` imports it itself)")
     if not (p / "config.json").is_file():
         raise SqueezeError(f"--init {path}: not a squeeze run or a Hugging Face model folder (no config.json)")
     return _from_run(p) if (p / "run.json").is_file() else _from_hf(p)
