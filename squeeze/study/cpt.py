@@ -90,11 +90,14 @@ def fixed_preset(preset: Preset, base: StudyBase) -> Preset:
     if base.max_positions and preset.seq_len > base.max_positions:
         raise SqueezeError(f"--init {base.given}: --preset {preset.name} trains a context of {preset.seq_len} tokens, "
                            f"longer than the base's {base.max_positions}; use a preset whose seq_len fits the base")
-    size = base.size
-    spec = dataclasses.replace(preset.study, std_sizes=(size,), reg_sizes=(size,), main=size,
-                               ensemble_sizes=(size,))
-    return dataclasses.replace(preset, vocab_size=base.tokenizer_vocab, n_layer=size[0], d_model=size[1],
-                               n_head=base.model.n_head, study=spec)
+    return one_size(preset, base.size, base.model.n_head, base.tokenizer_vocab)
+
+
+def one_size(preset: Preset, size: tuple[int, int], n_head: int, vocab_size: int) -> Preset:
+    """`preset` with every size its study varies set to `size` (a base's), and that vocabulary."""
+    spec = dataclasses.replace(preset.study, std_sizes=(size,), reg_sizes=(size,), main=size, ensemble_sizes=(size,))
+    return dataclasses.replace(preset, vocab_size=vocab_size, n_layer=size[0], d_model=size[1], n_head=n_head,
+                               study=spec)
 
 
 def sizes_note(base: StudyBase) -> str:
