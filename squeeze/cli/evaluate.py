@@ -15,6 +15,7 @@ from squeeze.evaluation.ensemble import ensemble_eval, format_table, snapshot_ev
 from squeeze.evaluation.loss import evaluate
 from squeeze.evaluation.tasks import task_accuracy
 from squeeze.interop.export import FORMATS, describe_export, export_run
+from squeeze.interop.gguf import architecture, import_gguf
 from squeeze.runs.files import WEIGHT_FILES
 from squeeze.train.checkpoint import check_tokenizer, load_run
 from squeeze.train.setup import bind_to_store
@@ -60,6 +61,27 @@ def add_export_parser(sub) -> None:
     x.add_argument("--format", default="hf", help="hf: Llama (Qwen3 for QK-norm models) + tokenizer (default)")
     x.add_argument("--out", required=True, help="folder to write")
     x.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
+
+
+def add_import_parser(sub) -> None:
+    x = sub.add_parser("import", help="a Llama/Qwen3 .gguf file as a Hugging Face folder that --init reads")
+    x.add_argument("file", help="the .gguf file")
+    x.add_argument("--out", required=True, help="folder to write (config.json, model.safetensors, tokenizer.json)")
+
+
+def check_import(a: argparse.Namespace, _overrides: list[str]) -> None:
+    checks.existing("FILE", a.file, "file")
+    checks.output_dir("--out", a.out)
+    if (Path(a.out) / "config.json").exists():
+        raise SqueezeError(f"{a.out}: already holds a model (config.json); choose another --out")
+    architecture(Path(a.file))  # a corrupt file or a missing `gguf` package: one line, before anything is written
+    checks.make_outputs(a.out)
+
+
+def cmd_import(a: argparse.Namespace) -> None:
+    out = import_gguf(a.file, a.out)
+    print(f"{out}: config.json, model.safetensors and tokenizer.json from {a.file}; train from it with "
+          f"`squeeze train --init {out}` or `squeeze run --init {out}`")
 
 
 ORDERS_MAX = 10_000  # random member orders averaged in a K curve; each is a pass over the members' losses

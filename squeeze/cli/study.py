@@ -27,6 +27,9 @@ def add_run_parser(sub) -> None:
     r.add_argument("--time-budget", type=float, default=None, metavar="MIN", help="minutes after which "
                    "certification walks stop (each step gets its share; the report names what is left uncertified); "
                    "default: the preset's (default 60, others none); 0 = none")
+    r.add_argument("--init", default=None, metavar="BASE", help="continued pretraining: every run starts from this "
+                   "base (a squeeze run directory, a local Hugging Face Llama/Qwen3 folder or a .gguf file); the "
+                   "corpus is prepared with its tokenizer and the study's sizes are fixed to its size")
     r.add_argument("--seed-offset", type=int, default=0, help="shift every seed (init, data order, random subsets) "
                    "by N: studies with other offsets are independent replicates (default 0)")
     add_executor_flags(r)
@@ -44,17 +47,19 @@ def check_run(a: argparse.Namespace, _overrides: list[str]) -> None:
     checks.output_dir("--out", a.out)
     checks.text("--text-field", a.text_field)
     checks.workers("--workers", a.workers)
+    checks.existing("--init", a.init)
     checks.number("--time-budget", a.time_budget, 0)
     # every seed of the study is the offset plus a count below 100 (seeds, members, headline seeds)
     checks.number("--seed-offset", a.seed_offset, 0, checks.SEED_MAX - 100)
     a.executor_config = executor_config(a)
-    check_out(Path(a.out), a.data, a.preset, a.seed_offset)
+    check_out(Path(a.out), a.data, a.preset, a.seed_offset, a.init)
     checks.make_outputs(a.out)
 
 
 def cmd_run(a: argparse.Namespace) -> None:
     result = run_study(a.data, a.preset, a.out, text_field=a.text_field, workers=a.workers,
-                       executor=a.executor_config, seed_offset=a.seed_offset, minutes=a.time_budget)
+                       executor=a.executor_config, seed_offset=a.seed_offset, minutes=a.time_budget,
+                       init=a.init)
     print_summary(result.summary)
     print(f"\nreport: {result.written[0]} and {result.written[1]}")
 
@@ -82,6 +87,8 @@ def print_summary(summary: dict) -> None:
     print("\n".join(table_lines(summary)))
     if note := law_note(summary):
         print(note)
+    if "base" in summary:
+        print(summary["base"]["note"])
     b = summary["best_model"]
     bpb = f", {b['val_bpb']:.4f} bits/byte" if b["val_bpb"] is not None else ""
     print(f"\nbest single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token{bpb}\n  {b['path']}")

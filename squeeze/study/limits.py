@@ -17,6 +17,7 @@ from squeeze.study.fits import budget_of
 from squeeze.study.noise import LEVEL, Point, read_multiplier
 
 EXTRAPOLATED = "extrapolated: the standard law beyond its measured budgets"
+NOT_APPLICABLE = "not applicable: one base"  # a study from a base (squeeze run --init) has one size
 
 
 def regularized_sizes(rows: list[dict], d0: float) -> dict[float, tuple[float, ...]]:
@@ -26,15 +27,21 @@ def regularized_sizes(rows: list[dict], d0: float) -> dict[float, tuple[float, .
     return {n: b.seed_losses for n, b in best.items()}
 
 
-def study_limits(rows: list[dict], ensembles: list[dict], noise: tuple[float, int], d0: float) -> list[Limit]:
+def study_limits(rows: list[dict], ensembles: list[dict], noise: tuple[float, int], d0: float,
+                 one_base: bool = False) -> list[Limit]:
     """Every limit the study's runs allow, each resolved or with its reason: N -> inf for the regularized recipe at
-    D0, K -> inf per ensemble size, and K -> inf then N -> inf over the ensemble sizes."""
+    D0, K -> inf per ensemble size, and K -> inf then N -> inf over the ensemble sizes. A study from a base
+    (`one_base`) has one size: its limits over parameters read NOT_APPLICABLE."""
     out = [parameter_limit("regularized recipe, parameters -> infinity", regularized_sizes(rows, d0), noise)]
     curves = {float(e["member_params"]): e["k_curve"] for e in ensembles}
     per_size, both = two_stage_limit("ensembles, members -> infinity, then parameters -> infinity", curves, noise)
     names = {float(e["member_params"]): f"ensemble of {e['size']}, members -> infinity" for e in ensembles}
     out += [_renamed(lim, names[n]) for n, lim in per_size.items()]
-    return out + [both]
+    out.append(both)
+    if one_base:
+        out[0] = Limit(out[0].what, None, None, NOT_APPLICABLE, out[0].n_points)
+        out[-1] = Limit(both.what, None, None, NOT_APPLICABLE, both.n_points)
+    return out
 
 
 def _renamed(lim: Limit, what: str) -> Limit:

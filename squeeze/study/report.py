@@ -30,13 +30,16 @@ from squeeze.study.fits import N_BOOT, budget_of
 from squeeze.study.grid import Grid, GridPoint
 from squeeze.study.limits import placed, study_limits
 from squeeze.study.noise import Point, asymptote_text, pooled_noise, read_multiplier, retention_interval
+from squeeze.study.report_page import BASE_SIGNIFICANCE
 from squeeze.study.steps import best as best_step
 from squeeze.study.steps import regularized as regularized_step
 from squeeze.study.steps import standard as standard_step
+from squeeze.study.steps import start as start_step
 from squeeze.study.steps import tuned as tuned_step
 from squeeze.train.distill import retention
 
-STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squeeze run` used
+STUDY_FILE = "study.json"  # OUT/study.json: the preset, D0 and the seeds `squeeze run` used (and its base)
+BASE_ROW = "base, no training on the domain"
 
 # How each recipe name in a run's config.json is shown in the table, in table order.
 METHOD_NAMES = {Recipe.STANDARD: "standard recipe (tuned lr, epochs)",
@@ -249,6 +252,9 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     methods = [_recipe_row(ref, rows, Recipe.STANDARD, d0, METHOD_NAMES[Recipe.STANDARD], "the reference every row "
                            "is read against")]
     methods[0].significance = "reference"
+    base = read_json(out / STUDY_FILE).get("base") if (out / STUDY_FILE).exists() else None
+    if base:
+        methods.insert(0, base_row(ref, runs))
     order = list(METHOD_NAMES)
     others = sorted({r["recipe"] for r in rows} - {Recipe.STANDARD, Recipe.PERPLEXITY_REFERENCE},
                     key=lambda r: (order.index(r) if r in order else 99, r))
@@ -281,7 +287,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
                                 for p in ref.points],
             "ensembles": ensembles, "two_stage": two_stage(ensembles, n_boot),
             "limits": [placed(lim, ref.law, ref.points, ref.noise, d0)
-                       for lim in study_limits(rows, ensembles, ref.noise, d0)],
+                       for lim in study_limits(rows, ensembles, ref.noise, d0, one_base=bool(base))],
+            **({"base": {**base, "note": base_note(base)}} if base else {}),
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
             "compute": compute_of(out, rows), "runs": len(rows),
@@ -292,6 +299,27 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
 NOISE_METHOD = ("hierarchical parametric bootstrap: the seed SD pooled over every configuration with >= 2 seeds "
                 "and redrawn from its chi-square distribution, then each point's seed mean redrawn as "
                 "N(mean, SD^2 / seeds); the multiplier interpolated in log D between the redrawn standard points")
+
+
+def base_note(base: dict) -> str:
+    return (f"continued pretraining from the base {base['path']} ({base['kind']}, {base['n_layer']} x "
+            f"{base['d_model']}): every run starts from it; the sizes the study varies are fixed to the base's, so "
+            "the parameter-scaling rows read 'not applicable: one base'; multipliers are in domain tokens")
+
+
+def base_row(ref: Reference, runs: Path) -> Method:
+    """The base itself on the domain's validation split (OUT/runs/base/base.json, the study's `base` step): the
+    domain tokens the standard recipe needs to match it, in place of a multiplier (it trained on none)."""
+    b = read_json(runs / start_step.NAME / start_step.FILE)
+    m = read_multiplier((b["val_loss"],), ref.d0, ref.points, ref.noise)
+    lo, hi = ref.points[0].budget, ref.points[-1].budget
+    worth = (f"worth {m.value * ref.d0:,.0f} domain tokens" if m.value is not None else
+             f"worth < {lo:,.0f} domain tokens" if m.text().startswith("<") else f"worth > {hi:,.0f} domain tokens")
+    return Method(BASE_ROW, b["val_loss"], b["val_bpb"], 1, None, None, worth, None, (False, False),
+                  BASE_SIGNIFICANCE, None, None, _law_note(ref.law), int(b["params"]), 0.0, 0.0,
+                  str(runs / start_step.NAME), "n/a", "the base's loss before any training on the domain; its "
+                  "'multiplier' column is the domain tokens the standard recipe needs to reach it",
+                  single_model=False, budget=0.0)
 
 
 def _kept_tokens(row: dict) -> float:

@@ -110,7 +110,7 @@ def markers(summary: dict) -> list[tuple]:
     """(label, budget, loss, the budget its multiplier was read at, text) per non-reference row, for the data-
     scaling plot: the read budget lies on the standard points' envelope; 0 / inf for a bound below / above."""
     out = []
-    for m in summary["methods"][1:]:
+    for m in report_page.compared(summary):
         budget, text = m.get("budget") or summary["d0"], m.get("multiplier_text", "")
         reach = budget * m["multiplier"] if m.get("multiplier") else \
             math.inf if text.startswith(">") else 0.0 if text.startswith("<") else None
@@ -177,6 +177,7 @@ def _blocks(out: Path, summary: dict, images: set[str], left_out: list[str]) -> 
         *img("multipliers.png", FOREST_CAPTION, "multipliers.svg"),
         ("table", head, rows),
         *([("note", note)] if note else []),
+        *([("note", summary["base"]["note"].capitalize() + ".")] if "base" in summary else []),
         ("list", report_page.bullets(summary, left_out)),
         ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {rel(b['path'], out)}."),
         *([("p", compute_line(summary["compute"]).capitalize() + ".")] if "compute" in summary else []),

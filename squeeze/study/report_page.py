@@ -18,6 +18,12 @@ from pathlib import Path
 # the significance words and their CSS class: colour and word together, so the table survives grey printing
 SIG_CLASS = {"significant gain": "sig-gain", "significant loss": "sig-loss", "no measurable gain": "sig-none"}
 CONTROL = "data selection: random"
+BASE_SIGNIFICANCE = "base: no domain tokens"  # the base row of a study from a base (squeeze run --init)
+
+
+def compared(summary: dict) -> list[dict]:
+    """The rows read against the standard recipe: every row but the reference and a base's own row."""
+    return [m for m in summary["methods"] if m["significance"] not in ("reference", BASE_SIGNIFICANCE)]
 
 
 def rel(path: str, out: Path) -> str:
@@ -104,7 +110,7 @@ def _rank(m: dict) -> float:
 
 def headline(summary: dict) -> str:
     """The report's first sentence: the largest gain beyond seed noise, its interval, in plain words."""
-    rows = summary["methods"][1:]
+    rows = compared(summary)
     gains = [m for m in rows if m["significance"] == "significant gain"]
     if not rows:
         return "Only the standard recipe was measured: there is no method to compare yet."
@@ -152,7 +158,7 @@ def _selection_words(rows: list[dict]) -> str | None:
 def bullets(summary: dict, left_out: list[str] = ()) -> list[str]:
     """Short bullets under the table: what helped, what did not, what is not certified, what to run next; each
     list largest multiplier first."""
-    rows = summary["methods"][1:]
+    rows = compared(summary)
     by = lambda sig: sorted((m for m in rows if m["significance"] == sig), key=_rank, reverse=True)  # noqa: E731
     gains, flat, losses = by("significant gain"), by("no measurable gain"), by("significant loss")
     out = [f"Helped beyond noise: {_listing(gains, len(rows)) if gains else 'none'}."]
@@ -176,7 +182,7 @@ def bullets(summary: dict, left_out: list[str] = ()) -> list[str]:
 
 def next_steps(summary: dict) -> str:
     """What would sharpen or extend these numbers, from what the table shows."""
-    rows = summary["methods"][1:]
+    rows = compared(summary)
     steps = []
     if above := [m["method"] for m in rows if m.get("multiplier_text", "").startswith(">")]:
         steps.append(f"standard budgets past the largest measured one, to give {', '.join(above)} a number instead "

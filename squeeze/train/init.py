@@ -1,7 +1,9 @@
 """Continued pretraining: `squeeze train --init PATH` starts from a squeeze run or a local HF Llama/Qwen3 folder.
 
 The source fixes the architecture: its model section replaces the recipe's (a note lists every field that
-changed), except `seq_len` and `dropout`, which are training choices the recipe keeps. The source also fixes the
+changed), except the training choices the recipe keeps (`RECIPE_FIELDS`: the context, dropout, stochastic depth, a
+looped block and multi-token heads); the parameters those options add (a looped block's injection scalars, MTP heads)
+start as a fresh model's, so a looped block starts as the plain one. The source also fixes the
 tokenizer: the token store must have been prepared with it (`squeeze prepare --tokenizer PATH/tokenizer.json`),
 checked by fingerprint. Everything else (weight decay, epochs, schedule, ensembles, distillation) is the recipe's.
 The weights load once, at step 0; a resumed run takes its weights from its own checkpoint and never reads the
@@ -23,7 +25,10 @@ from squeeze.interop.hf import read_hf_folder
 from squeeze.io import read_json, sha256_file
 from squeeze.train.checkpoint import WEIGHTS, load_run
 
-RECIPE_FIELDS = ("seq_len", "dropout")  # the recipe's even with --init: they do not change the weights
+# the recipe's even with --init: they do not change the source's weights (what they add starts fresh)
+RECIPE_FIELDS = ("seq_len", "dropout", "attn_dropout", "resid_dropout", "drop_path", "loop_start", "loop_end",
+                 "loop_repeats", "loop_inject", "mtp_heads")
+OPTION_PARAMS = (".l_res", ".l_x0")  # suffixes of the parameters a looped block's injection adds
 
 
 @dataclass
@@ -70,12 +75,15 @@ def _from_hf(path: Path) -> InitSource:
 def read_source(path: str | Path) -> InitSource:
     """A squeeze run directory (config.json + run.json) or an HF folder (config.json with a model_type)."""
     p = Path(path)
+    if p.suffix.lower() == ".gguf":
+        raise SqueezeError(f"--init {path}: a GGUF file; import it first with `squeeze import {path} --out DIR` and "
+                           "start from DIR (`squeeze run --init` imports it itself)")
     if not (p / "config.json").is_file():
         raise SqueezeError(f"--init {path}: not a squeeze run or a Hugging Face model folder (no config.json)")
     return _from_run(p) if (p / "run.json").is_file() else _from_hf(p)
 
 
-def _fit_vocab(src: InitSource, store_vocab: int, say) -> None:
+def fit_vocab(src: InitSource, store_vocab: int, say) -> None:
     """HF checkpoints often pad the embedding past the tokenizer (Qwen: 151,936 rows for 151,669 tokens); the
     padding rows are never a target, so they are dropped. A table smaller than the store cannot be used."""
     V = src.model.vocab_size
@@ -98,9 +106,9 @@ def resolve(cfg: Config, say) -> tuple[Config, InitSource]:
         if store.fingerprint != src.tokenizer_fingerprint:
             raise SqueezeError(f"--init {src.path}: token store {cfg.data.path} was made with a different tokenizer; "
                                f"prepare it with `squeeze prepare --tokenizer {src.tokenizer_file}`")
-        _fit_vocab(src, store.vocab_size, say)
+        fit_vocab(src, store.vocab_size, say)
     out = cfg.copy()
-    out.model = dataclasses.replace(src.model, **{k: getattr(cfg.model, k) for k in RECIPE_FIELDS})
+    out.model = architecture(src.model, cfg.model)
     changed = [f"{f.name} {getattr(cfg.model, f.name)!r} -> {getattr(out.model, f.name)!r}"
                for f in dataclasses.fields(out.model) if f.name != "vocab_size"
                and getattr(cfg.model, f.name) != getattr(out.model, f.name)]
@@ -112,17 +120,31 @@ def resolve(cfg: Config, say) -> tuple[Config, InitSource]:
     return out, src
 
 
+def architecture(source: ModelConfig, recipe: ModelConfig) -> ModelConfig:
+    """The model a run from `source` trains: the source's architecture with the recipe's RECIPE_FIELDS. A looped
+    block placed as the second half of the recipe's depth (the `best` recipe's) is placed for the source's."""
+    fields = {k: getattr(recipe, k) for k in RECIPE_FIELDS}
+    if recipe.loop_end and (recipe.loop_start, recipe.loop_end) == (recipe.n_layer // 2, recipe.n_layer):
+        fields.update(loop_start=source.n_layer // 2, loop_end=source.n_layer)
+    return dataclasses.replace(source, **fields)
+
+
 def apply(model: torch.nn.Module, src: InitSource) -> None:
-    """Copy the source's weights into a freshly built model (in place: optimizers keep their parameters)."""
+    """Copy the source's weights into a freshly built model (in place: optimizers keep their parameters). Only
+    the parameters a recipe option adds (OPTION_PARAMS, the MTP heads) may be missing from the source."""
     try:
-        model.load_state_dict(src.state, strict=True)
+        missing, unexpected = model.load_state_dict(src.state, strict=False)
     except RuntimeError as e:
         raise SqueezeError(f"--init {src.path}: weights do not fit the model ({str(e).splitlines()[0]})") from None
+    missing = [k for k in missing if not k.endswith(OPTION_PARAMS) and not k.startswith("mtp.")]
+    if missing or unexpected:
+        raise SqueezeError(f"--init {src.path}: weights do not fit the model (missing {missing[:3]}, unexpected "
+                           f"{unexpected[:3]})")
 
 
 def keep_source_architecture(asked: Config, saved: Config) -> Config:
     """On resume, the asked config's model section is the recipe's; the saved one is the source's. Compare the
     rest: take the saved architecture, keep the asked recipe fields so a changed seq_len is still refused."""
     out = asked.copy()
-    out.model = dataclasses.replace(saved.model, **{k: getattr(asked.model, k) for k in RECIPE_FIELDS})
+    out.model = architecture(saved.model, asked.model)
     return out

@@ -1,5 +1,6 @@
 """The data-efficiency study behind `squeeze run`, as one ordered list of steps (`STEPS`), one module each:
 
+  0. base          continued pretraining only (`--init`): the base itself on the domain's validation split
   1. standard      the standard recipe (wd 0.1) at D0/2 .. std_top x D0: lr x epochs certified per budget and size
   2. regularized   lr x weight decay x epochs certified at D0 on the main size, then that point over sizes
   3. ensemble      K seeds of the certified point at several sizes, one evaluation pass each; distilled students
@@ -17,13 +18,18 @@ Exercised by tests/test_steps.py and tests/test_run.py (`squeeze run --preset sm
 """
 from squeeze.recipes import Recipe
 from squeeze.study.grid import GridPoint, point_config
-from squeeze.study.steps import best, ensemble, headline, regularized, selection, snapshot, standard, tuned
+from squeeze.study.steps import best, ensemble, headline, regularized, selection, snapshot, standard, start, tuned
 from squeeze.study.steps.base import Step, Study, StudyState
 
-STEPS: tuple[Step, ...] = (standard.STEP, regularized.STEP, ensemble.STEP, tuned.STEP, best.STEP, snapshot.STEP,
-                           selection.STEP, headline.STEP)
+STEPS: tuple[Step, ...] = (start.STEP, standard.STEP, regularized.STEP, ensemble.STEP, tuned.STEP, best.STEP,
+                           snapshot.STEP, selection.STEP, headline.STEP)
 
-__all__ = ["STEPS", "Step", "Study", "StudyState", "nominal_state", "planned_costs"]
+__all__ = ["STEPS", "Step", "Study", "StudyState", "nominal_state", "planned_costs", "steps_of"]
+
+
+def steps_of(st: Study) -> tuple[Step, ...]:
+    """The steps this study runs, in order: the base step only from a base."""
+    return tuple(step for step in STEPS if step.applies(st))
 
 
 def nominal_state(st: Study) -> StudyState:
@@ -39,6 +45,6 @@ def nominal_state(st: Study) -> StudyState:
 
 def planned_costs(st: Study) -> tuple[float, ...]:
     """A first estimate of each step's compute (its plan at the nominal state, plus the allowance for
-    certification), in STEPS order, for the time estimate and each step's share of the time budget."""
+    certification), in steps_of(st) order, for the time estimate and each step's share of the time budget."""
     state = nominal_state(st)
-    return tuple((step.certify_allowance if st.spec.certify else 1.0) * step.cost(st, state) for step in STEPS)
+    return tuple((step.certify_allowance if st.spec.certify else 1.0) * step.cost(st, state) for step in steps_of(st))

@@ -18,9 +18,11 @@ from squeeze.errors import SqueezeError
 from squeeze.presets import Preset, Size, StudySpec, preset_config
 from squeeze.runs.execute import ExecutorConfig, Job, Report, estimated_cost, run_jobs
 from squeeze.study.certify import beyond, certify
+from squeeze.study.cpt import StudyBase
 from squeeze.study.grid import Grid, GridPoint, point_config
 from squeeze.study.sweep import SweepResult, grid_jobs, run_sweep
 from squeeze.train.backend import TRAINER
+from squeeze.train.init import architecture
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Study:
     seed_offset: int = 0  # every seed shifted by this: studies with other offsets are independent replicates
     progress: Report | None = None  # called after each finished run (the study's progress line)
     stop_at: float | None = None  # time.monotonic() deadline of this step's certification walks
+    start: StudyBase | None = None  # continued pretraining: every run starts from this base (squeeze/study/cpt.py)
 
     @property
     def spec(self) -> StudySpec:
@@ -57,8 +60,11 @@ class Study:
 
     # -- configs, directories, training -------------------------------------------------------------------------
     def base(self, recipe: str) -> Config:
+        """The recipe's config at the preset's size; from a base: the base's architecture, starting from it."""
         c = preset_config(self.preset.name, recipe)
         c.data.path = str(self.store)
+        if self.start is not None:
+            c.model, c.train.init = architecture(self.start.model, c.model), self.start.path
         return c
 
     def runs(self, step: str) -> Path:
@@ -156,3 +162,4 @@ class Step:
     # (D0 10k, benchmarks/RESULTS.md) they made the standard step 1.45x its grids and the regularized one 3.2x (wd
     # walked to 25.6, epochs to 32), so the first estimate counts them in
     certify_allowance: float = 1.0
+    applies: Callable[[Study], bool] = lambda st: True  # False: the study skips it (the base step without a base)

@@ -8,7 +8,8 @@ ensemble` defaults to; at the CPU presets' few tokens per parameter a single run
 its K -> inf asymptote come from ONE evaluation pass, stored as ensemble.json beside its members; the students
 (recipe `distill`, the preset's seeds) go under OUT/runs/distill/student/. A second student, 1/8 of the largest
 ensemble's parameters (Kim et al. 2025's: it kept 83% of the gain), is distilled from that ensemble into
-OUT/runs/distill/eighth/ (recipe `distill-eighth`).
+OUT/runs/distill/eighth/ (recipe `distill-eighth`). A study from a base (squeeze/study/cpt.py) has one size, the
+base's, and every student starts from the base: it has no 1/8 student.
 """
 import math
 from pathlib import Path
@@ -63,7 +64,8 @@ def member_jobs(st: Study, best: Config) -> dict[tuple[int, int], tuple[Path, li
     (an evaluation or a student reads them) until its evaluation and its students' runs are written."""
     s, out = st.spec, {}
     taught = {s.main: student_dirs(st)}
-    taught.setdefault(largest_size(st, best), []).extend(student_dirs(st, "eighth"))
+    if st.start is None:
+        taught.setdefault(largest_size(st, best), []).extend(student_dirs(st, "eighth"))
     for size in s.ensemble_sizes:
         c = resized(best, size)
         point = GridPoint(s.d0, *size, lr=c.train.lr, weight_decay=c.train.weight_decay, epochs=c.train.epochs)
@@ -78,8 +80,10 @@ def member_jobs(st: Study, best: Config) -> dict[tuple[int, int], tuple[Path, li
 def student_jobs(st: Study, best: Config, groups: dict) -> list[Job]:
     """The main size's students of the main size's ensemble, and the 1/8 students of the largest ensemble."""
     largest, jobs = largest_size(st, best), []
-    for recipe, which, size, teachers in ((Recipe.DISTILL, "student", st.spec.main, groups[st.spec.main][1]),
-                                          (Recipe.DISTILL_EIGHTH, "eighth", eighth_size(st, best), groups[largest][1])):
+    kinds = [(Recipe.DISTILL, "student", st.spec.main, groups[st.spec.main][1])]
+    if st.start is None:  # from a base every run has the base's size: no 1/8 student
+        kinds.append((Recipe.DISTILL_EIGHTH, "eighth", eighth_size(st, best), groups[largest][1]))
+    for recipe, which, size, teachers in kinds:
         student = resized(best, size)
         student.recipe = recipe
         student.distill.teachers = ",".join(str(j.run_dir) for j in teachers)

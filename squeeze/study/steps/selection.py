@@ -3,13 +3,16 @@ documents by the method's own ranking, then the first tokens of one more: like f
 regularized point trains on each subset with the preset's seeds. `random` is the honest baseline (Sorscher et al.
 2022, Abbas et al. 2023, Marion et al. 2023), drawn anew for each seed; a deterministic method's mask is the same for
 every seed. Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults). Embeddings:
-the mean hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused."""
+the mean hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused.
+From a base (squeeze/study/cpt.py) the perplexity method's reference models start from the base too: the standard
+recipe at the base's size and the certified standard lr (OUT/runs/selection/masks/reference_config.json)."""
 import sys
 from pathlib import Path
 
 from squeeze import config as config_mod
+from squeeze.io import make_dir
 from squeeze.prune.pipeline import PruneOptions, prune_documents
-from squeeze.recipes import select_recipe
+from squeeze.recipes import Recipe, select_recipe
 from squeeze.runs.execute import Job
 from squeeze.runs.files import CONFIG
 from squeeze.study.steps.base import Step, Study, StudyState, jobs_cost
@@ -38,7 +41,20 @@ def cost(st: Study, state: StudyState) -> float:
     return jobs_cost(plan(st, state))
 
 
-def _masks(st: Study, embed_run: Path) -> None:
+def reference_config(st: Study, state: StudyState) -> str | None:
+    """From a base: the perplexity reference models' config.json (the standard recipe from the base, 4 epochs at
+    the certified standard lr); None without a base (the pruning default, a fresh 2 x 64 model)."""
+    if st.start is None:
+        return None
+    c = st.base(Recipe.STANDARD)
+    c.train.lr, c.train.epochs = state.lr_at(st), 4
+    path = st.runs(NAME) / "masks" / "reference_config.json"
+    make_dir(path.parent)
+    config_mod.save(c, str(path))
+    return str(path)
+
+
+def _masks(st: Study, embed_run: Path, ref_config: str | None = None) -> None:
     """Write the missing masks; the embedder's weights are read, so it trains again if they are gone."""
     todo: dict[Path, tuple[str, int]] = {}  # one mask per path: a deterministic method's serves every seed
     for method in METHODS:
@@ -50,7 +66,8 @@ def _masks(st: Study, embed_run: Path) -> None:
     for path, (method, i) in todo.items():
         prune_documents(PruneOptions(data=str(st.store), method=method, out=str(path), keep=0.5,
                                      budget_tokens=2 * st.spec.d0, embedder=str(embed_run),
-                                     seed=st.seed(i) if method == "random" else 0), say=_say)
+                                     seed=st.seed(i) if method == "random" else 0, ref_config=ref_config),
+                        say=_say)
 
 
 def _say(message: str) -> None:
@@ -58,7 +75,7 @@ def _say(message: str) -> None:
 
 
 def run(st: Study, state: StudyState) -> None:
-    _masks(st, state.best_dir)
+    _masks(st, state.best_dir, reference_config(st, state))
     st.run(plan(st, state))
 
 
