@@ -106,7 +106,8 @@ def test_refusals():
     with pytest.raises(ValueError, match="candidate b10000/L2d64/lr0.003_wd0.8_ep8 is not a point of the grid"):
         certify([], g, candidate=other)
     empty = certify([], g)
-    assert empty.status == "not certified" and empty.best_loss is None and extend_grid(g, empty) is None
+    assert empty.status == "not certified" and empty.best is None and empty.best_loss is None
+    assert empty.n_seeds == 0 and empty.n_neighbours == 0 and extend_grid(g, empty) is None
 
 
 def test_the_words_count_seeds_neighbours_and_edges():
@@ -126,3 +127,15 @@ def test_one_degree_of_freedom_is_enough_noise_and_unequal_seeds_widen_the_thres
     cert = certify(rows, g, axes=("lr",), best_seeds=2)
     assert cert.status == "not certified" and cert.describe() == (
         "not certified: 1 neighbour missing (lr0.001_wd0.8_ep8); flat (within noise): lr0.001_wd0.8_ep8")
+
+
+def test_a_diverged_seed_stays_out_of_the_noise_and_flat_still_holds():
+    """The 1-dof case above plus lr 4e-3 with seeds 4.5 and NaN (diverged, counted as inf): a point with a
+    non-finite seed is left out of the pooled SD, which it would make nan (and nan silences every flat label), so
+    the noise is still the best's s = sqrt(0.005) on 1 dof and lr 1e-3 (+0.4) is flat; lr 4e-3 (mean inf) is worse."""
+    g = grid(lr=(1e-3, 2e-3, 4e-3))
+    rows = [row(2e-3, 0.8, 8, 3.95), row(2e-3, 0.8, 8, 4.05, seed=1), row(1e-3, 0.8, 8, 4.4),
+            row(4e-3, 0.8, 8, 4.5), row(4e-3, 0.8, 8, math.nan, seed=1)]
+    cert = certify(rows, g, axes=("lr",), best_seeds=2)
+    assert cert.noise == pytest.approx((math.sqrt(0.005), 1))
+    assert [p.short_name for p, _ in cert.flat] == ["lr0.001_wd0.8_ep8"] and not cert.better

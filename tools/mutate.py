@@ -34,12 +34,13 @@ MODULES = {
     "squeeze/scaling/efficiency.py": ["tests/test_efficiency.py"],
     "squeeze/scaling/joint.py": ["tests/test_joint.py"],
     "squeeze/prune/select.py": ["tests/test_select.py", "tests/test_prune.py", "-k", "not tiny_store and (kmeans or "
-                                "prototypes or keep_fraction or balance or semdedup or eps_search or perplexity_slices "
-                                "or fit_to_target or take_until or defaults or middle_slice or one_cluster)"],
+                                "normalize or assign or prototypes or keep_fraction or balance or semdedup or "
+                                "eps_search or perplexity_slices or fit_to_target or take_until or defaults or "
+                                "middle_slice or one_cluster)"],
     "squeeze/study/certify.py": ["tests/test_certify.py", "tests/test_sweep.py", "-k", "point_names or "
                                  "certified_when or missing_neighbour or better_neighbour or best_at_an_edge or "
                                  "seeds_are_averaged or extend_grid or best_seeds_count or edges or one_value or "
-                                 "flat or counted or ties or refusals"],
+                                 "flat or counted or ties or refusals or degree_of_freedom"],
 }
 BINOPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult,
           ast.FloorDiv: ast.Div, ast.Mod: ast.Mult}

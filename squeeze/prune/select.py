@@ -32,7 +32,7 @@ def normalize(x_ND: np.ndarray) -> np.ndarray:
     return x_ND / np.maximum(np.linalg.norm(x_ND, axis=1, keepdims=True), 1e-12)
 
 
-def kmeans_torch(x_ND: np.ndarray, k: int, seed: int = 0, iters: int = 25) -> np.ndarray:
+def kmeans_torch(x_ND: np.ndarray, k: int, seed: int, iters: int) -> np.ndarray:
     """Spherical k-means in torch: k-means++ seeding on cosine distance, then Lloyd steps with renormalized
     centroids; an emptied cluster restarts at the point farthest from its centroid. Returns centroids [k, D]."""
     x = torch.from_numpy(normalize(x_ND))
