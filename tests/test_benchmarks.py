@@ -62,3 +62,49 @@ def test_the_flagship_carry_holds_the_small_files_and_restores_them(tmp_path):
     assert flagship.unpack(carry, out) == len(small)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(small)
     assert all((out / name).read_text() == text for name, text in small.items())
+
+
+def _fake_frontier_rows():
+    """3 pools x fractions 0.25-1.0: a power law in kept tokens, easy 0.1 nats better than hard at the smallest pool
+    and 0.1 worse at the largest, and a second seed 0.02 above the first."""
+    rows = []
+    for pool, gap in ((25_000, -0.1), (100_000, 0.0), (400_000, 0.1)):
+        rows.append({"pool": pool, "method": "full pool", "fraction": 1.0, "kept": pool, "epochs": 8,
+                     "losses": [30 / pool ** 0.3 + 2.5, 30 / pool ** 0.3 + 2.52], "certificate": "certified"})
+        for f in (0.25, 0.5, 0.75):
+            kept = round(f * pool)
+            law = 30 / kept ** 0.3 + 2.5
+            for method, shift in (("prototypes-easy", gap), ("prototypes-hard", 0.0), ("random", 0.05)):
+                rows.append({"pool": pool, "method": method, "fraction": f, "kept": kept, "epochs": 8,
+                             "losses": [law + shift, law + shift + 0.02],
+                             "certificate": "edge" if method == "random" else "certified"})
+    return rows
+
+
+def test_the_frontier_report_from_fake_rows(tmp_path):
+    import pruning_frontier_report as report
+    rep = report.build(_fake_frontier_rows(), n_boot=20)
+    # at 25k kept tokens the full 25k pool and hard at 0.25 of 100k have the same seed mean: the first given wins
+    first = {p["kept"]: p for p in rep["frontier"]}
+    assert first[25_000]["pool"] == 25_000 and first[25_000]["method"] == "full pool"
+    assert first[6_250]["method"] == "prototypes-easy"  # easy is 0.1 nats better at the smallest pool
+    assert first[300_000]["method"] == "prototypes-hard"
+    assert [r["keep"] for r in rep["regime"]] == ["easy", "either", "hard"]
+    assert rep["regime"][0]["easy_minus_hard"] == pytest.approx(-0.1)
+    # the 100k pool's difference is 0 (no sign): the change is read between 25k and 400k, crossing halfway in log
+    assert rep["sign_change"] == {"between": [25_000, 400_000], "pool": 100_000, "from": "easy", "to": "hard",
+                                  "beyond_noise": True}
+    assert rep["forms"]["verdict"] in ("power law", "exponential", "cannot tell apart")
+    md = report.markdown(rep)
+    assert "| 25,000 | 0.25 (6,250) |" in md and "full pool:" in md and "(edge)" in md
+    assert "keep **easy**" in md and "keep **hard**" in md
+    paths = report.write(rep, tmp_path)
+    assert all(p.stat().st_size > 0 for p in paths)
+    rule = report.rule(rep)
+    assert rule["measured"] and rule["default"] == "easy"
+    assert [p["keep"] for p in rule["pools"]] == ["easy", "either", "hard"]
+    target = tmp_path / "keep_rule.py"
+    target.write_text('"""doc"""\n\nRULE = {"measured": False}\n')
+    ns = {}
+    exec(report.write_rule(rep, target).read_text(), ns)
+    assert ns["RULE"] == rule and ns["__doc__"] == "doc"
