@@ -59,7 +59,7 @@ METHODS = {  # name -> PruneOptions fields
 TIME = "frontier_time.json"
 CARRY_DIRS = ("runs", TIME)
 WALK_ALLOWANCE = 1.3  # the estimate's margin for certification walks past E/2 .. 2E (a guess, not measured)
-MAX_ROUNDS = 6  # certification rounds; each adds at most one epoch step per cell
+MAX_ROUNDS = 10  # rounds: the first trains the grid, the second the best's seeds, then one epoch step each
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,8 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
             while not cert.missing and (wider := extend_grid(grids[c], cert)):
                 grids[c] = wider
                 cert = certify(rows, wider, ("epochs",), best_seeds=plan.seeds)
-            for p in cert.missing:
+            todo = cert.missing if cert.best is not None else grids[c].points()  # nothing trained yet: the grid
+            for p in todo:
                 j = job(plan, base, c, out, p)
                 if j.run_dir not in planned:
                     planned.add(j.run_dir)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 
 from squeeze.scaling.frontier import Cell, compare_forms, frontier, regime, sign_change
 
@@ -120,6 +121,8 @@ def plot(rep: dict, path: Path) -> None:
         ax.plot(D, ex["A"] * np.exp(-D / ex["D_s"]) + ex["C"], "k:", lw=1.5, label="exponential fit")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):  # 4.5, not 4.5 x 10^0
+        axis(FormatStrFormatter("%.1f"))
     ax.set_xlabel("kept tokens")
     ax.set_ylabel("validation loss (nats/token)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
