@@ -244,7 +244,9 @@ def regime(cells: list[Cell], easy: str = "prototypes-easy", hard: str = "protot
 
 def sign_change(rows: list[PoolRegime]) -> dict | None:
     """Where easy minus hard first changes sign between adjacent pools: the pair, the crossing by linear
-    interpolation in log pool size, and whether both sides are beyond noise; None if the sign never changes."""
+    interpolation in log pool size, and whether both sides are beyond noise; None if the sign never changes. A pool
+    whose difference is exactly 0 has no sign: it is skipped."""
+    rows = [r for r in rows if r.diff != 0]
     for a, b in zip(rows, rows[1:]):
         if a.diff * b.diff < 0:
             t = a.diff / (a.diff - b.diff)

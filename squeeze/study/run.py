@@ -17,7 +17,7 @@ from squeeze.runs.execute import ExecutorConfig, keep_workers
 from squeeze.runs.results import collect, write_csv
 from squeeze.study import compute, report, report_output
 from squeeze.study.progress import StudyProgress
-from squeeze.study.steps import STEPS, Study, StudyState, planned_costs
+from squeeze.study.steps import STEPS, Study, StudyState, planned_costs, selection
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         st = Study(preset, store, out, workers, executor=executor or ExecutorConfig(), seed_offset=seed_offset)
         spec = st.spec
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
-                                             "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets)})
+                                             "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets),
+                                             "selection_rule": selection.rule(spec).as_dict()})
         costs = planned_costs(st)
         progress = StudyProgress(costs, tuple(step.title for step in STEPS))
         state = StudyState()
