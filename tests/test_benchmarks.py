@@ -108,3 +108,28 @@ def test_the_frontier_report_from_fake_rows(tmp_path):
     ns = {}
     exec(report.write_rule(rep, target).read_text(), ns)
     assert ns["RULE"] == rule and ns["__doc__"] == "doc"
+
+
+def test_the_frontier_carries_its_runs_masks_and_clock_but_no_weights(tmp_path):
+    import pruning_frontier
+    out = tmp_path / "out"
+    small = ["frontier_time.json", "runs/P25000/masks/random_f0.25_s1.json",
+             "runs/P25000/random_f0.25/b25000/L2d64/lr0.004_wd6.4_ep16_s1/summary.json"]
+    for name in [*small, "runs/P25000/full-pool/b25000/L2d64/lr0.004_wd6.4_ep16_s0/model.safetensors",
+                 "data/train.bin", "flagship_time.json", "estimate_run/config.json"]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("{}")
+    assert [str(p.relative_to(out)) for p in flagship.carried(out, pruning_frontier.CARRY_DIRS)] == sorted(small)
+    assert flagship.pack(out, tmp_path / "c.tar.xz", pruning_frontier.CARRY_DIRS) == len(small)
+
+
+def test_the_frontier_plan_by_hand():
+    import pruning_frontier as pf
+    plan = pf.FULL_PLAN
+    cells = pf.cells(plan)
+    assert len(cells) == 3 * (1 + 3 * 7) and len({c.kept for c in cells}) == 10  # 25k and 100k kept twice
+    assert (plan.start_epochs(6_250), plan.start_epochs(50_000), plan.start_epochs(300_000)) == (16, 8, 4)
+    random = pf.CellKey(100_000, "random", 0.25)
+    assert random.kept == 25_000 and random.mask(Path("o"), 2) == Path("o/runs/P100000/masks/random_f0.25_s2.json")
+    assert pf.CellKey(100_000, "semdedup", 0.5).mask(Path("o"), 2).name == "semdedup_f0.5.json"  # one for all seeds
+    assert pf.CellKey(25_000, pf.FULL, 1.0).mask(Path("o"), 0) is None
