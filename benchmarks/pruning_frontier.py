@@ -59,7 +59,6 @@ METHODS = {  # name -> PruneOptions fields
 TIME = "frontier_time.json"
 CARRY_DIRS = ("runs", TIME)
 WALK_ALLOWANCE = 1.3  # the estimate's margin for certification walks past E/2 .. 2E (a guess, not measured)
-MAX_ROUNDS = 10  # rounds: the first trains the grid, the second the best's seeds, then one epoch step each
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,7 @@ class Plan:
     lr: float
     wd: float
     epochs: tuple[tuple[int, int], ...]  # (up to kept tokens, starting epochs), ascending
+    rounds: int  # certification rounds per invocation: the grid, the best's seeds, then one epoch step each
 
     def start_epochs(self, kept: int) -> int:
         return next((e for limit, e in self.epochs if kept <= limit), self.epochs[-1][1])
@@ -79,8 +79,8 @@ class Plan:
 
 # 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
-                 ((20_000, 16), (120_000, 8), (10**12, 4)))
-SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),))
+                 ((20_000, 16), (120_000, 8), (10**12, 4)), rounds=10)
+SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), rounds=3)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
     squeeze/study/sweep.py's walk but with a config per seed (the random subset is redrawn for each)."""
     grids = {c: grid(plan, c) for c in cells(plan)}
     planned: set[Path] = set()
-    for rnd in range(MAX_ROUNDS):
+    for rnd in range(plan.rounds):
         jobs = []
         for c in grids:
             rows = collect(c.root(out)) if c.root(out).exists() else []
@@ -188,7 +188,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
             return grids
         say(f"round {rnd + 1}: training {len(jobs)} runs")
         execute(jobs, TRAINER, workers=workers, threads_per_worker=1)
-    say(f"stopped after {MAX_ROUNDS} certification rounds: some cells are not certified (the table says which)")
+    say(f"stopped after {plan.rounds} certification rounds: some cells are not certified (the table says which)")
     return grids
 
 
