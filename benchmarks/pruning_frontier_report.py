@@ -144,7 +144,8 @@ def rule(rep: dict) -> dict:
     s = rep["sign_change"]
     change = ("" if s is None else f"; the sign changes between {s['between'][0]:,} and {s['between'][1]:,} tokens")
     pools = [{"pool": r["pool"], "keep": r["keep"], "diff": round(r["easy_minus_hard"], 5),
-              "interval": [round(v, 5) for v in r["interval"]]} for r in rep["regime"]]
+              "interval": None if any(np.isnan(r["interval"])) else [round(v, 5) for v in r["interval"]]}
+             for r in rep["regime"]]  # None: a one-seed cell, no noise measured
     return {"measured": True, "source": "benchmarks/pruning_frontier.py (prototypes-easy vs prototypes-hard, "
                                         "seed means, 90% intervals over seeds)",
             "default": "easy" if pools and pools[0]["diff"] < 0 else "hard",

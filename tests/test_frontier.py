@@ -109,3 +109,11 @@ def test_sign_change_interpolates_in_log_pool():
     assert change["pool"] == 20_000  # halfway in log between 10k and 40k
     assert not change["beyond_noise"]
     assert sign_change(rows[:1]) is None
+
+
+def test_one_seed_cells_get_no_interval_and_no_verdict_beyond_noise():
+    law = lambda d: 30.0 / d ** 0.3 + 2.5  # noqa: E731
+    out = compare_forms(_cells(law, 0.0, seeds=1), n_boot=30)
+    assert out.verdict == "cannot tell apart" and all(math.isnan(v) for v in out.diff_ci)
+    (row,) = regime([Cell("prototypes-easy", 100, 50, (3.0,)), Cell("prototypes-hard", 100, 50, (3.5, 3.5))])
+    assert row.diff == pytest.approx(-0.5) and row.keep == "either" and math.isnan(row.interval[0])

@@ -28,6 +28,9 @@ def test_a_measured_rule_takes_the_nearest_pool_in_log_size():
     assert small.keep == "easy" and "25,000" in small.reason and "-0.0800" in small.reason
     middle = keep_direction(150_000, MEASURED)  # nearer 100k than 400k in log: within noise, the point estimate
     assert middle.keep == "hard" and "within noise" in middle.reason
+    one_seed = {**MEASURED, "pools": [{"pool": 25_000, "keep": "either", "diff": -0.01, "interval": None}]}
+    assert keep_direction(25_000, one_seed).keep == "easy"
+    assert "no interval (a one-seed cell)" in keep_direction(25_000, one_seed).reason
     big = keep_direction(2_000_000, MEASURED)
     assert big.keep == "hard" and "outside the measured pools (25,000-400,000 tokens)" in big.reason
     assert big.as_dict() == {"keep": "hard", "pool_tokens": 2_000_000, "measured": True, "source": "a test table",

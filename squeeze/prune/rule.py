@@ -38,10 +38,11 @@ def keep_direction(pool_tokens: int, rule: dict | None = None) -> KeepRule:
         return KeepRule(rule["default"] == "hard", pool_tokens, bool(rule["measured"]), rule["source"],
                         rule["reason"])
     row = min(pools, key=lambda p: abs(math.log(p["pool"]) - math.log(pool_tokens)))
-    lo, hi = row["interval"]
     hard = row["keep"] == "hard" or (row["keep"] == "either" and row["diff"] > 0)
+    interval = ("no interval (a one-seed cell)" if row["interval"] is None else
+                "[{:+.4f}, {:+.4f}] (90% over seeds)".format(*row["interval"]))
     what = (f"measured at the pool of {row['pool']:,} tokens (nearest to {pool_tokens:,}): easy minus hard "
-            f"{row['diff']:+.4f} nats [{lo:+.4f}, {hi:+.4f}] (90% over seeds)")
+            f"{row['diff']:+.4f} nats {interval}")
     if row["keep"] == "either":
         what += f", within noise: {'hard' if hard else 'easy'} by the point estimate only"
     lo_pool, hi_pool = min(p["pool"] for p in pools), max(p["pool"] for p in pools)

@@ -193,7 +193,11 @@ def verdict(diff_ci: tuple[float, float]) -> str:
 
 
 def compare_forms(cells: list[Cell], n_boot: int = 200, seed: int = 0, level: float = LEVEL) -> FormComparison:
-    """Fit both forms to the frontier, score each by leave-one-size-out error, and bootstrap over seed noise."""
+    """Fit both forms to the frontier, score each by leave-one-size-out error, and bootstrap over seed noise. A cell
+    with one seed has no noise to resample: with any such cell no interval is drawn (NaN) and the verdict is
+    "cannot tell apart", never a difference "beyond noise" that no noise was measured for."""
+    if any(len(c.losses) < 2 for c in cells):
+        n_boot = 0
     pts = frontier(cells)
     D, y = np.array([p.kept for p in pts], dtype=float), np.array([p.loss for p in pts])
     e_pow, e_exp, starts = loso_errors(D, y)  # the power-law fits: the bootstrap's starts
@@ -228,14 +232,17 @@ def _easy_minus_hard(cells: list[Cell], pool: int, easy: str, hard: str) -> tupl
 def regime(cells: list[Cell], easy: str = "prototypes-easy", hard: str = "prototypes-hard", n_boot: int = 2000,
            seed: int = 0, level: float = LEVEL) -> list[PoolRegime]:
     """At each pool size (ascending), easy minus hard with an interval over seeds; pools lacking a pair are left
-    out."""
+    out, and a pool with a one-seed cell reads "either" with a NaN interval."""
     rng = np.random.default_rng(seed)
     out = []
     for pool in sorted({c.pool for c in cells}):
         diff, n = _easy_minus_hard(cells, pool, easy, hard)
         if not n:
             continue
-        mine = [c for c in cells if c.pool == pool and c.method in (easy, hard)]
+        mine = [c for c in cells if c.pool == pool and c.method in (easy, hard) and c.kept < pool]
+        if any(len(c.losses) < 2 for c in mine):  # one seed: no noise measured, so no interval and no direction
+            out.append(PoolRegime(pool, diff, (math.nan, math.nan), n, "either"))
+            continue
         draws = [_easy_minus_hard(resample(mine, rng), pool, easy, hard)[0] for _ in range(n_boot)]
         lo, hi = percentile_interval(draws, level)
         out.append(PoolRegime(pool, diff, (lo, hi), n, "easy" if hi < 0 else "hard" if lo > 0 else "either"))
