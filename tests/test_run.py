@@ -354,12 +354,14 @@ def test_a_study_carried_over_without_weights_retrains_only_what_a_later_step_re
     has to read: here the main size's ensemble members (its evaluation and a student are missing), one snapshot
     run (its evaluation is missing) and the selection embedder (a mask is missing). Same seeds, so the same numbers
     come back, bit for bit on CPU. Last in this file: it leaves the shared study without most of its weights."""
+    from squeeze.study.steps import selection
     out, _ = smoke_study
     spec, runs = PRESETS["smoke"].study, out / "runs"
     saved = json.loads((out / "summary.json").read_text())
     main_ens = runs / "ensemble" / f"L{spec.main[0]}d{spec.main[1]}" / "ensemble.json"
     gone = [main_ens, runs / "distill" / "student" / "s1" / "summary.json",
-            runs / "snapshot" / "s0" / "snapshot_ensemble.json", runs / "selection" / "masks" / "prototypes.json"]
+            runs / "snapshot" / "s0" / "snapshot_ensemble.json",
+            runs / "selection" / "masks" / f"{selection.names(spec)['prototypes']}.json"]  # prototypes-easy or -hard
     before = {p: p.read_text() for p in gone}
     for p in [*runs.rglob("*.safetensors"), *runs.rglob("state.pt"), *gone]:
         p.unlink()
