@@ -51,16 +51,16 @@ CARRY_DIRS = ("runs", TIME, "study.json", "study_time.json")  # what under OUT i
 CARRY_ORIGIN = "carry.json"  # in the carry, beside OUT's files: the absolute OUT it was packed from
 
 
-def carried(out: Path) -> list[Path]:
-    """The files of OUT that the carry holds, sorted."""
-    files = [p for top in CARRY_DIRS for p in ([out / top] if (out / top).is_file() else (out / top).rglob("*"))]
+def carried(out: Path, dirs: tuple[str, ...] = CARRY_DIRS) -> list[Path]:
+    """The files of OUT that the carry holds (those under `dirs`), sorted."""
+    files = [p for top in dirs for p in ([out / top] if (out / top).is_file() else (out / top).rglob("*"))]
     return sorted(p for p in files if p.is_file() and not p.name.endswith(CARRY_SKIPS))
 
 
-def pack(out: Path, carry: Path) -> int:
-    """Write `carried(out)` to the .tar.xz `carry` (a temporary file renamed over it: a kill mid-write keeps the
-    last good one), with CARRY_ORIGIN naming OUT; returns how many of OUT's files it holds."""
-    files = carried(out)
+def pack(out: Path, carry: Path, dirs: tuple[str, ...] = CARRY_DIRS) -> int:
+    """Write `carried(out, dirs)` to the .tar.xz `carry` (a temporary file renamed over it: a kill mid-write keeps
+    the last good one), with CARRY_ORIGIN naming OUT; returns how many of OUT's files it holds."""
+    files = carried(out, dirs)
     tmp = carry.with_name(carry.name + ".tmp")
     origin = json.dumps({"out": str(out.resolve())}).encode()
     with tarfile.open(tmp, "w:xz") as tar:
@@ -81,7 +81,7 @@ def unpack(carry: Path, out: Path) -> int:
         try:
             origin = json.loads(tar.extractfile(CARRY_ORIGIN).read())["out"]
         except (KeyError, ValueError, AttributeError):
-            raise SqueezeError(f"{carry}: not a flagship carry (no readable {CARRY_ORIGIN})") from None
+            raise SqueezeError(f"{carry}: not a carry (no readable {CARRY_ORIGIN})") from None
         if origin != str(out.resolve()):
             raise SqueezeError(f"{carry}: packed from --out {origin}; resume it there (its runs name that path)")
         members = [m for m in tar.getmembers() if m.name != CARRY_ORIGIN]
@@ -133,12 +133,12 @@ class Clock:
             time.sleep(self.HEARTBEAT)
             self.write()
 
-    def carry_every(self, out: Path, carry: Path) -> None:
+    def carry_every(self, out: Path, carry: Path, dirs: tuple[str, ...] = CARRY_DIRS) -> None:
         """`pack` every CARRY_EVERY seconds, never while the clock's file is being rewritten."""
         while True:
             time.sleep(CARRY_EVERY)
             with self.lock:
-                pack(out, carry)
+                pack(out, carry, dirs)
 
 
 def main() -> int:

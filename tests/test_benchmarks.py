@@ -62,3 +62,74 @@ def test_the_flagship_carry_holds_the_small_files_and_restores_them(tmp_path):
     assert flagship.unpack(carry, out) == len(small)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(small)
     assert all((out / name).read_text() == text for name, text in small.items())
+
+
+def _fake_frontier_rows():
+    """3 pools x fractions 0.25-1.0: a power law in kept tokens, easy 0.1 nats better than hard at the smallest pool
+    and 0.1 worse at the largest, and a second seed 0.02 above the first."""
+    rows = []
+    for pool, gap in ((25_000, -0.1), (100_000, 0.0), (400_000, 0.1)):
+        rows.append({"pool": pool, "method": "full pool", "fraction": 1.0, "kept": pool, "epochs": 8,
+                     "losses": [30 / pool ** 0.3 + 2.5, 30 / pool ** 0.3 + 2.52], "certificate": "certified"})
+        for f in (0.25, 0.5, 0.75):
+            kept = round(f * pool)
+            law = 30 / kept ** 0.3 + 2.5
+            for method, shift in (("prototypes-easy", gap), ("prototypes-hard", 0.0), ("random", 0.05)):
+                rows.append({"pool": pool, "method": method, "fraction": f, "kept": kept, "epochs": 8,
+                             "losses": [law + shift, law + shift + 0.02],
+                             "certificate": "edge" if method == "random" else "certified"})
+    return rows
+
+
+def test_the_frontier_report_from_fake_rows(tmp_path):
+    import pruning_frontier_report as report
+    rep = report.build(_fake_frontier_rows(), n_boot=20)
+    # at 25k kept tokens the full 25k pool and hard at 0.25 of 100k have the same seed mean: the first given wins
+    first = {p["kept"]: p for p in rep["frontier"]}
+    assert first[25_000]["pool"] == 25_000 and first[25_000]["method"] == "full pool"
+    assert first[6_250]["method"] == "prototypes-easy"  # easy is 0.1 nats better at the smallest pool
+    assert first[300_000]["method"] == "prototypes-hard"
+    assert [r["keep"] for r in rep["regime"]] == ["easy", "either", "hard"]
+    assert rep["regime"][0]["easy_minus_hard"] == pytest.approx(-0.1)
+    # the 100k pool's difference is 0 (no sign): the change is read between 25k and 400k, crossing halfway in log
+    assert rep["sign_change"] == {"between": [25_000, 400_000], "pool": 100_000, "from": "easy", "to": "hard",
+                                  "beyond_noise": True}
+    assert rep["forms"]["verdict"] in ("power law", "exponential", "cannot tell apart")
+    md = report.markdown(rep)
+    assert "| 25,000 | 0.25 (6,250) |" in md and "full pool:" in md and "(edge)" in md
+    assert "keep **easy**" in md and "keep **hard**" in md
+    paths = report.write(rep, tmp_path)
+    assert all(p.stat().st_size > 0 for p in paths)
+    rule = report.rule(rep)
+    assert rule["measured"] and rule["default"] == "easy"
+    assert [p["keep"] for p in rule["pools"]] == ["easy", "either", "hard"]
+    target = tmp_path / "keep_rule.py"
+    target.write_text('"""doc"""\n\nRULE = {"measured": False}\n')
+    ns = {}
+    exec(report.write_rule(rep, target).read_text(), ns)
+    assert ns["RULE"] == rule and ns["__doc__"] == "doc"
+
+
+def test_the_frontier_carries_its_runs_masks_and_clock_but_no_weights(tmp_path):
+    import pruning_frontier
+    out = tmp_path / "out"
+    small = ["frontier_time.json", "runs/P25000/masks/random_f0.25_s1.json",
+             "runs/P25000/random_f0.25/b25000/L2d64/lr0.004_wd6.4_ep16_s1/summary.json"]
+    for name in [*small, "runs/P25000/full-pool/b25000/L2d64/lr0.004_wd6.4_ep16_s0/model.safetensors",
+                 "data/train.bin", "flagship_time.json", "estimate_run/config.json"]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("{}")
+    assert [str(p.relative_to(out)) for p in flagship.carried(out, pruning_frontier.CARRY_DIRS)] == sorted(small)
+    assert flagship.pack(out, tmp_path / "c.tar.xz", pruning_frontier.CARRY_DIRS) == len(small)
+
+
+def test_the_frontier_plan_by_hand():
+    import pruning_frontier as pf
+    plan = pf.FULL_PLAN
+    cells = pf.cells(plan)
+    assert len(cells) == 3 * (1 + 3 * 7) and len({c.kept for c in cells}) == 10  # 25k and 100k kept twice
+    assert (plan.start_epochs(6_250), plan.start_epochs(50_000), plan.start_epochs(300_000)) == (16, 8, 4)
+    random = pf.CellKey(100_000, "random", 0.25)
+    assert random.kept == 25_000 and random.mask(Path("o"), 2) == Path("o/runs/P100000/masks/random_f0.25_s2.json")
+    assert pf.CellKey(100_000, "semdedup", 0.5).mask(Path("o"), 2).name == "semdedup_f0.5.json"  # one for all seeds
+    assert pf.CellKey(25_000, pf.FULL, 1.0).mask(Path("o"), 0) is None

@@ -263,6 +263,25 @@ def test_prune_cli_embedding_methods_with_a_run_embedder(tiny_store, tmp_path, m
     assert load_mask(tmp_path / "a" / "d4.json", store).sum() > 0
 
 
+@pytest.mark.parametrize("default", ["hard", "easy"])
+def test_prune_without_a_direction_follows_the_recorded_rule(default, tiny_store, tmp_path, monkeypatch):
+    """Neither --keep-easy nor --keep-hard: the mask is the one the rule's direction gives, and its summary says
+    which rule and why."""
+    from squeeze.prune import rule
+    monkeypatch.setattr(rule, "RULE", {"measured": False, "source": "a test", "default": default,
+                                       "reason": "the test says so", "pools": []})
+    train(tiny_config(tiny_store, epochs=1), tmp_path / "emb", quiet=True)
+    base = ["prune", "--data", str(tiny_store), "--embedder", str(tmp_path / "emb"), "--cache", str(tmp_path / "c"),
+            "--clusters", "3", "--method", "prototypes", "--keep", "0.5"]
+    assert cli([*base, "--out", str(tmp_path / "ruled.json")]) == 0
+    assert cli([*base, f"--keep-{default}", "--out", str(tmp_path / "flag.json")]) == 0
+    assert cli([*base, f"--keep-{'easy' if default == 'hard' else 'hard'}", "--out", str(tmp_path / "other.json")]) == 0
+    ruled, flag, other = (json.loads((tmp_path / f"{n}.json").read_text())["keep"] for n in ("ruled", "flag", "other"))
+    assert ruled == flag != other
+    s = json.loads((tmp_path / "ruled.summary.json").read_text())
+    assert s["hard"] == (default == "hard") and s["keep_rule"]["reason"] == "the test says so"
+
+
 def test_fit_to_target_cuts_the_last_document_by_priority():
     """By hand: documents of 5, 4, 3, 6 tokens (one not a candidate), priority 3 > 0 > 2 > 1. Target 8 from a
     selection that kept docs 0 and 1 (9 tokens): doc 0 (5, top priority) whole, then doc 1 (4) does not fit, so it

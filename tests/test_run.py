@@ -156,6 +156,22 @@ def test_progress_adds_a_step_that_outgrew_its_estimate_to_the_plan(capsys):
 GOLDEN_TOLERANCE = 5e-3
 
 
+def test_the_study_records_its_selection_rule_and_follows_it(smoke_study):
+    """study.json says whether the prototypes row kept the easy or the hard documents and why (squeeze/prune/
+    rule.py at the pool of 2 x D0), and the row, its runs and its mask are the ones that direction gives."""
+    from squeeze.study.steps import selection
+    out, _ = smoke_study
+    spec = PRESETS["smoke"].study
+    recorded = json.loads((out / "study.json").read_text())["selection_rule"]
+    assert recorded == selection.rule(spec).as_dict() and recorded["pool_tokens"] == 2 * spec.d0
+    assert recorded["reason"]
+    mask = json.loads((out / "runs" / "selection" / "masks" / f"prototypes-{recorded['keep']}.summary.json")
+                      .read_text())
+    assert mask["hard"] == (recorded["keep"] == "hard")
+    methods = {m["method"] for m in json.loads((out / "summary.json").read_text())["methods"]}
+    assert f"data selection: prototypes-{recorded['keep']}" in methods
+
+
 def test_smoke_study_matches_the_golden_losses(smoke_study):
     out, code = smoke_study
     assert code == 0
@@ -215,7 +231,7 @@ def test_ctrl_c_during_the_study_exits_130_and_a_rerun_resumes(smoke_study, monk
 
     from squeeze.study.steps import selection
     out, _ = smoke_study
-    names = [f"selection/{m}/s{i}" for m in ("prototypes", "semdedup", "perplexity", "random") for i in (0, 1)]
+    names = [f"selection/{m}/s{i}" for m in selection.names(PRESETS["smoke"].study).values() for i in (0, 1)]
     first = {r["name"]: r["val_loss"] for r in collect(out / "runs") if r["finished"]}
     shutil.rmtree(out / "runs" / "selection")
 
@@ -338,12 +354,14 @@ def test_a_study_carried_over_without_weights_retrains_only_what_a_later_step_re
     has to read: here the main size's ensemble members (its evaluation and a student are missing), one snapshot
     run (its evaluation is missing) and the selection embedder (a mask is missing). Same seeds, so the same numbers
     come back, bit for bit on CPU. Last in this file: it leaves the shared study without most of its weights."""
+    from squeeze.study.steps import selection
     out, _ = smoke_study
     spec, runs = PRESETS["smoke"].study, out / "runs"
     saved = json.loads((out / "summary.json").read_text())
     main_ens = runs / "ensemble" / f"L{spec.main[0]}d{spec.main[1]}" / "ensemble.json"
     gone = [main_ens, runs / "distill" / "student" / "s1" / "summary.json",
-            runs / "snapshot" / "s0" / "snapshot_ensemble.json", runs / "selection" / "masks" / "prototypes.json"]
+            runs / "snapshot" / "s0" / "snapshot_ensemble.json",
+            runs / "selection" / "masks" / f"{selection.names(spec)['prototypes']}.json"]  # prototypes-easy or -hard
     before = {p: p.read_text() for p in gone}
     for p in [*runs.rglob("*.safetensors"), *runs.rglob("state.pt"), *gone]:
         p.unlink()

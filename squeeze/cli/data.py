@@ -10,6 +10,7 @@ from squeeze.cli import checks
 from squeeze.data.prepare import prepare_corpus
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
+from squeeze.prune.keep_rule import RULE
 from squeeze.prune.pipeline import METHODS, PruneOptions, prune_documents
 
 
@@ -59,6 +60,11 @@ def cmd_prepare(a: argparse.Namespace) -> None:
           f"{meta['vocab_size']:,}")
 
 
+RULE_NOW = (f"keep {RULE['default']} at every pool size ({RULE['source']})" if not RULE["measured"]
+            else "measured per pool size by benchmarks/pruning_frontier.py: " + ", ".join(
+                f"{p['pool']:,} tokens {p['keep']}" for p in RULE["pools"]))
+
+
 def add_prune_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("prune", help="select training documents: write a keep-mask for `squeeze train`")
     p.add_argument("--data", required=True, help="token store directory")
@@ -68,10 +74,13 @@ def add_prune_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--budget-tokens", type=int, default=0, help="select inside this budget prefix (0 = whole store)")
     p.add_argument("--clusters", type=int, default=0, help="k-means clusters (0 = sqrt(candidate documents))")
     hard = p.add_mutually_exclusive_group()
-    hard.add_argument("--keep-hard", dest="hard", action="store_true", default=True,
-                      help="prototypes/d4: keep documents far from their centroid (default; plentiful data)")
-    hard.add_argument("--keep-easy", dest="hard", action="store_false",
-                      help="prototypes/d4: keep documents near their centroid (scarce data)")
+    hard.add_argument("--keep-hard", dest="hard", action="store_const", const=True, default=None,
+                      help="prototypes/d4: keep documents far from their centroid (the paper: when data is "
+                           "plentiful)")
+    hard.add_argument("--keep-easy", dest="hard", action="store_const", const=False,
+                      help="prototypes/d4: keep documents near their centroid (the paper: when data is scarce). "
+                           "Default, neither flag: the rule of squeeze/prune/keep_rule.py for the candidate tokens, "
+                           f"now: {RULE_NOW}")
     p.add_argument("--balance", action="store_true", help="prototypes/d4: equal token quota per cluster")
     p.add_argument("--eps", type=float, default=None, help="semdedup/d4: drop cos > 1 - eps (else searched for --keep)")
     p.add_argument("--dedup-keep", type=float, default=0.75, help="d4: token fraction SemDeDup keeps before "

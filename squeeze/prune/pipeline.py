@@ -10,7 +10,7 @@ Then train on the subset: `squeeze train --data STORE --data.keep_mask=mask.json
 Exercised by tests/test_prune.py.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +26,7 @@ from squeeze.io import atomic_write, make_dir, write_json
 from squeeze.prune import select
 from squeeze.prune.embed import cached_embeddings, make_embedder
 from squeeze.prune.perplexity import reference_config, reference_scores
+from squeeze.prune.rule import keep_direction
 
 METHODS = ("prototypes", "semdedup", "d4", "perplexity", "random")
 
@@ -39,7 +40,8 @@ class PruneOptions:
     keep: float | None = None  # fraction of the candidate tokens to keep, in (0, 1]
     budget_tokens: int = 0  # select inside this budget prefix (0 = whole store)
     clusters: int = 0  # k-means clusters (0 = sqrt(candidate documents))
-    hard: bool = True  # prototypes/d4: keep documents far from their centroid (plentiful data)
+    hard: bool | None = None  # prototypes/d4: keep documents far from (True) or near (False) their centroid;
+    # None: squeeze/prune/rule.py's rule for the candidate tokens (the paper's regime rule until measured)
     balance: bool = False  # prototypes/d4: equal token quota per cluster
     eps: float | None = None  # semdedup/d4: drop cos > 1 - eps (else searched for `keep`)
     dedup_keep: float = 0.75  # d4: token fraction SemDeDup keeps before prototypes
@@ -147,7 +149,15 @@ def prune_documents(a: PruneOptions, say: Callable[[str], None] = lambda m: None
     t0 = time.perf_counter()
     store = TokenStore.open(a.data)
     ntok = budget_doc_tokens(store, a.budget_tokens)
+    rule = None
+    if a.hard is None:  # easy or hard by the recorded rule for this many candidate tokens
+        rule = keep_direction(int(ntok.sum()))
+        a = replace(a, hard=rule.hard)
+        if a.method in ("prototypes", "d4"):
+            say(f"keeping the {rule.keep} documents: {rule.reason}")
     keep, score, info = select_docs(a, store, ntok, say)
+    if rule is not None and a.method in ("prototypes", "d4"):
+        info["keep_rule"] = rule.as_dict()
     keep &= ntok > 0
     partial, target = None, None
     if a.keep is not None:  # exactly the target tokens, like for like across methods (the last document cut)

@@ -276,7 +276,9 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     for recipe in [r for r in others if r.startswith(SELECT_PREFIX)]:
         b = fits_mod.best_runs([r for r in rows if r["recipe"] == recipe], recipe, by=lambda r: r["recipe"])[recipe]
         pool, kept = budget_of(b.run), _mean(_kept_tokens(r) for r in _seed_rows(rows, b))
-        methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {recipe.removeprefix(SELECT_PREFIX)}",
+        method = recipe.removeprefix(SELECT_PREFIX)
+        method = "prototypes-hard" if method == "prototypes" else method  # a study before the keep rule kept hard
+        methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {method}",
                                    f"kept {kept:,.0f} tokens of a {pool:,.0f}-token pool; multiplier at the kept "
                                    "tokens", read_at=kept))
     singles = [m for m in methods if m.single_model]

@@ -17,7 +17,7 @@ from squeeze.runs.execute import ExecutorConfig, keep_workers
 from squeeze.runs.results import collect, write_csv
 from squeeze.study import compute, cpt, report, report_output
 from squeeze.study.progress import StudyProgress
-from squeeze.study.steps import Study, StudyState, planned_costs, steps_of
+from squeeze.study.steps import Study, StudyState, planned_costs, selection, steps_of
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         spec = st.spec
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
                                              "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets),
+                                             "selection_rule": selection.rule(spec).as_dict(),
                                              **({"base": base.record()} if base else {})})
         costs = planned_costs(st)
         steps = steps_of(st)

@@ -2,8 +2,10 @@
 documents by the method's own ranking, then the first tokens of one more: like for like), and the certified
 regularized point trains on each subset with the preset's seeds. `random` is the honest baseline (Sorscher et al.
 2022, Abbas et al. 2023, Marion et al. 2023), drawn anew for each seed; a deterministic method's mask is the same for
-every seed. Prototypes keep the hard documents, perplexity the middle slice (the PruneOptions defaults). Embeddings:
-the mean hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused.
+every seed. Prototypes keep the easy or the hard documents by squeeze/prune/rule.py's rule for the pool (the paper's
+regime rule until benchmarks/pruning_frontier.py has measured it; study.json records which and why), and the row is
+named by it (`prototypes-easy`); perplexity keeps the middle slice (the PruneOptions default). Embeddings: the mean
+hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused.
 From a base (squeeze/study/cpt.py) the perplexity method's reference models start from the base too: the standard
 recipe at the base's size and the certified standard lr (OUT/runs/selection/masks/reference_config.json)."""
 import sys
@@ -11,7 +13,9 @@ from pathlib import Path
 
 from squeeze import config as config_mod
 from squeeze.io import make_dir
+from squeeze.presets import StudySpec
 from squeeze.prune.pipeline import PruneOptions, prune_documents
+from squeeze.prune.rule import KeepRule, keep_direction
 from squeeze.recipes import Recipe, select_recipe
 from squeeze.runs.execute import Job
 from squeeze.runs.files import CONFIG
@@ -21,7 +25,18 @@ NAME = "selection"
 METHODS = ("prototypes", "semdedup", "perplexity", "random")
 
 
+def rule(spec: StudySpec) -> KeepRule:
+    """Easy or hard for the prototypes row: the recorded rule at this study's pool, 2 x D0 tokens."""
+    return keep_direction(2 * spec.d0)
+
+
+def names(spec: StudySpec) -> dict[str, str]:
+    """Each method's row, run-directory and mask name: prototypes carries its direction."""
+    return {m: f"prototypes-{rule(spec).keep}" if m == "prototypes" else m for m in METHODS}
+
+
 def mask_path(st: Study, method: str, i: int) -> Path:
+    method = names(st.spec)[method]
     return st.runs(NAME) / "masks" / (f"{method}_s{i}.json" if method == "random" else f"{method}.json")
 
 
@@ -31,9 +46,9 @@ def plan(st: Study, state: StudyState) -> list[Job]:
     for method in METHODS:
         for i in range(st.spec.seeds):
             c = st.seeded(state.certified(), i)
-            c.recipe = select_recipe(method)
+            c.recipe = select_recipe(names(st.spec)[method])
             c.data.budget_tokens, c.data.keep_mask = 2 * st.spec.d0, str(mask_path(st, method, i))
-            jobs.append(Job(c, st.runs(NAME) / method / f"s{i}"))
+            jobs.append(Job(c, st.runs(NAME) / names(st.spec)[method] / f"s{i}"))
     return jobs
 
 
@@ -65,7 +80,7 @@ def _masks(st: Study, embed_run: Path, ref_config: str | None = None) -> None:
         st.run([Job(config_mod.load(str(embed_run / CONFIG)), embed_run, needs_weights=True)])
     for path, (method, i) in todo.items():
         prune_documents(PruneOptions(data=str(st.store), method=method, out=str(path), keep=0.5,
-                                     budget_tokens=2 * st.spec.d0, embedder=str(embed_run),
+                                     budget_tokens=2 * st.spec.d0, embedder=str(embed_run), hard=rule(st.spec).hard,
                                      seed=st.seed(i) if method == "random" else 0, ref_config=ref_config),
                         say=_say)
 
