@@ -256,6 +256,15 @@ def test_starts_profile_and_refit_in_the_callers_units():
     assert flat.rss == pytest.approx(10.8333, rel=1e-4)
     assert fit.fit_power_law(x, y, n_starts=1).rss == pytest.approx(best.rss, rel=1e-12)
     assert fit.refit_power_law(x, y, flat).rss == pytest.approx(best.rss, rel=1e-12)
+    assert fit._refit(x, y, fit._scale(x), flat).rss == pytest.approx(best.rss, rel=1e-12)  # a bootstrap refit
+
+
+def test_start_grid_is_ordered_and_covers_the_documented_ranges():
+    # exponents ascending over ~0.05 (data) .. ~0.8 (ensembles), so n_starts < 18 spread over them evenly; C starts
+    # at fractions of min(y) in [0, 1), 0 included: the asymptote lies below every measured loss and may be ~0
+    assert list(fit.B_STARTS) == sorted(set(fit.B_STARTS)) and fit.B_STARTS[0] <= 0.05 <= 0.8 <= fit.B_STARTS[-1]
+    assert fit.C_FRACTIONS[0] == 0.0 and list(fit.C_FRACTIONS) == sorted(set(fit.C_FRACTIONS))
+    assert all(0.0 <= f < 1.0 for f in fit.C_FRACTIONS)
 
 
 def test_fit_results_are_frozen_and_compare_by_identity():
