@@ -118,12 +118,14 @@ def test_start_grids_are_hoffmanns_and_thin_keeps_every_other_value():
         np.testing.assert_allclose(joint.CHINCHILLA_GRID["thin"][k], full[k][::2], atol=1e-12)
 
 
-def test_fits_are_frozen():
+def test_fits_are_frozen_and_intervals_compare_by_identity():
     f = joint.ChinchillaFit(E=1.0, A=1.0, alpha=0.3, B=1.0, beta=0.3, objective=0.0, n_points=5, n_starts=1)
     with pytest.raises(AttributeError):
         f.E = 2.0
+    w1, w2 = (joint.ChinchillaWithInterval(f, (1, 1), (1, 1), (0, 0), (1, 1), (0, 0), 0.9, 1) for _ in range(2))
     with pytest.raises(AttributeError):
-        joint.ChinchillaWithInterval(f, (1, 1), (1, 1), (0, 0), (1, 1), (0, 0), 0.9, 1).E = (0, 0)
+        w1.E = (0, 0)
+    assert w1 != w2 and len({w1, w2}) == 2  # by identity, like fit.py's results with intervals
     with pytest.raises(AttributeError):
         joint.DataConstrainedFit(f, 1.0, 1.0, 0.0, 5, "").R_D_star = 2.0
 
