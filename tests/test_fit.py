@@ -259,6 +259,17 @@ def test_starts_profile_and_refit_in_the_callers_units():
     assert fit._refit(x, y, fit._scale(x), flat).rss == pytest.approx(best.rss, rel=1e-12)  # a bootstrap refit
 
 
+def test_starts_that_tie_keep_the_earlier_one():
+    # rising data: from A = 0 every start ends on the flat line at the mean (RSS exactly 4+1+0+1+4 = 10) with its own
+    # undetermined B; the lowest RSS wins and a tie keeps the start listed first (the caller's, before the grid)
+    x, y = np.array([1, 2, 4, 8, 16.0]), np.array([1, 2, 3, 4, 5.0])
+    s1, s2 = (0.0, 0.3, 3.0), (0.0, 0.7, 3.0)
+    f1, f2 = (fit.fit_power_law(x, y, n_starts=0, starts=[s]) for s in (s1, s2))
+    assert f1.rss == f2.rss == 10.0 and f1.B != f2.B
+    assert fit.fit_power_law(x, y, n_starts=0, starts=[s1, s2]).B == f1.B
+    assert fit.fit_power_law(x, y, n_starts=0, starts=[s2, s1]).B == f2.B
+
+
 def test_start_grid_is_ordered_and_covers_the_documented_ranges():
     # exponents ascending over ~0.05 (data) .. ~0.8 (ensembles), so n_starts < 18 spread over them evenly; C starts
     # at fractions of min(y) in [0, 1), 0 included: the asymptote lies below every measured loss and may be ~0
