@@ -148,3 +148,291 @@ def test_profile_start_finds_the_global_exponent_within_the_bounds():
     y = np.array([1, 2, 3, 4, 5.0])
     A, B, C = fit._profile_start(x, y, np.ones(5))
     assert min(A, C) >= 0 and np.sum((A * x**-B + C - y) ** 2) == pytest.approx(10.0)
+
+
+# --- Tests that pin the math to hand computations (issue 38: each one fails on a mutant of fit.py) ---
+
+def test_check_xy_refuses_each_bad_input_on_its_own():
+    x, y = np.array([1.0, 2.0, 4.0]), np.array([3.0, 2.0, 1.6])
+    with pytest.raises(ValueError, match="1-D of the same length"):
+        fit.fit_power_law(np.ones((3, 2)) + np.arange(3)[:, None], np.ones((3, 2)))  # same shape, but 2-D
+    with pytest.raises(ValueError, match="1-D of the same length"):
+        fit.fit_power_law(x, y[:2])
+    with pytest.raises(ValueError, match=r"x and y must be finite \(found nan or inf\)"):
+        fit.fit_power_law(x, [3.0, np.nan, 1.6])  # x finite, y not
+    for w in ([1.0, 1.0], [1.0, 0.0, 1.0], [1.0, np.inf, 1.0], [1.0, -1.0, 1.0]):
+        with pytest.raises(ValueError, match="weights must be finite, positive and shaped like y"):
+            fit.fit_power_law(x, y, weights=w)
+    with pytest.raises(ValueError, match="no starting point"):
+        fit.fit_power_law(x, y, n_starts=0)
+
+
+def test_grid_starts_by_hand():
+    xn, y, w = np.array([0.5, 1.0, 2.0, 4.0]), np.array([3.0, 2.5, 2.2, 2.1]), np.array([1.0, 2.0, 1.0, 0.5])
+    starts = fit._grid_starts(xn, y, w, 18)
+    grid = [(B, f) for B in fit.B_STARTS for f in fit.C_FRACTIONS]
+    assert len(starts) == 18
+    for (A0, B0, C0), (B, frac) in zip(starts, grid):
+        u = xn**-B
+        A_ls = np.linalg.lstsq((np.sqrt(w) * u)[:, None], np.sqrt(w) * (y - frac * 2.1), rcond=None)[0][0]
+        assert (B0, C0) == (B, frac * 2.1) and A0 == pytest.approx(A_ls, rel=1e-12)
+    # fewer starts are spread evenly over the grid, ends included: 2 -> first and last, 3 -> also the 9th
+    assert [tuple(s[1:]) for s in fit._grid_starts(xn, y, w, 2)] == [(B, f * 2.1) for B, f in (grid[0], grid[17])]
+    assert [s[1] for s in fit._grid_starts(xn, y, w, 3)] == [grid[0][0], grid[8][0], grid[17][0]]
+    # C starts at fractions of min(y) only when it is positive; small losses are not rounded up
+    assert [s[2] for s in fit._grid_starts(xn, y - 1.6, w, 3)] == pytest.approx([f * 0.5 for f in
+                                                                                 (grid[0][1], grid[8][1], grid[17][1])])
+    # negative losses: C starts at 0, the least-squares A is negative and takes the floor 1e-12
+    assert [tuple(s[[0, 2]]) for s in fit._grid_starts(xn, -y, w, 18)] == [(1e-12, 0.0)] * 18
+
+
+def _profile_by_nnls(xn, y, w):
+    """min over PROFILE_BS of the weighted RSS with A, C >= 0, by scipy's non-negative least squares at each B."""
+    from scipy.optimize import nnls
+    best = None
+    for B in fit.PROFILE_BS:
+        M = np.sqrt(w)[:, None] * np.column_stack([xn**-B, np.ones_like(xn)])
+        (A, C), res = nnls(M, np.sqrt(w) * y)
+        if best is None or res**2 < best[0]:
+            best = (res**2, A, B, C)
+    return best
+
+
+@pytest.mark.parametrize("case", ["interior", "small A", "C at 0"])
+def test_profile_start_is_the_nonnegative_least_squares_optimum_over_the_exponent_grid(case):
+    rng = np.random.default_rng(11)
+    xn = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    w = rng.uniform(0.5, 2.0, 6)
+    y = {"interior": 2.0 * xn**-0.6 + 1.5, "small A": 0.3 * xn**-0.4 + 0.7,
+         "C at 0": 0.6 * xn**-0.5 - 0.1}[case] + rng.normal(0, 0.01, 6)
+    A, B, C = fit._profile_start(xn, y, w)
+    rss, A_ref, B_ref, C_ref = _profile_by_nnls(xn, y, w)
+    assert B == B_ref and A == pytest.approx(A_ref, rel=1e-8) and C == pytest.approx(C_ref, rel=1e-8, abs=1e-12)
+    assert np.sum(w * (A * xn**-B + C - y) ** 2) == pytest.approx(rss, rel=1e-9)
+    if case == "C at 0":
+        assert C == 0.0 and A > 0
+
+
+def test_profile_start_of_rising_data_is_the_flat_line_at_the_weighted_mean_found_at_B_0():
+    xn, y, w = np.array([1.0, 2.0, 4.0, 8.0]), np.array([0.1, 0.2, 0.3, 0.5]), np.array([1.0, 1.0, 2.0, 4.0])
+    A, B, C = fit._profile_start(xn, y, w)
+    assert (A, B) == (0.0, 0.0) and C == pytest.approx((0.1 + 0.2 + 0.6 + 2.0) / 8, rel=1e-12)
+
+
+def test_diagnose_thresholds_by_hand():
+    x, y = np.array([2.0, 3.0, 5.0, 7.0]), np.array([4.0, 3.0, 2.0, 1.0])  # min x 2, max |y| 4: bounds at 4e-6
+    d = lambda A, B, C: fit._diagnose(x, y, A, B, C)[1]  # noqa: E731
+    assert d(1.0, 0.5, 1.0) == ""
+    assert d(8e-6, 1.0, 1.0) == "A at its bound 0 (flat data: B undetermined)"  # A / 2^1 = 4e-6: at the bound
+    assert d(1.2e-5, 1.0, 1.0) == ""  # A term 6e-6
+    assert d(1.0, 1e-3, 1.0) == ""  # exactly _B_FLAT is not "near 0"
+    assert d(1.0, 0.9e-3, 1.0) == "B near 0 (no curvature: A and C not separately determined)"
+    assert d(1.0, 1.5e-3, 1.0) == ""
+    assert d(1.0, 10.0 * (1 - 1e-6), 1.0) == "B at its upper bound 10"
+    assert d(1.0, 10.0 * (1 - 1.5e-6), 1.0) == ""
+    assert d(1.0, 0.5, 4e-6) == "C at its bound 0 (no asymptote resolved)"
+    assert d(1.0, 0.5, 6e-6) == ""
+    assert d(8e-6, 1.0, 0.0) == "A at its bound 0 (flat data: B undetermined); C at its bound 0 (no asymptote resolved)"
+    assert fit._diagnose(x, y, 1.0, 0.5, 1.0) == (False, "")
+    assert fit._diagnose(x[:3], y[:3], 1.0, 0.5, 1.0) == (True, "3 points: exact fit, no residual check")
+
+
+def test_residuals_are_data_minus_prediction():
+    y = laws.power_law(X6, *TRUE) + np.array([0.01, -0.01, 0.02, 0.0, -0.02, 0.01])
+    f = fit.fit_power_law(X6, y)
+    np.testing.assert_allclose(f.residuals, y - f.predict(X6), rtol=0, atol=1e-15)
+    assert f.rss == pytest.approx(np.sum(f.residuals**2), rel=1e-9)
+
+
+def test_starts_profile_and_refit_in_the_callers_units():
+    # two basins (see test_best_of_starts_beats_a_bad_single_start) at x ~ 1e6..3e7, far from 1: a start given in
+    # the caller's units is used where it is, the profile start alone finds the steep basin, and so does a refit
+    x, y = X6 * 1e6, np.array([4.0, 1.0, 4.0, 1.0, 4.0, 3.0])
+    best = fit.fit_power_law(x, y)
+    assert best.rss == pytest.approx(9.2044, rel=1e-3) and best.B == pytest.approx(fit.B_MAX)
+    again = fit.fit_power_law(x, y, n_starts=0, starts=[(best.A, best.B, best.C)])
+    assert again.rss == pytest.approx(best.rss, rel=1e-12)
+    flat = fit.fit_power_law(x, y, n_starts=0, starts=[(1.0 * 1e6**0.05, 0.05, 0.5)])
+    assert flat.rss == pytest.approx(10.8333, rel=1e-4)
+    assert fit.fit_power_law(x, y, n_starts=1).rss == pytest.approx(best.rss, rel=1e-12)
+    assert fit.refit_power_law(x, y, flat).rss == pytest.approx(best.rss, rel=1e-12)
+    assert fit._refit(x, y, fit._scale(x), flat).rss == pytest.approx(best.rss, rel=1e-12)  # a bootstrap refit
+
+
+def test_starts_that_tie_keep_the_earlier_one():
+    # rising data: from A = 0 every start ends on the flat line at the mean (RSS exactly 4+1+0+1+4 = 10) with its own
+    # undetermined B; the lowest RSS wins and a tie keeps the start listed first (the caller's, before the grid)
+    x, y = np.array([1, 2, 4, 8, 16.0]), np.array([1, 2, 3, 4, 5.0])
+    s1, s2 = (0.0, 0.3, 3.0), (0.0, 0.7, 3.0)
+    f1, f2 = (fit.fit_power_law(x, y, n_starts=0, starts=[s]) for s in (s1, s2))
+    assert f1.rss == f2.rss == 10.0 and f1.B != f2.B
+    assert fit.fit_power_law(x, y, n_starts=0, starts=[s1, s2]).B == f1.B
+    assert fit.fit_power_law(x, y, n_starts=0, starts=[s2, s1]).B == f2.B
+
+
+def test_start_grid_is_ordered_and_covers_the_documented_ranges():
+    # exponents ascending over ~0.05 (data) .. ~0.8 (ensembles), so n_starts < 18 spread over them evenly; C starts
+    # at fractions of min(y) in [0, 1), 0 included: the asymptote lies below every measured loss and may be ~0
+    assert list(fit.B_STARTS) == sorted(set(fit.B_STARTS)) and fit.B_STARTS[0] <= 0.05 <= 0.8 <= fit.B_STARTS[-1]
+    assert fit.C_FRACTIONS[0] == 0.0 and list(fit.C_FRACTIONS) == sorted(set(fit.C_FRACTIONS))
+    assert all(0.0 <= f < 1.0 for f in fit.C_FRACTIONS)
+
+
+def test_fit_results_are_frozen_and_compare_by_identity():
+    f = fit.fit_power_law(X6, laws.power_law(X6, *TRUE))
+    g = fit.PowerLawFit(f.A, f.B, f.C, f.residuals, f.rss, f.n_points, f.degenerate, f.reason)
+    assert f != g and len({f, g}) == 2  # by identity: the residual arrays have no single truth value
+    with pytest.raises(AttributeError):
+        f.A = 1.0
+    w1, w2 = (fit.FitWithInterval(f, (1, 2), (0, 1), (0, 1), 0.9, "points", (f,)) for _ in range(2))
+    assert w1 != w2 and len({w1, w2}) == 2
+    with pytest.raises(AttributeError):
+        w1.level = 0.5
+    t = fit.TwoStageAsymptote(np.array([1.0, 2, 4]), (f, f, f), f, 1.0, (0.9, 1.1), 0.9, 5)
+    assert len({t}) == 1 and np.array_equal(t.C_N, [f.C] * 3)
+    with pytest.raises(AttributeError):
+        t.asymptote = 2.0
+
+
+class _ZerosRng:
+    """An rng stub that always draws index 0 (never 3 distinct x) and counts its draws."""
+
+    def __init__(self):
+        self.draws = 0
+
+    def integers(self, lo, hi, n):
+        self.draws += 1
+        return np.zeros(n, dtype=int)
+
+
+def test_resample_points_redraws_until_three_distinct_x_then_gives_up():
+    x, y = np.array([1.0, 2.0, 4.0, 8.0]), np.array([4.0, 3.0, 2.5, 2.2])
+    cells, method = fit._cells(x, None)
+    assert method == "points"
+    stub = _ZerosRng()
+    assert fit._resample(stub, x, y, cells, method) is None and stub.draws == 50
+    # a draw with 3 of the 4 distinct x is enough (need = min(3, distinct x))
+    class Three(_ZerosRng):
+        def integers(self, lo, hi, n):
+            self.draws += 1
+            return np.array([0, 1, 2, 2])
+    xs, ys = fit._resample(Three(), x, y, cells, method)
+    np.testing.assert_array_equal(xs, [1.0, 2.0, 4.0, 4.0])
+    np.testing.assert_array_equal(ys, [4.0, 3.0, 2.5, 2.5])
+    # with a real generator: indices 0..n-1 with replacement, the first draw kept when it has 3 distinct x
+    firsts = [np.random.default_rng(s).integers(0, 4, 4) for s in range(8)]
+    assert sum(len(np.unique(idx)) >= 3 for idx in firsts) >= 3
+    for s, idx in enumerate(firsts):
+        if len(np.unique(idx)) >= 3:
+            xs, ys = fit._resample(np.random.default_rng(s), x, y, cells, method)
+            np.testing.assert_array_equal(xs, x[idx])
+            np.testing.assert_array_equal(ys, y[idx])
+
+
+def test_spread_inflates_seed_draws_by_sqrt_k_over_k_minus_1():
+    cell = np.array([1.0, 2.0, 4.0])  # mean 7/3
+    np.testing.assert_allclose(fit._spread(np.array([1.0, 1.0, 4.0]), cell),
+                               7 / 3 + np.sqrt(3 / 2) * (np.array([1.0, 1.0, 4.0]) - 7 / 3), rtol=1e-15)
+    np.testing.assert_allclose(fit._spread(np.array([1.0, 1.0]), np.array([1.0, 3.0])), [2 - np.sqrt(2)] * 2)
+    np.testing.assert_array_equal(fit._spread(np.array([5.0]), np.array([5.0])), [5.0])  # one seed: as drawn
+
+
+def test_seeds_resample_within_each_cell_by_hand():
+    x = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 4.0])
+    y = np.array([3.0, 3.2, 2.0, 2.3, 2.9, 1.5])
+    cells, method = fit._cells(x, None)
+    assert method == "seeds" and [c.tolist() for c in cells] == [[0, 1], [2, 3, 4], [5]]
+    xs, ys = fit._resample(np.random.default_rng(4), x, y, cells, method)
+    ref = np.random.default_rng(4)
+    picks = [ref.choice(c, size=len(c)) for c in cells]
+    want = []
+    for p, c in zip(picks, cells):
+        k, m = len(c), y[c].mean()
+        want += list(y[p] if k == 1 else m + np.sqrt(k / (k - 1)) * (y[p] - m))
+    np.testing.assert_array_equal(xs, x[np.concatenate(picks)])
+    np.testing.assert_allclose(ys, want, rtol=1e-15)
+    with pytest.raises(ValueError, match="one label per point"):
+        fit._cells(x, [0, 1])
+
+
+def test_percentile_interval_levels():
+    v = np.arange(101.0)
+    assert fit.percentile_interval(v, 0.9) == pytest.approx((5.0, 95.0), rel=1e-12)
+    assert fit.percentile_interval(v, 0.5) == pytest.approx((25.0, 75.0), rel=1e-12)
+
+
+def test_interval_and_n_valid_drop_none_and_non_finite_values():
+    f = fit.fit_power_law(X6, laws.power_law(X6, *TRUE))
+    w = fit.FitWithInterval(f, (0, 0), (0, 0), (0, 0), 0.5, "points", tuple([f] * 8))
+    values = iter([None, np.nan, np.inf, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert w.n_valid(lambda _: next(values)) == 5
+    values = iter([None, np.nan, np.inf, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert w.interval(lambda _: next(values)) == (2.0, 4.0)  # the central 50% of 1..5
+    values = iter([None, np.nan, np.inf, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert w.interval(lambda _: next(values), level=1.0) == (1.0, 5.0)
+
+
+def test_fit_with_uncertainty_defaults_and_refusal():
+    x, y = 2.0 ** np.arange(6), laws.power_law(2.0 ** np.arange(6), *TRUE) + np.array([0.01, -0.01, 0, 0.02, 0, -0.01])
+    w = fit.fit_with_uncertainty(x, y)
+    assert len(w.boot_fits) == 200 and w.level == 0.9 and w.method == "points"
+    assert w.B == fit.percentile_interval([f.B for f in w.boot_fits], 0.9)
+    few, same = fit.fit_with_uncertainty(x, y, n_boot=4), fit.fit_with_uncertainty(x, y, n_boot=4, seed=0)
+    assert (few.A, few.B, few.C) == (same.A, same.B, same.C)
+    with pytest.raises(ValueError, match="no bootstrap resample"):
+        fit.fit_with_uncertainty(x, y, n_boot=0)
+    # two seeds per x are seeds too
+    assert fit._cells(np.repeat(X6, 2), None)[1] == "seeds"
+
+
+def _seeded_two_K_table(sizes=(1e6, 2e6, 4e6, 8e6)):
+    # 2 K values x 3 seeds per size: no stage-1 fit (C = mean loss at K = 2), the seeds resampled in each draw
+    rng = np.random.default_rng(2)
+    return {n: (np.repeat([1.0, 2.0], 3), 3 + 4 / (n / 1e6) ** 0.5 + np.repeat([0.4, 0.1], 3) + rng.normal(0, 0.02, 6))
+            for n in sizes}
+
+
+def test_two_stage_two_K_sizes_fixed_with_one_seed_resampled_with_seeds_and_defaults():
+    table = _seeded_two_K_table()
+    r = fit.asymptote_two_stage(table)
+    assert r.n_boot == 200 and r.level == 0.9
+    for f, (K, L) in zip(r.stage1, table.values()):
+        assert f.C == pytest.approx(L[K == 2.0].mean(), rel=1e-12)
+    lo, hi = r.interval
+    assert lo < r.asymptote < hi  # seeds resampled: the asymptote moves
+    assert fit.asymptote_two_stage(table, n_boot=5).interval == fit.asymptote_two_stage(table, n_boot=5,
+                                                                                         seed=0).interval
+    # one seed at 2 K values: nothing to resample, every draw keeps the point's asymptote
+    one = {n: (K[[0, 3]], L[[0, 3]]) for n, (K, L) in table.items()}
+    r1 = fit.asymptote_two_stage(one, n_boot=5)
+    assert r1.interval == (r1.asymptote, r1.asymptote)
+
+
+def test_two_stage_fallback_fit_by_hand_and_three_K_values_fit():
+    last = fit._stage1(np.array([1.0, 2.0, 2.0]), np.array([5.0, 4.2, 4.4]))
+    assert (last.A, last.B, last.C) == (0.0, 0.0, pytest.approx(4.3))
+    np.testing.assert_allclose(last.residuals, [0.7, -0.1, 0.1], atol=1e-12)
+    assert last.rss == pytest.approx(0.49 + 0.01 + 0.01) and last.n_points == 3
+    # exactly 3 K values: a fit (exact through 3 points), and 3 sizes are enough for stage 2
+    three = {n: (K[:3], L[:3]) for n, (K, L) in list(_ensemble_table().items())[:3]}
+    r = fit.asymptote_two_stage(three, n_boot=2)
+    assert all(f.reason.startswith("3 points") for f in r.stage1)
+    np.testing.assert_allclose(r.C_N, 3 + 4 / (r.sizes / 1e6) ** 0.5, rtol=1e-6)
+
+
+def test_two_stage_refusals():
+    table = dict(list(_ensemble_table().items())[:3])
+    bad = dict(table)
+    bad[1e6] = (np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="K and losses must be finite 1-D"):
+        fit.asymptote_two_stage(bad)
+    bad[1e6] = (table[1e6][0], table[1e6][1][:-1])
+    with pytest.raises(ValueError, match="K and losses must be finite 1-D"):
+        fit.asymptote_two_stage(bad)
+    bad[1e6] = (table[1e6][0], np.where(table[1e6][0] == 1.0, np.nan, table[1e6][1]))
+    with pytest.raises(ValueError, match="K and losses must be finite 1-D"):
+        fit.asymptote_two_stage(bad)
+    # a size whose losses fall like 0.5/K^0.7 towards 0: its stage-1 asymptote is at the bound, not resolved
+    bad[1e6] = (table[1e6][0], 0.5 / table[1e6][0] ** 0.7)
+    with pytest.raises(ValueError, match="not resolved, so stage 2 has nothing to fit: size 1e\\+06: .*C at its bound"):
+        fit.asymptote_two_stage(bad)

@@ -53,3 +53,163 @@ def test_chinchilla_interval_contains_truth():
         lo, hi = getattr(w, name)
         assert lo <= getattr(w.fit, name) <= hi
     assert w.E[0] <= c["E"] <= w.E[1] and w.E[1] - w.E[0] < 0.5
+
+
+def _huber_by_hand(r, delta):
+    r = np.abs(np.asarray(r, dtype=float))
+    return float(np.sum(np.where(r <= delta, r * r / 2, delta * (r - delta / 2))))
+
+
+def test_huber_value_and_psi_by_hand():
+    # delta 0.1: r^2/2 inside (0.00125, 0, 0.0002), delta (|r| - delta/2) outside (0.025, 0.045)
+    value, psi = joint._huber(np.array([-0.3, -0.05, 0.0, 0.02, 0.5]), 0.1)
+    assert value == pytest.approx(0.025 + 0.00125 + 0.0 + 0.0002 + 0.045, rel=1e-12)
+    np.testing.assert_array_equal(psi, [-0.1, -0.05, 0.0, 0.02, 0.1])
+
+
+def test_chinchilla_objective_by_hand_and_its_gradient_by_finite_differences():
+    N = np.array([1e7, 3e7, 1e8, 3e8, 1e9])
+    D = np.array([1e10, 3e9, 1e11, 2e10, 5e9])
+    L = np.array([3.1, 3.4, 3.3, 2.9, 3.05])
+    p = np.array([5.0, 0.3, 6.0, 0.25, 0.5])  # (a, alpha, b, beta, e)
+    args = (np.log(N), np.log(D), np.log(L), 0.15)
+    pred = np.exp(p[0]) / N ** p[1] + np.exp(p[2]) / D ** p[3] + np.exp(p[4])
+    r = np.log(pred) - np.log(L)
+    assert np.sum(np.abs(r) > 0.15) == 2 and np.sum(r < 0) == 1  # both Huber branches, both signs
+    value, grad = joint._chinchilla_objective(p, *args)
+    assert value == pytest.approx(_huber_by_hand(r, 0.15), rel=1e-12)
+    h, f = 1e-6, lambda q: joint._chinchilla_objective(q, *args)[0]  # noqa: E731
+    fd = [(f(p + h * e) - f(p - h * e)) / (2 * h) for e in np.eye(5)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)
+
+
+def test_joint_arrays_refuse_bad_input_with_their_messages():
+    ok = joint._joint_arrays([1e7, 2e7], [1e9, 2e9], [0.5, 0.9])  # losses below 1 are fine: only > 0 is asked
+    np.testing.assert_array_equal(ok[2], [0.5, 0.9])
+    with pytest.raises(ValueError, match="same number of points"):
+        joint._joint_arrays([1e7, 2e7], [1e9, 2e9], [3.0, 2.9, 2.8])
+    for bad in ([3.0, np.inf], [3.0, np.nan], [3.0, -1.0], [3.0, 0.0]):
+        with pytest.raises(ValueError, match="finite and positive"):
+            joint._joint_arrays([1e7, 2e7], [1e9, 2e9], bad)
+
+
+def _near_grid(monkeypatch, e, a, alpha):
+    """A one-start grid next to the truth: fit_chinchilla in milliseconds instead of the thin grid's seconds."""
+    monkeypatch.setitem(joint.CHINCHILLA_GRID, "near", dict(e=np.array([e]), a=np.array([a]),
+                                                            alpha=np.array([alpha])))
+
+
+def test_fit_chinchilla_needs_five_points(monkeypatch):
+    _near_grid(monkeypatch, 0.5, 6.0, 0.3)
+    N = np.array([1e7, 1e8, 1e9, 1e7, 1e9])
+    D = np.array([1e9, 1e10, 1e11, 1e11, 1e9])
+    L = laws.chinchilla_law(N, D, **laws.CHINCHILLA)
+    assert joint.fit_chinchilla(N, D, L, grid="near").n_points == 5  # exactly 5 is enough
+    with pytest.raises(ValueError, match="needs >= 5 points, got 4"):
+        joint.fit_chinchilla(N[:4], D[:4], L[:4], grid="near")
+
+
+def test_start_grids_are_hoffmanns_and_thin_keeps_every_other_value():
+    full = joint.CHINCHILLA_GRID["full"]
+    np.testing.assert_allclose(full["e"], [-1, -0.5, 0, 0.5, 1], atol=1e-12)
+    np.testing.assert_array_equal(full["a"], [0, 5, 10, 15, 20, 25])
+    np.testing.assert_allclose(full["alpha"], [0, 0.5, 1, 1.5, 2], atol=1e-12)
+    for k in ("e", "a", "alpha"):
+        np.testing.assert_allclose(joint.CHINCHILLA_GRID["thin"][k], full[k][::2], atol=1e-12)
+
+
+def test_fits_are_frozen_and_intervals_compare_by_identity():
+    f = joint.ChinchillaFit(E=1.0, A=1.0, alpha=0.3, B=1.0, beta=0.3, objective=0.0, n_points=5, n_starts=1)
+    with pytest.raises(AttributeError):
+        f.E = 2.0
+    w1, w2 = (joint.ChinchillaWithInterval(f, (1, 1), (1, 1), (0, 0), (1, 1), (0, 0), 0.9, 1) for _ in range(2))
+    with pytest.raises(AttributeError):
+        w1.E = (0, 0)
+    assert w1 != w2 and len({w1, w2}) == 2  # by identity, like fit.py's results with intervals
+    with pytest.raises(AttributeError):
+        joint.DataConstrainedFit(f, 1.0, 1.0, 0.0, 5, "").R_D_star = 2.0
+
+
+def test_joint_resample_keeps_only_identifiable_resamples():
+    # 5 points on 2 N x 2 D values: a resample is accepted only when it is a permutation (5 distinct points), and
+    # then it has exactly 2 distinct N and D
+    N, D = np.array([1e7, 1e7, 1e8, 1e8, 1e8]), np.array([1e9, 1e10, 1e9, 1e10, 1e9])
+    got = [joint._joint_resample(np.random.default_rng(s), N, D) for s in range(40)]
+    accepted = [idx for idx in got if idx is not None]
+    assert accepted and all(sorted(idx) == [0, 1, 2, 3, 4] for idx in accepted)
+    # one N value: never identifiable, refused after exactly 50 draws
+    rng = np.random.default_rng(0)
+    assert joint._joint_resample(rng, np.full(8, 1e7), np.logspace(9, 11, 8)) is None
+    ref = np.random.default_rng(0)
+    for _ in range(50):
+        ref.integers(0, 8, 8)
+    assert rng.integers(0, 2**62) == ref.integers(0, 2**62)
+    # 8 distinct points: a first draw (indices 0..7 with replacement) with >= 5 distinct indices is kept as drawn
+    N8, D8 = np.logspace(7, 9, 8), np.logspace(9, 11, 8)
+    firsts = [np.random.default_rng(s).integers(0, 8, 8) for s in range(10)]
+    kept = [s for s in range(10) if len(np.unique(firsts[s])) >= 5]
+    assert len(kept) >= 5
+    for s in kept:
+        np.testing.assert_array_equal(joint._joint_resample(np.random.default_rng(s), N8, D8), firsts[s])
+
+
+def test_chinchilla_interval_on_noiseless_data_is_the_truth(monkeypatch):
+    # every resample of exact data has the truth as its optimum: each refit from the point fit stays there, so each
+    # interval is the true constant at both ends (A and B far apart: a start mixing them up lands elsewhere)
+    c = dict(E=1.5, A=1e4, alpha=0.5, B=20.0, beta=0.2)
+    N, D = (a.ravel() for a in np.meshgrid(np.logspace(7, 10, 3), np.logspace(9, 12, 3)))
+    _near_grid(monkeypatch, 0.4, 9.0, 0.45)
+    w = joint.chinchilla_with_uncertainty(N, D, laws.chinchilla_law(N, D, **c), n_boot=20, grid="near")
+    assert w.n_boot == 20
+    for k, v in c.items():
+        np.testing.assert_allclose(getattr(w, k), [v, v], rtol=1e-5)
+
+
+def test_chinchilla_defaults_delta_seed_level_and_n_boot(monkeypatch):
+    # noisy data: residuals beyond delta = 1e-3 put the Huber loss on its linear branch, so the objective
+    # tells which delta was used
+    c = laws.CHINCHILLA
+    N, D = (a.ravel() for a in np.meshgrid(np.logspace(7, 10, 3), np.logspace(9, 12, 3)))
+    L = laws.chinchilla_law(N, D, **c) * np.exp(np.random.default_rng(1).normal(0, 0.01, N.size))
+    _near_grid(monkeypatch, 0.5, 6.0, 0.3)
+    f = joint.fit_chinchilla(N, D, L, grid="near")
+    r = np.log(f.predict(N, D)) - np.log(L)
+    assert np.sum(np.abs(r) > 1.2e-3) >= 4  # on the linear branch of delta = 1e-3
+    assert f.objective == pytest.approx(_huber_by_hand(r, 1e-3), rel=1e-9)
+    w = joint.chinchilla_with_uncertainty(N, D, L, grid="near")
+    assert w.n_boot == 100 and w.level == 0.9
+    assert w.fit.objective == pytest.approx(f.objective, rel=1e-12)
+    same = joint.chinchilla_with_uncertainty(N, D, L, grid="near", n_boot=100, seed=0, level=0.9, delta=1e-3)
+    assert (w.E, w.A, w.alpha, w.B, w.beta) == (same.E, same.A, same.alpha, same.B, same.beta)
+
+
+def _dc_base():
+    return joint.ChinchillaFit(E=laws.DC_E, A=laws.DC_A, alpha=laws.DC_ALPHA, B=laws.DC_B, beta=laws.DC_BETA,
+                               objective=0.0, n_points=0, n_starts=0)
+
+
+def test_data_constrained_decay_constants_the_data_cannot_bound_land_on_the_bounds():
+    # repeats that lose nothing (R_D* = 1e9), then excess parameters that are worthless (R_N* = 1e-9): the best fit
+    # within R* in [exp(-10), exp(10)] is at the bound, and the other constant is still recovered
+    U = 1e9
+    N, R = (a.ravel() for a in np.meshgrid(np.logspace(7.5, 9.5, 5), [1, 2, 4, 8, 16, 32, 64.0]))
+    U_, D = np.full_like(N, U), U * R
+    f = joint.fit_data_constrained(N, D, U_, laws.data_constrained_law(N, D, U_, R_D_star=1e9), base=_dc_base())
+    assert f.R_D_star == pytest.approx(np.exp(10.0), rel=1e-9)
+    assert f.R_N_star == pytest.approx(laws.DC_R_N_STAR, rel=1e-2)
+    g = joint.fit_data_constrained(N, D, U_, laws.data_constrained_law(N, D, U_, R_N_star=1e-9), base=_dc_base())
+    assert g.R_N_star == pytest.approx(np.exp(-10.0), rel=1e-9)
+    assert g.R_D_star == pytest.approx(laws.DC_R_D_STAR, rel=1e-2)
+
+
+def test_data_constrained_notes_and_default_delta():
+    base, U = _dc_base(), np.full(4, 1e9)
+    n_opt = laws.compute_optimal_params(U, base.A, base.alpha, base.B, base.beta)
+    N, D = n_opt * np.array([1.0, 1.0, 0.5, 0.25]), U * np.array([1.0, 4.0, 8.0, 16.0])
+    L = laws.data_constrained_law(N, D, U) * np.array([1.01, 0.99, 1.005, 1.0])
+    f = joint.fit_data_constrained(N, D, U, L, base=base)
+    assert f.note == "no point has N > N_opt(U): R_N* undetermined"  # N = N_opt(U) has no excess parameters
+    r = np.log(f.predict(N, D, U)) - np.log(L)
+    assert np.sum(np.abs(r) > 2e-3) >= 2 and f.objective == pytest.approx(_huber_by_hand(r, 1e-3), rel=1e-9)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        joint.fit_data_constrained(N, D, D * 2, L, base=base)
