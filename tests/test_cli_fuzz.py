@@ -46,6 +46,11 @@ from squeeze.train.trainer import train
 from tests.conftest import synthetic_documents, tiny_config
 from tests.test_fits import D0, LARGE, law, row, study_rows, write_run
 
+try:  # `squeeze import` reads a .gguf: a tiny real one where the gguf extra is installed (CI), else a plain file
+    from tests.test_gguf import write_tiny_gguf
+except pytest.skip.Exception:
+    write_tiny_gguf = None
+
 SEED = int(os.environ.get("SQUEEZE_FUZZ_SEED") or 896072798)  # fixed, so CI is repeatable; set it to explore
 N_CHECK, N_WORK = 3000, 200
 WORK = ("eval", "sample", "export", "fit", "prepare", "prune")  # and `report` once in 100 cases: ~3-6 s each
@@ -59,6 +64,7 @@ class Sandbox:
         self.root = root
         self.store, self.run, self.study = root / "store", root / "run", root / "study"
         self.corpus, self.file, self.task = root / "corpus.jsonl", root / "file.txt", root / "task.jsonl"
+        self.gguf = root / "tiny.gguf"
         self.config, self.tokenizer, self.empty, self.ro = root / "config.json", root / "tok.json", root / "empty", \
             root / "ro"
         self.n = 0
@@ -81,6 +87,10 @@ def sandbox(tiny_store, tmp_path_factory):
         write_run(s.study / "runs", r)
     s.corpus.write_text("".join(json.dumps({"text": d.text}) + "\n" for d in synthetic_documents(20)))
     s.file.write_text("a plain file\n")
+    if write_tiny_gguf is not None:
+        write_tiny_gguf(s.gguf, s.store / "tokenizer.json")
+    else:
+        shutil.copy(s.file, s.gguf)
     s.task.write_text(json.dumps({"context": "the king", "choices": [" and", " forest"], "label": 0}) + "\n")
     shutil.copy(s.run / "config.json", s.config)
     shutil.copy(s.store / "tokenizer.json", s.tokenizer)
@@ -114,7 +124,7 @@ def valid_values(s: Sandbox, command: str, action) -> list[str]:
     if action.choices:
         return [str(c) for c in action.choices]
     by_dest = {"out": [s.new()], "config": [str(s.config)], "tokenizer": [str(s.tokenizer)], "init": [str(s.run)],
-               "run_dir": [str(s.run)], "run_dirs": [str(s.run)], "teachers": [str(s.run)], "single": [str(s.run)],
+               "run_dir": [str(s.run)], "file": [str(s.gguf)], "run_dirs": [str(s.run)], "teachers": [str(s.run)], "single": [str(s.run)],
                "from_run": [str(s.run)], "embedder": ["minilm", str(s.run)], "dir": [str(s.study)],
                "paths": [str(s.run), str(s.study / "runs")], "task": [str(s.task), "heldout"], "cache": [s.new()],
                "ref_dir": [s.new()], "ref_config": [str(s.config)], "prompt": ["the king", ""],
@@ -139,6 +149,7 @@ def base_argv(s: Sandbox, command: str) -> list[str]:
         "run": ["--data", str(s.corpus), "--preset", "smoke", "--out", s.new()],
         "sweep": ["--data", str(s.store), "--out", s.new(), "--lr", "1e-3", *tiny],
         "fit": [str(s.run), "--out", s.new(), "--n-boot", "10"], "export": [str(s.run), "--out", s.new()],
+        "import": [str(s.gguf), "--out", s.new()],
         "prune": ["--data", str(s.store), "--method", "random", "--keep", "0.5", "--out", s.new() + "/m.json"],
         "ensemble": ["--data", str(s.store), "--out", s.new(), "--members", "2", *tiny],
         "distill": ["--data", str(s.store), "--teachers", str(s.run), "--out", s.new(), *tiny],
