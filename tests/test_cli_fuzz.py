@@ -124,8 +124,9 @@ def valid_values(s: Sandbox, command: str, action) -> list[str]:
     if action.choices:
         return [str(c) for c in action.choices]
     by_dest = {"out": [s.new()], "config": [str(s.config)], "tokenizer": [str(s.tokenizer)], "init": [str(s.run)],
-               "run_dir": [str(s.run)], "file": [str(s.gguf)], "run_dirs": [str(s.run)], "teachers": [str(s.run)], "single": [str(s.run)],
-               "from_run": [str(s.run)], "embedder": ["minilm", str(s.run)], "dir": [str(s.study)],
+               "run_dir": [str(s.run)], "run_dirs": [str(s.run)], "teachers": [str(s.run)], "single": [str(s.run)],
+               "from_run": [str(s.run)], "file": [str(s.gguf)], "embedder": ["minilm", str(s.run)],
+               "dir": [str(s.study)],
                "paths": [str(s.run), str(s.study / "runs")], "task": [str(s.task), "heldout"], "cache": [s.new()],
                "ref_dir": [s.new()], "ref_config": [str(s.config)], "prompt": ["the king", ""],
                "text_field": ["text"], "recipe": ["standard", "regularized", "best"], "preset": ["smoke"],
