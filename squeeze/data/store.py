@@ -42,7 +42,7 @@ from squeeze.data.tokenizer import (
     tokenizer_fingerprint,
     train_bpe,
 )
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.io import DISK_ERRNOS, atomic_write, dir_lock, disk_error, make_dir, read_json, sha256_file, write_json
 
 FORMAT = "squeeze-token-store"
@@ -375,7 +375,7 @@ def _open_arrays(root: Path, meta: dict) -> dict:
         except FileNotFoundError:
             raise SqueezeError(f"{path}: missing from the token store; prepare it again") from None
         except (ValueError, EOFError, OSError) as e:  # numpy: ValueError for a bad header, EOFError when cut
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            why = first_line(e)
             raise SqueezeError(f"{path}: truncated or corrupted ({why}); prepare it again") from None
     for split in ("train", "val"):
         if int(arrays[f"{split}_offsets.npy"][-1]) != meta[f"{split}_tokens"]:

@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.io import atomic_write
 
 EOT = "<|endoftext|>"
@@ -70,7 +70,7 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     try:
         return Tokenizer.from_file(str(path))
     except Exception as e:  # tokenizers raises a bare Exception for malformed JSON
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise SqueezeError(f"{path}: not a valid tokenizer.json ({first})") from None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.interop.hf import SUPPORTED_TYPES
 from squeeze.io import make_dir, read_json, sha256_file, write_json
 
@@ -42,7 +42,7 @@ def architecture(path: Path) -> str:
     except SqueezeError:
         raise
     except Exception as e:  # the reader raises ValueError, KeyError, struct or numpy errors on a damaged file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise SqueezeError(f"{path}: not a readable GGUF file ({first})") from None
 
 
@@ -65,7 +65,7 @@ def import_gguf(path: str | Path, out: str | Path, sha256: str | None = None) ->
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     except Exception as e:  # transformers raises many kinds on a file it cannot convert
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise SqueezeError(f"{path}: transformers cannot load this GGUF file ({first})") from None
     make_dir(out)
     model.config.to_json_file(str(out / "config.json"))
