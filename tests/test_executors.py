@@ -1,6 +1,10 @@
 """Executors beyond the serial loop: chain order in the local pool, GPU packing slots, the Ray executor."""
 import importlib.util
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -62,3 +66,29 @@ def test_ray_executor_matches_local(tiny_store, tmp_path):
 def test_unknown_executor(tiny_store, tmp_path):
     with pytest.raises(SqueezeError, match="--executor dask: must be one of local, ray"):
         execute([tiny_job(tiny_store, tmp_path / "a")], TRAINER, executor="dask")
+
+
+WAITER = """
+import concurrent.futures, signal, sys, threading, time
+from squeeze.runs.local import first_done
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # started before the mask: may take SIGTERM
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # so the kernel must give it to that thread
+print("waiting", flush=True)
+first_done([concurrent.futures.Future()])  # never finishes
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX per-thread signal masks")
+def test_a_sigterm_caught_by_another_thread_still_stops_the_waiting_main_thread():
+    """The flagship's bug: SIGTERM landed on a helper thread while the main thread sat in an untimed wait on the
+    pool, and the study ran on. first_done wakes every POLL_S, so the main thread's handler runs within seconds."""
+    proc = subprocess.Popen([sys.executable, "-c", WAITER], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "waiting"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=15)
+    finally:
+        proc.kill()
+    assert rc == 143 and time.monotonic() - start < 10

@@ -119,6 +119,20 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+POLL_S = 1.0  # how often a waiting main thread wakes to run the signal handlers that other threads caught
+
+
+def first_done(futures):
+    """The first of `futures` to finish, waking every POLL_S. A process-directed SIGTERM or SIGINT may land on any
+    thread (the pool's manager, a caller's heartbeat); Python runs its handler in the main thread only when that
+    thread next executes bytecode, and a main thread blocked in an untimed wait stayed blocked until a run ended
+    (benchmarks/flagship.py ran on through two more runs after a `kill -TERM`)."""
+    while True:
+        done, _ = wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)
+        if done:
+            return next(iter(done))
+
+
 def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: bool, report: Report,
          slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
     key = (workers, threads)
@@ -139,7 +153,7 @@ def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: b
             return executor.submit(run_group, unit, trainer, quiet)
 
     def wait_one(futures):
-        fut = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0]))
+        fut = first_done(futures)
         try:
             return fut, fut.result()
         except Exception as e:  # the worker process itself died (killed, out of memory)
