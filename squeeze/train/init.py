@@ -23,6 +23,7 @@ from squeeze.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 from squeeze.errors import SqueezeError
 from squeeze.interop.hf import read_hf_folder
 from squeeze.io import read_json, sha256_file
+from squeeze.model import GPT
 from squeeze.train.checkpoint import WEIGHTS, load_run
 
 # the recipe's even with --init: they do not change the source's weights (what they add starts fresh)
@@ -140,6 +141,17 @@ def apply(model: torch.nn.Module, src: InitSource) -> None:
     if missing or unexpected:
         raise SqueezeError(f"--init {src.path}: weights do not fit the model (missing {missing[:3]}, unexpected "
                            f"{unexpected[:3]})")
+
+
+def load(path: str | Path, store_vocab: int, model_cfg: ModelConfig | None = None, seq_len: int | None = None,
+         say=lambda *_: None) -> GPT:
+    """A model holding the source's weights, to score a base as it is: built from `model_cfg`, or from the source's
+    own architecture (at `seq_len` when given), after fitting the source's embedding to a store of `store_vocab`."""
+    src = read_source(path)
+    fit_vocab(src, store_vocab, say)
+    model = GPT(model_cfg or dataclasses.replace(src.model, seq_len=seq_len or src.model.seq_len))
+    apply(model, src)
+    return model
 
 
 def keep_source_architecture(asked: Config, saved: Config) -> Config:

@@ -8,7 +8,6 @@ import torch
 from squeeze.data.store import TokenStore
 from squeeze.evaluation.loss import evaluate
 from squeeze.io import make_dir, read_json, write_json
-from squeeze.model import GPT
 from squeeze.recipes import Recipe
 from squeeze.runs.execute import Job
 from squeeze.study.steps.base import Step, Study, StudyState
@@ -29,11 +28,8 @@ def cost(st: Study, state: StudyState) -> float:
 def score(st: Study) -> dict:
     """The base's loss and bits per byte on the domain's validation split, as the study's standard runs evaluate."""
     cfg = st.base(Recipe.STANDARD)
-    src = init_mod.read_source(st.start.path)
     store = TokenStore.open(st.store)
-    init_mod.fit_vocab(src, store.vocab_size, lambda *_: None)
-    model = GPT(cfg.model)
-    init_mod.apply(model, src)
+    model = init_mod.load(st.start.path, store.vocab_size, cfg.model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
     r = evaluate(model, store.val, store.token_bytes, cfg.model.seq_len, cfg.train.batch_size,
