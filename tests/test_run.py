@@ -401,3 +401,26 @@ def test_the_report_reads_in_a_browser_at_1280_px(smoke_study):
     assert len(lines) == len(json.loads((out / "summary.json").read_text())["methods"])
     assert max(lines.values()) <= 2, lines
     assert got["urls"] and all(u.startswith(out.resolve().as_uri() + "/") for u in got["urls"]), got["urls"]
+
+
+def test_a_corpus_of_long_documents_runs_the_study_without_the_steps_it_cannot_measure(tmp_path, capsys):
+    """Documents longer than the smoke study's slices: a 2 x D0 pool of one or two whole documents has no halves
+    to compare (the perplexity reference's folds were empty and the study failed), and no whole document fits the
+    snapshot step's fitness slice. The study finishes; selection is left out with its reason in study.json, the
+    summary and the printed report, and the snapshot row says it has no learned top-k."""
+    from tests.conftest import synthetic_documents
+    docs = synthetic_documents(180)
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text("".join(json.dumps({"text": "".join(d.text for d in docs[i:i + 6])}) + "\n"
+                              for i in range(0, len(docs), 6)))
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(corpus), "--preset", "smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    why = json.loads((out / "study.json").read_text())["selection_skipped"]
+    assert why.startswith("not measured: the 4,096-token pool (2 x D0) holds ") and "at least 8" in why
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["not_measured"] == {"data selection": why} and f"data selection: {why}" in printed
+    methods = {m["method"]: m for m in summary["methods"]}
+    assert not any(name.startswith("data selection") for name in methods)
+    assert "no learned top-k" in methods["snapshot ensemble of 3 cycles, uniform"]["note"]
+    assert not (out / "runs" / "selection").exists()

@@ -89,6 +89,8 @@ def print_summary(summary: dict) -> None:
         print(note)
     if "base" in summary:
         print(summary["base"]["note"])
+    for what, why in summary.get("not_measured", {}).items():
+        print(f"{what}: {why}")
     b = summary["best_model"]
     bpb = f", {b['val_bpb']:.4f} bits/byte" if b["val_bpb"] is not None else ""
     print(f"\nbest single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token{bpb}\n  {b['path']}")

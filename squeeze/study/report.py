@@ -252,7 +252,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
     methods = [_recipe_row(ref, rows, Recipe.STANDARD, d0, METHOD_NAMES[Recipe.STANDARD], "the reference every row "
                            "is read against")]
     methods[0].significance = "reference"
-    base = read_json(out / STUDY_FILE).get("base") if (out / STUDY_FILE).exists() else None
+    study = read_json(out / STUDY_FILE) if (out / STUDY_FILE).exists() else {}
+    base = study.get("base")
     if base:
         methods.insert(0, base_row(ref, runs))
     order = list(METHOD_NAMES)
@@ -291,6 +292,8 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
             "limits": [placed(lim, ref.law, ref.points, ref.noise, d0)
                        for lim in study_limits(rows, ensembles, ref.noise, d0, one_base=bool(base))],
             **({"base": {**base, "note": base_note(base)}} if base else {}),
+            **({"not_measured": {"data selection": study["selection_skipped"]}} if "selection_skipped" in study
+               else {}),
             "best_model": {"method": best.method, "path": best.path, "val_loss": best.val_loss,
                            "val_bpb": best.val_bpb},
             "compute": compute_of(out, rows), "runs": len(rows),
@@ -352,7 +355,7 @@ def _snapshot_rows(ref: Reference, rows: list[dict], d0: float) -> list[Method]:
                 _mean(e.get("mixture_bpb") for e in evals), d0, evals[0]["params"], flops, flops, where, "n/a",
                 f"one run of {k} lr cycles per seed, the ensemble of its snapshots; its last snapshot alone "
                 f"{last:.4f}" + ("" if learned else "; no learned top-k: the runs held out no fitness slice (no "
-                                 "whole document of the budget fits one)"), False)]
+                                 "whole documents of the budget form one within twice its size)"), False)]
     if learned:
         tops = sorted({(e.get("learned_weights") or {}).get("top_k", k) for e in learned})
         out.append(_row(ref, f"snapshot ensemble of {k} cycles, learned top-k",

@@ -178,6 +178,7 @@ def _blocks(out: Path, summary: dict, images: set[str], left_out: list[str]) -> 
         ("table", head, rows),
         *([("note", note)] if note else []),
         *([("note", summary["base"]["note"].capitalize() + ".")] if "base" in summary else []),
+        *[("note", f"{what.capitalize()}: {why}.") for what, why in summary.get("not_measured", {}).items()],
         ("list", report_page.bullets(summary, left_out)),
         ("p", f"Best single model: {b['method']}, val loss {b['val_loss']:.4f} nats/token, at {rel(b['path'], out)}."),
         *([("p", compute_line(summary["compute"]).capitalize() + ".")] if "compute" in summary else []),

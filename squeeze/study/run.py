@@ -61,6 +61,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
         write_json(out / report.STUDY_FILE, {"preset": preset_name, "d0": spec.d0, "seeds": spec.seeds,
                                              "seed_offset": seed_offset, "standard_budgets": list(spec.std_budgets),
                                              "selection_rule": selection.rule(spec).as_dict(),
+                                             **({"selection_skipped": why} if (why := selection.skipped(st)) else {}),
                                              **({"base": base.record()} if base else {})})
         costs = planned_costs(st)
         steps = steps_of(st)

@@ -11,7 +11,11 @@ recipe at the base's size and the certified standard lr (OUT/runs/selection/mask
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from squeeze import config as config_mod
+from squeeze.data.mask import budget_doc_tokens
+from squeeze.data.store import TokenStore
 from squeeze.io import make_dir
 from squeeze.presets import StudySpec
 from squeeze.prune.pipeline import PruneOptions, prune_documents
@@ -23,6 +27,26 @@ from squeeze.study.steps.base import Step, Study, StudyState, jobs_cost
 
 NAME = "selection"
 METHODS = ("prototypes", "semdedup", "perplexity", "random")
+MIN_POOL_DOCS = 8  # whole documents the pool needs: a half of it, and each of the perplexity reference's two folds
+
+
+def pool_documents(store: Path, d0: int) -> int:
+    """Whole training documents inside the 2 x D0 pool (the one the budget cuts does not count)."""
+    s = TokenStore.open(store)
+    ntok_N = budget_doc_tokens(s, min(2 * d0, int(s.train_offsets[-1])))
+    return int(np.sum((ntok_N > 0) & (ntok_N == np.diff(np.asarray(s.train_offsets, dtype=np.int64)))))
+
+
+def skipped(st: Study) -> str | None:
+    """Why the study leaves selection out, or None: a pool of a few long documents (books, long reports at a
+    small D0) has no halves worth comparing, and the perplexity reference's folds would be empty."""
+    if not (st.store / "meta.json").exists():
+        return None
+    n = pool_documents(st.store, st.spec.d0)
+    if n >= MIN_POOL_DOCS:
+        return None
+    return (f"not measured: the {2 * st.spec.d0:,}-token pool (2 x D0) holds {n} whole document(s), and selecting "
+            f"half of it needs at least {MIN_POOL_DOCS}; cut the corpus's documents into smaller pieces or raise D0")
 
 
 def rule(spec: StudySpec) -> KeepRule:
@@ -94,4 +118,5 @@ def run(st: Study, state: StudyState) -> None:
     st.run(plan(st, state))
 
 
-STEP = Step(NAME, "data selection: half of a 2 x D0 pool by each method, against random", plan, cost, run)
+STEP = Step(NAME, "data selection: half of a 2 x D0 pool by each method, against random", plan, cost, run,
+            applies=lambda st: skipped(st) is None)

@@ -3,10 +3,11 @@ the snapshot recipe's options (the lr cycles alone, `recipes.snapshot_options`) 
 cycles: the ensemble's K models for the compute of one run. Each run holds out a fitness slice of D0 (whole
 documents, counted in D0; `fitness_frac` of the preset), on which the record's softmax mixture weights and top-k are
 fitted; its snapshots are then scored in one evaluation pass as the uniform and the learned mixture, written beside
-them as snapshot_ensemble.json. A corpus whose documents are too long for a slice (no whole document of D0 fits
-it, e.g. books at a small D0) trains without one: the row then reports the uniform mixture alone and says why."""
+them as snapshot_ensemble.json. A corpus whose documents are too long for a slice (its whole documents of D0 cannot
+form one within twice its size, e.g. books at a small D0) trains without one: the row then reports the uniform
+mixture alone and says why."""
 from squeeze import recipes
-from squeeze.data.mask import fitness_slice
+from squeeze.data.mask import budget_doc_tokens, fitness_slice
 from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.evaluation.ensemble import snapshot_eval
@@ -19,15 +20,17 @@ NAME = "snapshot"
 
 
 def slice_tokens(st: Study) -> int:
-    """The fitness slice's tokens: `fitness_frac` of D0, or 0 where the budget's whole documents cannot form it."""
+    """The fitness slice's tokens: `fitness_frac` of D0, or 0 where the budget's whole documents cannot form it
+    within twice its size (one long document would take a large share of D0 from training)."""
     want = int(st.spec.fitness_frac * st.spec.d0)
     if not want or not (st.store / "meta.json").exists():
         return want
+    store = TokenStore.open(st.store)
     try:
-        fitness_slice(TokenStore.open(st.store), st.spec.d0, want)
+        held_N = fitness_slice(store, st.spec.d0, want)
     except SqueezeError:
         return 0
-    return want
+    return want if budget_doc_tokens(store, st.spec.d0)[held_N].sum() <= 2 * want else 0
 
 
 def plan(st: Study, state: StudyState) -> list[Job]:
