@@ -31,7 +31,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 
 SUPPORTED = ("a .txt file, a .jsonl file, a .parquet file, a folder of .txt files, a `datasets` save_to_disk "
              "folder, or no path for the built-in corpus")
@@ -172,7 +172,7 @@ def _parquet_documents(path: Path, text_field: str) -> Iterator[Document]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises ArrowInvalid for a file that is not parquet
-        raise SqueezeError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+        raise SqueezeError(f"{path}: not a readable parquet file ({first_line(e)})") from None
     if text_field not in pf.schema_arrow.names:
         raise SqueezeError(f"{path}: no column {text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); "
                            "pass --text-field")

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 from squeeze.config import ModelConfig
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.io import read_json
 from squeeze.model import MLP
 
@@ -210,5 +210,5 @@ def read_hf_folder(folder: str | Path) -> tuple[ModelConfig, dict[str, torch.Ten
         try:
             hf.update(load_file(str(f)))
         except Exception as e:  # safetensors raises its own error type for a truncated file
-            raise SqueezeError(f"{f}: cannot load weights ({str(e).splitlines()[0]})") from None
+            raise SqueezeError(f"{f}: cannot load weights ({first_line(e)})") from None
     return cfg, from_hf_state(hf, cfg, kv, str(folder)), files

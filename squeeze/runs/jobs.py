@@ -18,7 +18,7 @@ from typing import Callable
 
 from squeeze import config as config_mod
 from squeeze.config import Config
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.io import read_json
 from squeeze.runs.files import CONFIG, STATE, SUMMARY, WEIGHTS
 
@@ -145,9 +145,9 @@ def _guarded(work, n: int, t0: float) -> list[Outcome]:
         return [Outcome(summary=summary, skipped=skipped, seconds=time.perf_counter() - t0)
                 for summary, skipped in work()]
     except SqueezeError as e:
-        error, trace = str(e).splitlines()[0] if str(e) else "SqueezeError", None
+        error, trace = first_line(e), None
     except Exception as e:  # a bug: keep the traceback for the log
-        error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        error = f"{type(e).__name__}: {first_line(e) if str(e) else ''}".rstrip(": ")
         trace = traceback.format_exc()
     return [Outcome(error=error, trace=trace, seconds=time.perf_counter() - t0) for _ in range(n)]
 

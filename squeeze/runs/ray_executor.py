@@ -10,7 +10,7 @@ Exercised by tests/test_execute.py (two tiny runs on a local Ray instance) and `
 """
 import os
 
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.runs.jobs import Outcome, Trainer, run_group, schedule
 
 
@@ -33,7 +33,7 @@ def _connect(ray, address: str | None, threads: int) -> bool:
             ray.init(num_cpus=max(os.cpu_count() or 1, threads), include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SqueezeError(f"--ray-address {address or '(local)'}: cannot start or join Ray "
-                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                           f"({first_line(e)})") from None
     return True
 
 
@@ -52,7 +52,7 @@ def run_on_ray(jobs: list, trainer: Trainer, workers: int, threads: int, quiet: 
             try:
                 return ref, ray.get(ref)
             except Exception as e:  # the task's worker died (node lost, out of memory)
-                return ref, Outcome(error=f"Ray task died ({type(e).__name__}: {str(e).splitlines()[0]})")
+                return ref, Outcome(error=f"Ray task died ({type(e).__name__}: {first_line(e)})")
 
         return schedule(jobs, lambda unit: task.remote(unit, trainer, quiet), wait_one, report, quiet, trainer,
                         batch_runs)

@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_file
 
 from squeeze import config as config_mod
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.io import atomic_save, atomic_write, read_json
 from squeeze.model import GPT
 from squeeze.runs.files import CONFIG, METRICS, RUN, STATE, SUMMARY, WEIGHTS  # noqa: F401  (callers use ckpt.X)
@@ -68,7 +68,7 @@ def verify_weights(path: Path) -> None:
                 return
             tensors = {k: f.get_tensor(k) for k in sorted(f.keys())}
     except (SafetensorError, OSError, RuntimeError) as e:
-        raise SqueezeError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
+        raise SqueezeError(f"{path}: cannot load weights ({first_line(e)})") from None
     if state_digest(tensors) != expected:
         raise SqueezeError(f"{path}: checksum mismatch (corrupted weights); retrain, or --resume from state.pt")
 
@@ -78,7 +78,7 @@ def load_weights(model: GPT, path: Path) -> None:
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(next(model.parameters()).device))
     except (SafetensorError, OSError, RuntimeError) as e:
-        raise SqueezeError(f"{path}: cannot load weights ({str(e).splitlines()[0]})") from None
+        raise SqueezeError(f"{path}: cannot load weights ({first_line(e)})") from None
     if missing or unexpected:
         raise SqueezeError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected "
                            f"{unexpected[:3]})")

@@ -20,7 +20,7 @@ import torch
 from squeeze.config import Config, ModelConfig
 from squeeze.data.store import TokenStore
 from squeeze.data.tokenizer import load_tokenizer, tokenizer_fingerprint
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.interop.hf import read_hf_folder
 from squeeze.io import read_json, sha256_file
 from squeeze.model import GPT
@@ -136,7 +136,7 @@ def apply(model: torch.nn.Module, src: InitSource) -> None:
     try:
         missing, unexpected = model.load_state_dict(src.state, strict=False)
     except RuntimeError as e:
-        raise SqueezeError(f"--init {src.path}: weights do not fit the model ({str(e).splitlines()[0]})") from None
+        raise SqueezeError(f"--init {src.path}: weights do not fit the model ({first_line(e)})") from None
     missing = [k for k in missing if not k.endswith(OPTION_PARAMS) and not k.startswith("mtp.")]
     if missing or unexpected:
         raise SqueezeError(f"--init {src.path}: weights do not fit the model (missing {missing[:3]}, unexpected "

@@ -26,7 +26,7 @@ from squeeze.config import Config
 from squeeze.data.loader import EpochLoader
 from squeeze.device import perf
 from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
-from squeeze.errors import SqueezeError
+from squeeze.errors import SqueezeError, first_line
 from squeeze.evaluation.loss import evaluate
 from squeeze.io import dir_lock, make_dir, read_json, write_json
 from squeeze.model import GPT
@@ -205,7 +205,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
     try:
         par.load_state(model, optimizers, state)
     except (KeyError, RuntimeError, ValueError) as e:
-        raise SqueezeError(f"{run_dir / ckpt.STATE}: does not match the config ({str(e).splitlines()[0]})") from None
+        raise SqueezeError(f"{run_dir / ckpt.STATE}: does not match the config ({first_line(e)})") from None
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
