@@ -9,6 +9,7 @@ fits, the report), so the study MFU is below its runs' own. Exercised by tests/t
 """
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 
 from squeeze.io import read_json, write_json
@@ -25,26 +26,52 @@ def study_mfu(flops: list[float], peaks: list[float], wall_seconds: float, worke
             "mfu": total / (wall_seconds * peak * workers) if known else None}
 
 
-def record_time(out: Path, started: str, seconds: float, workers: int) -> None:
-    """Set this invocation's wall seconds (keyed by its start time) in out/study_time.json, keeping earlier ones."""
+def record_time(out: Path, started: str, seconds: float, workers: int, before: float = 0.0) -> None:
+    """Set this invocation's wall seconds (keyed by its start time) in out/study_time.json, keeping earlier ones.
+    `before`: wall seconds the caller spent on this study in earlier invocations by its own clock
+    (benchmarks/flagship.py's, which also counts those this file never saw)."""
     path = out / TIME_FILE
     runs = [r for r in (read_json(path)["invocations"] if path.exists() else []) if r["started"] != started]
-    write_json(path, {"invocations": [*runs, {"started": started, "seconds": round(seconds, 2), "workers": workers}]})
+    write_json(path, {"invocations": [*runs, {"started": started, "seconds": round(seconds, 2), "workers": workers,
+                                              **({"before": round(before, 2)} if before else {})}]})
 
 
 def started_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def _epoch(stamp: str) -> float | None:
+    """'2026-12-07T04:51:32+0000' (started_now's format) as epoch seconds; None for anything else."""
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _started(row: dict) -> float | None:
+    """When a row's run started (its run.json), as epoch seconds; None when unknown."""
+    path = Path(row["path"]) / "run.json" if row.get("path") else None
+    return _epoch(read_json(path).get("started")) if path is not None and path.exists() else None
+
+
 def compute_of(out: Path, rows: list[dict]) -> dict:
-    """study_mfu of a study directory: its runs' rows (FLOPs, measured peaks) and its study_time.json; a study
-    from before that file existed reads mfu None, wall 0."""
+    """study_mfu of a study directory: its runs' rows (FLOPs, measured peaks) and its study_time.json. The wall time
+    is the invocations' sum, or an invocation's `before` plus its own seconds where that is more. A study from
+    before that file existed, or with runs that started before its first recorded invocation and no `before` to
+    count them, reads mfu None (`unrecorded` says how many runs): their FLOPs over a wall time that left out their
+    training gave a flagship study MFU of 185%."""
     path = out / TIME_FILE
     invocations = read_json(path)["invocations"] if path.exists() else []
-    wall = sum(r["seconds"] for r in invocations)
+    wall = max([sum(r["seconds"] for r in invocations)] + [r.get("before", 0) + r["seconds"] for r in invocations])
     workers = max((r["workers"] for r in invocations), default=0)
-    return study_mfu([r["flops"] for r in rows if r.get("flops")], [r["peak_flops"] for r in rows
-                                                                      if r.get("peak_flops")], wall, workers)
+    c = study_mfu([r["flops"] for r in rows if r.get("flops")], [r["peak_flops"] for r in rows
+                                                                 if r.get("peak_flops")], wall, workers)
+    stamps = [_epoch(r["started"]) for r in invocations]
+    if stamps and None not in stamps and not any(r.get("before") for r in invocations):
+        early = sum(1 for r in rows if r.get("flops") and (t := _started(r)) is not None and t < min(stamps) - 1)
+        if early:
+            c.update(mfu=None, unrecorded=early)
+    return c
 
 
 def compute_line(c: dict) -> str:
@@ -52,6 +79,9 @@ def compute_line(c: dict) -> str:
     head = f"compute: {c['flops']:.3g} FLOPs"
     if not c["wall_seconds"]:
         return head + " (no study_time.json: the wall time of this study was not recorded)"
+    if c.get("unrecorded"):
+        return head + (f" in {c['wall_seconds'] / 60:.1f} min recorded; {c['unrecorded']} runs started before the "
+                       "first recorded invocation, so their time is missing: no MFU")
     if c["mfu"] is None:
         return head + f" in {c['wall_seconds'] / 60:.1f} min (no run recorded its measured peak: no MFU)"
     return (f"{head} in {c['wall_seconds'] / 60:.1f} min on {c['workers']} worker(s); study MFU {c['mfu']:.1%} of "

@@ -4,6 +4,7 @@ time left at the rate measured so far. Exercised by tests/test_run.py.
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from squeeze.runs.execute import Job, Outcome
 from squeeze.runs.jobs import estimated_cost
@@ -20,6 +21,7 @@ class StudyProgress:
     done_here: float = 0.0
     runs: int = 0
     began: float = field(default_factory=time.perf_counter)
+    on_run: Callable[[], None] | None = None  # called after every finished run (the study records its wall time)
 
     def __post_init__(self) -> None:
         self.planned = sum(self.step_costs)  # grows when certification adds runs
@@ -48,3 +50,5 @@ class StudyProgress:
         left = f"~{(self.planned - self.done) / rate / 60:.1f} min left" if measured else "time left: measuring"
         print(f"study [step {self.index}/{len(self.steps)}] {self.runs} runs done, "
               f"{self.done / self.planned:.0%} of the planned compute, {left}", file=sys.stderr, flush=True)
+        if self.on_run is not None:
+            self.on_run()

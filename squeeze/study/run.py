@@ -65,18 +65,21 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
                                              **({"base": base.record()} if base else {})})
         costs = planned_costs(st)
         steps = steps_of(st)
-        progress = StudyProgress(costs, tuple(step.title for step in steps))
+        began, started = time.monotonic(), compute.started_now()
+
+        def record() -> None:  # this invocation's wall time so far, for the study's MFU: a kill loses one run's
+            compute.record_time(out, started, time.monotonic() - began, workers, before=spent_seconds)
+        progress = StudyProgress(costs, tuple(step.title for step in steps), on_run=record)
         state = StudyState()
         minutes = spec.minutes if minutes is None else minutes
-        began, started = time.monotonic(), compute.started_now()
         deadlines = step_deadlines(began - spent_seconds, minutes, costs)
         with keep_workers():  # one set of worker processes for every step's rounds
             for step, stop_at in zip(steps, deadlines):
                 progress.next_step()
                 step.run(replace(st, progress=progress, stop_at=stop_at), state)
-                compute.record_time(out, started, time.monotonic() - began, workers)  # for the study's MFU
+                record()
         _rewrite_results(out / "runs")
-        compute.record_time(out, started, time.monotonic() - began, workers)
+        record()
         summary = report.summarize(out)
         written = report_output.write_report(out, summary)
     return StudyResult(summary, written)
