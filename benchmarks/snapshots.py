@@ -11,14 +11,15 @@ D = --budget unique tokens (default 80k: ~39 steps an epoch, so a 24-epoch run h
 cycles ~234, the >= 200-step cycles of the NanoGPT Slowrun record's regime). Arms, all on the regularized recipe's
 lr and weight decay (0.8):
   plain        one run, E epochs, cosine schedule
-  snapshots    the `snapshot` recipe, E epochs: N cycles, bounded wd anti-correlation, weight noise, chain
-               distillation from the previous snapshot, one MTP head; scored as the uniform mixture of its snapshots
-  snapshots, learned top-k  the same run with --fitness-frac of D held out as whole documents (counted in D, never
-               trained on), its mixture weights and top-k fitted there (the record's way), never on validation
+  snapshots    E epochs of N cycles with all the NanoGPT Slowrun record's techniques (RECORD: bounded wd
+               anti-correlation, weight noise, chain distillation from the previous snapshot, one MTP head); scored
+               as the uniform mixture of its snapshots
   -<technique> the same with one technique off
-  cycles only  N cycles and nothing else
+  cycles only  N cycles and nothing else: the `snapshot` recipe as it is now
+  snapshots, learned top-k  the cycles-only run with --fitness-frac of D held out as whole documents (counted in D,
+               never trained on), its mixture weights and top-k fitted there (the record's way), never on validation
   independent  K members (other seeds) of E/K epochs, the uniform mixture
-  student      one E-epoch run distilled (alpha 0.5, T 1) from the snapshot ensemble's mixture
+  student      one E-epoch run distilled (alpha 0.5, T 1) from the cycles-only snapshot ensemble's mixture
 FLOPs are counted whole from the runs' summary.json: MTP heads, snapshot teachers and the student's teacher forward
 passes included, and the student's total adds its teacher's training. The standard recipe (wd 0.1, 4 tuned epochs
 in {2, 4, 8}) is run at D, 2D and 4D; multipliers are read against it with the study's seed-noise intervals
@@ -39,6 +40,16 @@ from squeeze.io import read_json, write_json
 from squeeze.runs.execute import Job, run_jobs
 from squeeze.study.noise import Point, pooled_noise, read_multiplier
 from squeeze.train.backend import TRAINER
+
+
+def record(c) -> None:
+    """The record's techniques switched on, with the values the `snapshot` recipe had before it became the cycles
+    alone (wd 0.7-1.0x against the lr, 0.01 x RMS weight noise, chain distillation alpha 0.45 at T 1.2, one MTP head
+    at weight 0.3)."""
+    c.train.wd_cycle_min, c.train.snapshot_noise = 0.7, 0.01
+    c.distill.snapshot_alpha, c.distill.snapshot_temperature = 0.45, 1.2
+    c.model.mtp_heads, c.train.mtp_weight = 1, 0.3
+
 
 TECHNIQUES = {  # the arm's name: how to switch the technique off
     "-wd anti-correlation": lambda c: setattr(c.train, "wd_cycle_min", 1.0),
@@ -66,31 +77,30 @@ def plan(store: Path, out: Path, a) -> tuple[list[Job], dict]:
 
     for s in range(a.seeds):
         arms.setdefault("plain", []).append([add("plain", s, base(store, a.budget, a.epochs, s))])
-        snap = base(store, a.budget, a.epochs, s, "snapshot")
-        snap.train.lr_cycles = a.cycles
-        full = add("snapshots", s, snap)
-        arms.setdefault("snapshots", []).append([full])
-        learned = snap.copy()  # the record's way: a fitness slice of whole training documents, counted in D
+        bare = base(store, a.budget, a.epochs, s, "snapshot")  # the recipe: the cycles alone
+        bare.train.lr_cycles = a.cycles
+        snap = bare.copy()
+        record(snap)
+        arms.setdefault("snapshots", []).append([add("snapshots", s, snap)])
+        learned = bare.copy()  # the record's way: a fitness slice of whole training documents, counted in D
         learned.data.fitness_tokens = int(a.budget * a.fitness_frac)
         arms.setdefault("snapshots, learned top-k", []).append([add("snapshots learned", s, learned)])
         for name, off in TECHNIQUES.items():
             c = snap.copy()
             off(c)
             arms.setdefault(name, []).append([add(name, s, c)])
-        bare = snap.copy()
-        for off in TECHNIQUES.values():
-            off(bare)
-        arms.setdefault("cycles only", []).append([add("cycles only", s, bare)])
+        cycles = add("cycles only", s, bare)
+        arms.setdefault("cycles only", []).append([cycles])
         members = []
         for k in range(a.members):
             m = base(store, a.budget, a.epochs // a.members, 1000 * (k + 1) + s)
             members.append(add(f"member{k}", s, m))
         arms.setdefault("independent", []).append(members)
         student = base(store, a.budget, a.epochs, s)
-        run = jobs[full].run_dir
+        run = jobs[cycles].run_dir
         student.distill.teachers = ",".join(str(run / f"snapshot{i:03d}.safetensors") for i in range(1, a.cycles + 1))
         student.distill.alpha, student.distill.temperature = 0.5, 1.0
-        arms.setdefault("student", []).append([add("student", s, student, (full,)), full])
+        arms.setdefault("student", []).append([add("student", s, student, (cycles,)), cycles])
     for d in (1, 2, 4):
         for e in (2, 4, 8):
             for s in range(a.seeds):
