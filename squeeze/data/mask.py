@@ -45,6 +45,12 @@ def budget_doc_tokens(store, budget_tokens: int = 0) -> np.ndarray:
     return np.clip(np.minimum(offsets[1:], end) - offsets[:-1], 0, None)
 
 
+def whole_documents(ntok_N: np.ndarray, length_N: np.ndarray) -> np.ndarray:
+    """bool [N]: the documents with all their `length_N` tokens inside the budget (`ntok_N`, budget_doc_tokens):
+    never the one the budget cuts."""
+    return (ntok_N > 0) & (ntok_N == length_N)
+
+
 def fitness_slice(store, budget_tokens: int, fitness_tokens: int, seed: int = FITNESS_SEED) -> np.ndarray:
     """bool [n_train_docs]: the fitness slice of a budget, whole training documents inside it (never the one the
     budget cuts, never a validation document) drawn in a seeded order until their tokens reach `fitness_tokens`.
@@ -58,7 +64,7 @@ def fitness_documents(ntok_N: np.ndarray, length_N: np.ndarray, fitness_tokens: 
                       name: str = "") -> np.ndarray:
     """The pure part of `fitness_slice`: documents with all `length_N` tokens inside the budget (`ntok_N`), in a
     seeded random order, the first ones whose tokens reach `fitness_tokens` (the last may overshoot)."""
-    whole = np.flatnonzero((ntok_N > 0) & (ntok_N == length_N))
+    whole = np.flatnonzero(whole_documents(ntok_N, length_N))
     order = np.random.default_rng([seed, 17]).permutation(whole)
     reach = np.cumsum(ntok_N[order])
     n = int(np.searchsorted(reach, fitness_tokens)) + 1  # the first n documents reach the slice's size

@@ -42,8 +42,7 @@ def architecture(path: Path) -> str:
     except SqueezeError:
         raise
     except Exception as e:  # the reader raises ValueError, KeyError, struct or numpy errors on a damaged file
-        first = first_line(e)
-        raise SqueezeError(f"{path}: not a readable GGUF file ({first})") from None
+        raise SqueezeError(f"{path}: not a readable GGUF file ({first_line(e)})") from None
 
 
 def import_gguf(path: str | Path, out: str | Path, sha256: str | None = None) -> Path:
@@ -65,8 +64,7 @@ def import_gguf(path: str | Path, out: str | Path, sha256: str | None = None) ->
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     except Exception as e:  # transformers raises many kinds on a file it cannot convert
-        first = first_line(e)
-        raise SqueezeError(f"{path}: transformers cannot load this GGUF file ({first})") from None
+        raise SqueezeError(f"{path}: transformers cannot load this GGUF file ({first_line(e)})") from None
     make_dir(out)
     model.config.to_json_file(str(out / "config.json"))
     state = model.state_dict()

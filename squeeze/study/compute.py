@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from squeeze.io import read_json, write_json
+from squeeze.io import STAMP, read_json, write_json
 
 TIME_FILE = "study_time.json"
 
@@ -37,13 +37,13 @@ def record_time(out: Path, started: str, seconds: float, workers: int, before: f
 
 
 def started_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return time.strftime(STAMP)
 
 
 def _epoch(stamp: str) -> float | None:
-    """'2026-12-07T04:51:32+0000' (started_now's format) as epoch seconds; None for anything else."""
+    """A STAMP as epoch seconds; None for anything else."""
     try:
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        return datetime.strptime(stamp, STAMP).timestamp()
     except (TypeError, ValueError):
         return None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from squeeze import config as config_mod
-from squeeze.data.mask import budget_doc_tokens
+from squeeze.data.mask import budget_doc_tokens, whole_documents
 from squeeze.data.store import TokenStore
 from squeeze.io import make_dir
 from squeeze.presets import StudySpec
@@ -33,8 +33,8 @@ MIN_POOL_DOCS = 8  # whole documents the pool needs: a half of it, and each of t
 def pool_documents(store: Path, d0: int) -> int:
     """Whole training documents inside the 2 x D0 pool (the one the budget cuts does not count)."""
     s = TokenStore.open(store)
-    ntok_N = budget_doc_tokens(s, min(2 * d0, int(s.train_offsets[-1])))
-    return int(np.sum((ntok_N > 0) & (ntok_N == np.diff(np.asarray(s.train_offsets, dtype=np.int64)))))
+    offsets = np.asarray(s.train_offsets, dtype=np.int64)
+    return int(whole_documents(budget_doc_tokens(s, min(2 * d0, int(offsets[-1]))), np.diff(offsets)).sum())
 
 
 def skipped(st: Study) -> str | None:
