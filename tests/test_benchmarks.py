@@ -133,3 +133,23 @@ def test_the_frontier_plan_by_hand():
     assert random.kept == 25_000 and random.mask(Path("o"), 2) == Path("o/runs/P100000/masks/random_f0.25_s2.json")
     assert pf.CellKey(100_000, "semdedup", 0.5).mask(Path("o"), 2).name == "semdedup_f0.5.json"  # one for all seeds
     assert pf.CellKey(25_000, pf.FULL, 1.0).mask(Path("o"), 0) is None
+
+
+def test_cpt_rows_read_against_the_scratch_standard_by_hand(tmp_path):
+    import cpt
+
+    from squeeze.io import write_json
+    noise = {"seed_sd": 0.01, "dof": 40}
+    for name in ("scratch-10k", "cpt-10k"):
+        (tmp_path / name).mkdir()
+    points = [{"budget": b, "loss": y, "seeds": 3} for b, y in ((5e3, 4.6), (1e4, 4.2), (2e4, 3.8), (4e4, 3.4))]
+    write_json(tmp_path / "scratch-10k" / "summary.json", {"standard_points": points, "noise": noise})
+    rows = [{"method": "standard recipe (tuned lr, epochs)", "val_loss": 3.6, "seeds": 8},
+            {"method": "base, no training on the domain", "val_loss": 7.0, "seeds": 1}]
+    write_json(tmp_path / "cpt-10k" / "summary.json", {"methods": rows, "noise": noise})
+    lines = cpt.against_scratch(tmp_path)  # the 20k pair is missing: its rows are left out
+    assert len(lines) == 4 and lines[0].startswith("| D0 |")
+    # 3.6 lies halfway from 3.8 (20k) to 3.4 (40k): sqrt(20k x 40k) = 28,284 scratch tokens, 2.83x the 10k D0
+    assert lines[2].startswith("| 10,000 | standard recipe (tuned lr, epochs) | 3.6000 (8) | 2.83x [")
+    assert "< 0.5x [< 0.5, < 0.5]" in lines[3]  # worse than the smallest scratch budget: a bound, no number
+    assert cpt.against_scratch(tmp_path / "nothing") == []
