@@ -93,3 +93,25 @@ def test_compiled_auto_dtype_follows_the_measured_width_rule():
     assert choose_dtype("bf16", "cpu", True, native_bf16=True, width=64)[0] == "bf16"  # asked for wins
     # the compile rule takes the gain of the dtype it would compile in: fp32's 1.3x at width 64
     assert "compiling in fp32 (1.3x)" in choose_compile("auto", "cpu", 1e13, 1, native_bf16=True, width=64)[1]
+
+
+def test_a_compiled_run_compiles_only_full_steps_and_runs_the_short_last_batch_eager(tiny_store, tmp_path,
+                                                                                      monkeypatch):
+    """torch.compile replaced by a recorder: the compiled step only ever sees full batches, while the epochs' short
+    last batches (budget chosen so the sequences are not a multiple of the batch) train through the eager step, and
+    the run equals an eager run of the same config (the recorder calls the eager function)."""
+    from squeeze.data.store import TokenStore
+    seen = []
+
+    def fake_compile(fn, **kwargs):
+        assert kwargs == {"dynamic": False}
+        return lambda x, y, *rest: seen.append(x.shape[0]) or fn(x, y, *rest)
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    cfg = tiny_config(tiny_store, epochs=2, compile="on")
+    cfg.data.budget_tokens = 11 * 33 * 2  # 22 sequences of 33 tokens (seq 32 + 1): 8 + 8 + 6 rows an epoch
+    assert TokenStore.open(tiny_store).meta["train_tokens"] > cfg.data.budget_tokens
+    compiled = train(cfg, tmp_path / "compiled", quiet=True)
+    assert compiled["steps"] > len(seen) > 0 and set(seen) == {8}  # the short steps never reached the compiled fn
+    cfg.train.compile = "off"
+    eager = train(cfg, tmp_path / "eager", quiet=True)
+    assert eager["steps"] == compiled["steps"] and eager["val_loss"] == compiled["val_loss"]

@@ -403,12 +403,13 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
     s, model, par, tc = lane.s, lane.model, lane.par, lane.s.cfg.train
     # The loss goes inside the compiled graph with the model: fusing log-softmax with the head's output was
     # worth ~1.2x on the 2-core CPU. Evaluation stays eager (a second compile costs more than it saves).
-    loss_fn = step_loss(par.net, s.cfg, lane.distiller)
+    loss_fn = full_fn = step_loss(par.net, s.cfg, lane.distiller)
     if tc.compile == "on":
         compiling.share_inductor_cache()
-        # static shapes: an epoch's short last batch gets a graph of its own, compiled once; left dynamic, dynamo
-        # recompiled the step as a dynamic-shape graph, a long stall at the first epoch end (RESULTS.md)
-        loss_fn = torch.compile(loss_fn, dynamic=False)
+        # Static shapes, and only full steps compiled: an epoch's short last batch runs eager. Left dynamic, dynamo
+        # recompiled the step as a dynamic-shape graph at the first epoch end; compiled static, the short batch cost
+        # a cold compile of its own (~19 s at 1 thread) for one step an epoch (RESULTS.md)
+        full_fn = torch.compile(loss_fn, dynamic=False)
     dtype = resolve_dtype(tc.dtype, device, tc.compile == "on")  # already resolved, except in runs begun before it was
     tokens_done = 0  # this session's, for tokens/s
     # the bar's MFU needs the peak: probed (0.1-0.5 s, private RNG) before the clock starts, and only when shown
@@ -419,10 +420,11 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, force: bool, device:
         x_BT, y_BT, epoch, in_epoch = next_batch(lane, device)
         n_rows = par.global_rows(s.loader, in_epoch)
         teacher = lane.distiller.teacher_logp if lane.distiller is not None else lane.snaps.teacher_for(lane.step)
+        step_fn = full_fn if n_rows == s.loader.global_batch else loss_fn
         for x_mb, y_mb, weight in par.micro_steps(x_BT, y_BT, n_rows):  # one micro-step unless accumulating
             args = (x_mb, y_mb) if teacher is None else (x_mb, y_mb, teacher(x_mb))
             with autocast(device, dtype):
-                loss = loss_fn(*args)
+                loss = step_fn(*args)
             par.backward(loss, weight)
         loss_value = par.loss_value()
         grad_norm, diverged = clip_or_stop(lane, loss_value, say)
