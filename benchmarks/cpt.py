@@ -104,10 +104,15 @@ def stores(out: Path) -> tuple[Path, Path]:
     return base_store, domain
 
 
+def study_name(kind: str, d0: int) -> str:
+    """The directory of the study of `kind` ("cpt" from the base, "scratch" from random weights) at D0 = d0."""
+    return f"{kind}-{d0 // 1000}k"
+
+
 def studies(out: Path) -> list[tuple[str, str, str | None]]:
     """(directory, preset, base or None) of each study, in the order they run."""
     base = str(out / "base" / "run")
-    return [(f"{kind}-{d0 // 1000}k", preset_at(d0), base if kind == "cpt" else None)
+    return [(study_name(kind, d0), preset_at(d0), base if kind == "cpt" else None)
             for d0 in BUDGETS for kind in ("cpt", "scratch")]
 
 
@@ -180,7 +185,7 @@ def against_scratch(out: Path) -> list[str]:
     its points, the CPT study's for the row)."""
     lines = []
     for d0 in BUDGETS:
-        name_cpt, name_scratch = (f"{kind}-{d0 // 1000}k" for kind in ("cpt", "scratch"))
+        name_cpt, name_scratch = study_name("cpt", d0), study_name("scratch", d0)
         if not all((out / n / "summary.json").exists() for n in (name_cpt, name_scratch)):
             continue
         s_cpt, s_scratch = (read_json(out / n / "summary.json") for n in (name_cpt, name_scratch))

@@ -37,7 +37,7 @@ from pathlib import Path
 from squeeze import presets
 from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
-from squeeze.io import STAMP, read_json, write_json
+from squeeze.io import read_json, stamp_now, write_json
 from squeeze.runs.execute import estimated_cost
 from squeeze.study.run import run_study
 from squeeze.study.steps import Study, planned_costs
@@ -116,7 +116,7 @@ class Clock:
         past = read_json(path) if path.exists() else {"invocations": []}
         self.past = past["invocations"]
         self.before = sum(i["seconds"] for i in self.past)  # earlier invocations' seconds
-        self.began, self.t0 = time.strftime(STAMP), time.perf_counter()
+        self.began, self.t0 = stamp_now(), time.perf_counter()
         self.lock = threading.Lock()
 
     def write(self) -> tuple[float, int]:

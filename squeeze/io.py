@@ -73,8 +73,15 @@ def commit_file(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
         raise SqueezeError(f"{path}: cannot write ({e.strerror or e})") from e
 
 
-# errnos that mean "the disk cannot take this write": the CLI turns them into one line instead of a traceback
 STAMP = "%Y-%m-%dT%H:%M:%S%z"  # the wall-clock time files record (run.json, study_time.json): 2026-12-07T04:51:32+0000
+
+
+def stamp_now() -> str:
+    """The wall-clock time now, as STAMP writes it."""
+    return time.strftime(STAMP)
+
+
+# errnos that mean "the disk cannot take this write": the CLI turns them into one line instead of a traceback
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 

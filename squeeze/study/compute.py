@@ -8,7 +8,6 @@ one worker's threads). Wall time includes everything a study does besides traini
 fits, the report), so the study MFU is below its runs' own. Exercised by tests/test_study_compute.py.
 """
 import statistics
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -34,10 +33,6 @@ def record_time(out: Path, started: str, seconds: float, workers: int, before: f
     runs = [r for r in (read_json(path)["invocations"] if path.exists() else []) if r["started"] != started]
     write_json(path, {"invocations": [*runs, {"started": started, "seconds": round(seconds, 2), "workers": workers,
                                               **({"before": round(before, 2)} if before else {})}]})
-
-
-def started_now() -> str:
-    return time.strftime(STAMP)
 
 
 def _epoch(stamp: str) -> float | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from squeeze import presets
 from squeeze.data.prepare import ensure_store, existing_store
 from squeeze.errors import SqueezeError
-from squeeze.io import dir_lock, make_dir, read_json, remove_stale_temporaries, write_json
+from squeeze.io import dir_lock, make_dir, read_json, remove_stale_temporaries, stamp_now, write_json
 from squeeze.presets import Preset
 from squeeze.runs.execute import ExecutorConfig, keep_workers
 from squeeze.runs.results import collect, write_csv
@@ -65,7 +65,7 @@ def run_study(data: str | None, preset_name: str, out: str | Path, text_field: s
                                              **({"base": base.record()} if base else {})})
         costs = planned_costs(st)
         steps = steps_of(st)
-        began, started = time.monotonic(), compute.started_now()
+        began, started = time.monotonic(), stamp_now()
 
         def record() -> None:  # this invocation's wall time so far, for the study's MFU: a kill loses one run's
             compute.record_time(out, started, time.monotonic() - began, workers, before=spent_seconds)

@@ -28,7 +28,7 @@ from squeeze.device import perf
 from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.errors import SqueezeError, first_line
 from squeeze.evaluation.loss import evaluate
-from squeeze.io import STAMP, dir_lock, make_dir, read_json, write_json
+from squeeze.io import dir_lock, make_dir, read_json, stamp_now, write_json
 from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
 from squeeze.train import compiling, distributed, regularize
@@ -190,7 +190,7 @@ def _open_run(cfg: Config, run_dir: Path, resume: bool, force: bool, device: str
         write_json(run_dir / ckpt.RUN, {
             "git_commit": ckpt.git_commit(), "squeeze": squeeze.__version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": device, "host": platform.node(),
-            "tokenizer_fingerprint": s.store.fingerprint, "started": time.strftime(STAMP),
+            "tokenizer_fingerprint": s.store.fingerprint, "started": stamp_now(),
             "dtype": s.cfg.train.dtype, "dtype_reason": s.dtype_reason,
             "compile": s.cfg.train.compile, "compile_reason": s.compile_reason,
             **({"keep_mask_sha256": s.kept_sha256} if s.kept_sha256 else {}),
