@@ -28,81 +28,17 @@ def rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor,
     return angle_TK2.cos(), angle_TK2.sin()
 
 
-def eager_cpu_fp32(x: torch.Tensor) -> bool:
-    """Whether the fused CPU forms below serve x: float32 on CPU, outside torch.compile (whose graphs fuse the
-    plain forms themselves). Everything else (GPU, bf16, compiled) takes torch's own ops."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.compiler.is_compiling()
-
-
 def apply_rope(x_BTHK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
-    """Rotate each (first-half, second-half) pair of dimensions by its position's angle (`_Rope` for eager float32 on
-    CPU, the definition otherwise)."""
+    """Rotate each (first-half, second-half) pair of dimensions by its position's angle."""
     T = x_BTHK.shape[1]
-    cos, sin = cos_TK2[:T, None].to(x_BTHK.dtype), sin_TK2[:T, None].to(x_BTHK.dtype)
-    if eager_cpu_fp32(x_BTHK):
-        return _Rope.apply(x_BTHK, torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1))
     x1, x2 = x_BTHK.chunk(2, dim=-1)
+    cos, sin = cos_TK2[:T, None].to(x_BTHK.dtype), sin_TK2[:T, None].to(x_BTHK.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-def swap_halves(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x2, x1], dim=-1)
-
-
-class _Rope(torch.autograd.Function):
-    """RoPE in three kernels each way, for eager CPU: y = x·c + swap(x)·s with full-width tables c = (cos, cos) and
-    s = (-sin, sin), the definition's products and sums term for term. Swapping the halves is its own transpose, so
-    the gradient is g·c + swap(g·s). Autograd of the definition runs ~7 kernels forward and ~8 backward on
-    half-width strided views."""
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x, c, s):
-        return torch.addcmul(x * c, swap_halves(x), s)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1], inputs[2])
-
-    @staticmethod
-    def backward(ctx, g_y):
-        c, s = ctx.saved_tensors
-        return torch.addcmul(swap_halves(g_y * s), g_y, c), None, None
-
-
-class _RMSNorm(torch.autograd.Function):
-    """`F.rms_norm` for eager float32 on CPU, 2-3x faster forward + backward. torch 2.13 composes CPU rms_norm of
-    ~6 elementwise kernels forward and ~12 backward (its fused backward is CUDA only). Here: one norm reduction and
-    two products forward; backward is layer norm's native kernel (dx and dw in one pass), given mean 0 and this
-    rstd, plus one correction: layer norm's dx also subtracts rstd·mean(g·w), which RMSNorm's does not."""
-    generate_vmap_rule = True  # the batched trainer vmaps the model (squeeze/train/batched.py)
-
-    @staticmethod
-    def forward(x, w, eps):
-        rstd = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
-        return (x * rstd).mul_(w), rstd
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, w, _ = inputs
-        ctx.save_for_backward(x, w, output[1])
-        ctx.mark_non_differentiable(output[1])
-
-    @staticmethod
-    def backward(ctx, g_y, _):
-        x, w, rstd = ctx.saved_tensors
-        g_y = g_y.contiguous()
-        g_x, g_w, _ = torch.ops.aten.native_layer_norm_backward(
-            g_y, x.contiguous(), [x.shape[-1]], torch.zeros_like(rstd), rstd, w, None,
-            [True, ctx.needs_input_grad[1], False])
-        return torch.addcmul(g_x, rstd, (g_y * w).mean(-1, keepdim=True)), g_w, None
-
-
 class RMSNorm(nn.Module):
-    """RMSNorm with a learned gain: `_RMSNorm` for eager float32 on CPU, torch's rms_norm otherwise, with the gain cast
-    to the input dtype so bf16 autocast keeps the fused kernel (torch's nn.RMSNorm falls back to a slow path, ~3x
-    slower end to end on CPU, when the dtypes differ)."""
+    """RMSNorm with a learned gain; the gain is cast to the input dtype so bf16 autocast keeps the fused kernel
+    (torch's nn.RMSNorm falls back to a slow path, ~3x slower end to end on CPU, when the dtypes differ)."""
 
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
@@ -110,8 +46,6 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if eager_cpu_fp32(x) and self.weight.dtype == torch.float32:
-            return _RMSNorm.apply(x, self.weight, self.eps)[0]
         return F.rms_norm(x, (x.shape[-1],), self.weight.to(x.dtype), self.eps)
 
 

@@ -153,17 +153,3 @@ def test_cpt_rows_read_against_the_scratch_standard_by_hand(tmp_path):
     assert lines[2].startswith("| 10,000 | standard recipe (tuned lr, epochs) | 3.6000 (8) | 2.83x [")
     assert "< 0.5x [< 0.5, < 0.5]" in lines[3]  # worse than the smallest scratch budget: a bound, no number
     assert cpt.against_scratch(tmp_path / "nothing") == []
-
-
-def test_eager_model_times_both_paths_and_restores_the_fused_one(monkeypatch):
-    import eager_model
-
-    import squeeze.model as model_mod
-    seen = []
-    fused = model_mod.eager_cpu_fp32
-    monkeypatch.setattr(eager_model, "time_steps", lambda model, idx, target, steps: seen.append(
-        (type(model).__name__, model_mod.eager_cpu_fp32 is fused)) or 1.0)
-    ms = eager_model.measure(throughput.parse_shape("1x32:16:64", None), rounds=2)
-    assert set(ms) == set(eager_model.COLUMNS)
-    assert seen == [("RefGPT", False), ("GPT", False), ("GPT", True)] * 2  # the reference path is really off
-    assert model_mod.eager_cpu_fp32 is fused
