@@ -7,6 +7,7 @@ pays shrinks as the pool grows.
     python benchmarks/pruning_frontier.py --out frontier --carry benchmarks/pruning_frontier_state.tar.xz
                                                           # run it; kill it any time and run it again to resume
     python benchmarks/pruning_frontier.py --smoke --out /tmp/frontier-smoke   # every code path in a few minutes
+    python benchmarks/pruning_frontier.py --interim --out frontier --boot 20  # the table so far, nothing trained
 
 Design: pools of 25k, 100k and 400k tokens (the first tokens of the built-in corpus's ~200-token training pieces,
 vocabulary 1024), kept fractions 0.25, 0.5, 0.75 and 1.0 of each pool's tokens; methods prototypes-easy,
@@ -24,6 +25,7 @@ pruning_frontier_report.py), and with --write-rule the measured easy-vs-hard rul
 which the study's selection step and `squeeze prune` follow.
 """
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -41,7 +43,7 @@ from squeeze.prune.pipeline import PruneOptions, prune_documents
 from squeeze.recipes import select_recipe
 from squeeze.runs.execute import Job, estimated_cost, execute
 from squeeze.runs.results import collect
-from squeeze.study.certify import certify, extend_grid
+from squeeze.study.certify import Certificate, certify, extend_grid
 from squeeze.study.grid import Grid, GridPoint, point_config
 from squeeze.train.backend import TRAINER
 from squeeze.train.trainer import train
@@ -165,6 +167,17 @@ def make_masks(plan: Plan, base: Config, store: Path, out: Path, workers: int, s
             say(f"mask {c.mask(out, s).name} (pool {pool:,}) in {time.perf_counter() - t0:.1f} s")
 
 
+def walk(plan: Plan, cell: CellKey, g: Grid, out: Path) -> tuple[Grid, Certificate]:
+    """The cell's epochs grid widened as far as its finished runs take it (while the best sits on an edge and
+    nothing is missing), with its certificate there."""
+    rows = collect(cell.root(out)) if cell.root(out).exists() else []
+    cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
+    while not cert.missing and (wider := extend_grid(g, cert)):
+        g = wider
+        cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
+    return g, cert
+
+
 def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dict[CellKey, Grid]:
     """Train every cell's epochs certificate on seed means: rounds over all cells at once (one pool of workers), like
     squeeze/study/sweep.py's walk but with a config per seed (the random subset is redrawn for each)."""
@@ -173,11 +186,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
     for rnd in range(plan.rounds):
         jobs = []
         for c in grids:
-            rows = collect(c.root(out)) if c.root(out).exists() else []
-            cert = certify(rows, grids[c], ("epochs",), best_seeds=plan.seeds)
-            while not cert.missing and (wider := extend_grid(grids[c], cert)):
-                grids[c] = wider
-                cert = certify(rows, wider, ("epochs",), best_seeds=plan.seeds)
+            grids[c], cert = walk(plan, c, grids[c], out)
             todo = cert.missing if cert.best is not None else grids[c].points()  # nothing trained yet: the grid
             for p in todo:
                 j = job(plan, base, c, out, p)
@@ -204,6 +213,12 @@ def results(plan: Plan, grids: dict[CellKey, Grid], out: Path) -> list[dict]:
                          "epochs": cert.best.epochs if cert.best else None, "losses": losses,
                          "certificate": cert.status})
     return rows_out
+
+
+def interim(plan: Plan, out: Path) -> list[dict]:
+    """results() from the runs finished so far, training nothing: each cell at its best so far, its certificate
+    saying whether that is final (a run still walking reads "edge" or "not certified")."""
+    return results(plan, {c: walk(plan, c, grid(plan, c), out)[0] for c in cells(plan)}, out)
 
 
 def planned_units(plan: Plan, base: Config) -> float:
@@ -252,10 +267,22 @@ def main() -> int:
     p.add_argument("--write-rule", action="store_true", help="write the measured easy-vs-hard rule into "
                                                              "squeeze/prune/keep_rule.py (not with --smoke)")
     p.add_argument("--boot", type=int, default=200, help="bootstrap draws of the form comparison (default 200)")
+    p.add_argument("--interim", action="store_true", help="print the table and verdicts of the runs finished so "
+                                                          "far in OUT (or the --carry file's), training nothing")
     a = p.parse_args()
     plan, out = (SMOKE_PLAN if a.smoke else FULL_PLAN), Path(a.out)
     if a.estimate:
         print(estimate(plan, out, a.workers))
+        return 0
+    if a.interim:
+        if a.carry and a.carry.exists() and not (out / TIME).exists():
+            print(f"frontier: {flagship.unpack(a.carry, out)} files carried over from {a.carry}", file=sys.stderr)
+        rows = interim(plan, out)
+        done = sum(r["certificate"] == "certified" for r in rows)
+        hours = json.loads((out / TIME).read_text())["seconds"] / 3600 if (out / TIME).exists() else 0.0
+        print(f"interim, not the final table: {done} of {len(rows)} cells certified, {hours:.2f} h by the "
+              f"benchmark's clock; a cell not certified shows its best so far")
+        print(report.markdown(report.build(rows, n_boot=a.boot, hours=hours)))
         return 0
     if a.write_rule and a.smoke:
         p.error("--write-rule records a measured rule: not from a --smoke run")

@@ -1,5 +1,6 @@
 """The pure parts of benchmarks/throughput.py against hand-computed values (the benchmark itself takes minutes), and
 the flagship's clock over invocations."""
+import json
 import sys
 from pathlib import Path
 
@@ -153,3 +154,30 @@ def test_cpt_rows_read_against_the_scratch_standard_by_hand(tmp_path):
     assert lines[2].startswith("| 10,000 | standard recipe (tuned lr, epochs) | 3.6000 (8) | 2.83x [")
     assert "< 0.5x [< 0.5, < 0.5]" in lines[3]  # worse than the smallest scratch budget: a bound, no number
     assert cpt.against_scratch(tmp_path / "nothing") == []
+
+
+def test_the_frontier_interim_table_walks_each_cell_as_far_as_its_finished_runs(tmp_path):
+    """--interim reads a cell as the full run would: its grid widened while the best sits on an edge with nothing
+    missing, its best so far shown with a certificate that says it is not final, and certified once it is."""
+    import pruning_frontier as pf
+
+    from squeeze import config as config_mod
+    plan, out = pf.SMOKE_PLAN, tmp_path / "out"
+    base = pf.base_config(plan, tmp_path / "no-store")
+    cell = pf.CellKey(plan.pools[0], pf.FULL, 1.0)
+
+    def finished(epochs, seed, loss):
+        j = pf.job(plan, base, cell, out, pf.GridPoint(cell.pool, *plan.size, plan.lr, plan.wd, epochs, seed))
+        j.run_dir.mkdir(parents=True)
+        config_mod.save(j.cfg, str(j.run_dir / "config.json"))
+        (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
+
+    # 2 epochs (the smoke plan's start) with both seeds, 1 and 4 at seed 0: 4 is better, so the grid widens to it
+    for epochs, seed, loss in ((2, 0, 3.0), (2, 1, 3.02), (1, 0, 3.2), (4, 0, 2.9)):
+        finished(epochs, seed, loss)
+    row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
+    assert (row["epochs"], row["losses"], row["certificate"]) == (4, [2.9], "edge")  # 8 epochs not trained yet
+    finished(4, 1, 2.92)  # its second seed, then 8 epochs worse: certified at 4
+    finished(8, 0, 3.1)
+    row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
+    assert (row["epochs"], row["losses"], row["certificate"]) == (4, [2.9, 2.92], "certified")
