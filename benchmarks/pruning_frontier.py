@@ -39,6 +39,7 @@ import pruning_frontier_report as report
 from squeeze import presets
 from squeeze.config import Config
 from squeeze.data.prepare import ensure_store
+from squeeze.errors import SqueezeError
 from squeeze.prune.pipeline import PruneOptions, prune_documents
 from squeeze.recipes import select_recipe
 from squeeze.runs.execute import Job, estimated_cost, execute
@@ -274,9 +275,15 @@ def main() -> int:
     if a.estimate:
         print(estimate(plan, out, a.workers))
         return 0
-    if a.interim:
-        if a.carry and a.carry.exists() and not (out / TIME).exists():
+    if a.write_rule and a.smoke:
+        p.error("--write-rule records a measured rule: not from a --smoke run")
+    if a.carry and a.carry.exists() and not (out / TIME).exists():
+        try:
             print(f"frontier: {flagship.unpack(a.carry, out)} files carried over from {a.carry}", file=sys.stderr)
+        except SqueezeError as e:  # one line, as flagship.py: a carry packed elsewhere, or not a carry
+            print(f"frontier: {e}", file=sys.stderr)
+            return 2
+    if a.interim:
         rows = interim(plan, out)
         done = sum(r["certificate"] == "certified" for r in rows)
         hours = json.loads((out / TIME).read_text())["seconds"] / 3600 if (out / TIME).exists() else 0.0
@@ -284,10 +291,6 @@ def main() -> int:
               f"benchmark's clock; a cell not certified shows its best so far")
         print(report.markdown(report.build(rows, n_boot=a.boot, hours=hours)))
         return 0
-    if a.write_rule and a.smoke:
-        p.error("--write-rule records a measured rule: not from a --smoke run")
-    if a.carry and a.carry.exists() and not (out / TIME).exists():
-        print(f"frontier: {flagship.unpack(a.carry, out)} files carried over from {a.carry}", file=sys.stderr)
     clock = flagship.Clock(out / TIME)
     if a.carry:
         threading.Thread(target=clock.carry_every, args=(out, a.carry, CARRY_DIRS), daemon=True).start()
