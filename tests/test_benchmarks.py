@@ -1,5 +1,6 @@
-"""The pure parts of benchmarks/throughput.py against hand-computed values (the benchmark itself takes minutes), and
-the flagship's clock over invocations."""
+"""The benchmarks' parts that run in seconds (the benchmarks themselves take minutes to hours): throughput.py's
+arithmetic by hand, the flagship's clock and carry, the pruning frontier's report, plan, carry and interim walk on
+fake runs, and CPT's rows against scratch."""
 import json
 import sys
 from pathlib import Path
