@@ -25,7 +25,6 @@ pruning_frontier_report.py), and with --write-rule the measured easy-vs-hard rul
 which the study's selection step and `squeeze prune` follow.
 """
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -286,7 +285,7 @@ def main() -> int:
     if a.interim:
         rows = interim(plan, out)
         done = sum(r["certificate"] == "certified" for r in rows)
-        hours = json.loads((out / TIME).read_text())["seconds"] / 3600 if (out / TIME).exists() else 0.0
+        hours = flagship.Clock(out / TIME).before / 3600  # the earlier invocations' time; nothing written
         print(f"interim, not the final table: {done} of {len(rows)} cells certified, {hours:.2f} h by the "
               f"benchmark's clock; a cell not certified shows its best so far")
         print(report.markdown(report.build(rows, n_boot=a.boot, hours=hours)))
