@@ -1,7 +1,8 @@
 """The report of benchmarks/pruning_frontier.py from its cell rows alone: the frontier and its two fits, the verdict
 on the exponential form, easy minus hard per pool with the sign change, the best kept fraction per pool; a markdown
-table, a plot (loss against kept tokens on log axes, one line per method, the frontier and both fits) and the
-measured rule for squeeze/prune/keep_rule.py. The math is squeeze/scaling/frontier.py's.
+table, a plot (loss against kept tokens on log axes, for each method one line per pool that ends at the pool's
+unpruned run, the frontier and both fits) and the measured rule for squeeze/prune/keep_rule.py. The math is
+squeeze/scaling/frontier.py's.
 Exercised by tests/test_benchmarks.py on a fake set of rows.
 """
 import json
@@ -109,9 +110,13 @@ def plot(rep: dict, path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     rows = [r for r in rep["rows"] if r["losses"]]
-    for m in dict.fromkeys(r["method"] for r in rows):
-        pts = sorted((r["kept"], np.mean(r["losses"])) for r in rows if r["method"] == m)
-        ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=m)
+    full = {r["pool"]: r for r in rows if r["fraction"] == 1.0}
+    for k, m in enumerate(dict.fromkeys(r["method"] for r in rows)):
+        for j, pool in enumerate(sorted({r["pool"] for r in rows if r["method"] == m})):
+            # one line per pool, ending at that pool's unpruned run; lines of different pools are not joined
+            mine = [r for r in rows if r["method"] == m and r["pool"] == pool] + ([full[pool]] if pool in full else [])
+            pts = sorted({(r["kept"], float(np.mean(r["losses"]))) for r in mine})
+            ax.plot(*zip(*pts), marker="o", ms=3, lw=1, color=f"C{k}", label=None if j else m)
     fr = rep["frontier"]
     ax.plot([p["kept"] for p in fr], [p["loss"] for p in fr], color="black", lw=2.5, alpha=0.5, label="frontier")
     if (f := rep["forms"]) is not None:
