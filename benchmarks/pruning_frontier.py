@@ -15,8 +15,9 @@ prototypes-hard, SemDeDup, perplexity (low, middle and high slice) and random (d
 every method keeps the whole pool, so that is one cell per pool ("full pool"). Every cell trains the default
 preset's main size (2 x 64) with the regularized recipe at the default study's certified lr 4e-3 and weight decay
 6.4, its epochs certified per cell on seed means (squeeze/study/certify.py: E/2 and 2E trained, the grid widened
-while the best sits on its edge), the best with 3 seeds. Embeddings for prototypes and SemDeDup: the mean hidden
-states of the pool's full-pool run (seed 0, the starting epochs), as in the study's selection step.
+while the best sits on its edge, new points trained before more seeds), the best with 3 seeds. Embeddings for
+prototypes and SemDeDup: the mean hidden states of the pool's full-pool run (seed 0, the starting epochs), as in
+the study's selection step.
 
 Resumable like benchmarks/flagship.py (its Clock and carry are reused): finished runs are read back, masks already
 written are kept, and `--carry FILE` holds OUT's small files between machines. At the end it writes
@@ -82,7 +83,7 @@ class Plan:
 # 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
                  ((20_000, 16), (120_000, 8), (10**12, 4)), rounds=10)
-SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), rounds=3)
+SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), rounds=4)
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,21 @@ def make_masks(plan: Plan, base: Config, store: Path, out: Path, workers: int, s
             say(f"mask {c.mask(out, s).name} (pool {pool:,}) in {time.perf_counter() - t0:.1f} s")
 
 
+def unexplored(g: Grid, cert: Certificate) -> list[GridPoint]:
+    """The missing runs at the grid's first seed: points not trained at all. The certificate's other missing runs
+    are more seeds of points already trained, the best's or a neighbour's within noise of it."""
+    return [p for p in cert.missing if p.seed == g.seeds[0]]
+
+
 def walk(plan: Plan, cell: CellKey, g: Grid, out: Path) -> tuple[Grid, Certificate]:
-    """The cell's epochs grid widened as far as its finished runs take it (while the best sits on an edge and
-    nothing is missing), with its certificate there."""
+    """The cell's epochs grid widened as far as its finished runs take it, with its certificate there: one step
+    beyond the best while it sits on an edge and every point has its first seed. Exploring before seeding: the
+    study's walk (squeeze/study/sweep.py) trains the best's seeds before the next step out. Here, where the best
+    keeps moving outward, those seeds were mostly wasted, and the step out is trained either way (a certified best
+    needs both neighbours). The certificate is the same; only the order of the runs differs."""
     rows = collect(cell.root(out)) if cell.root(out).exists() else []
     cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
-    while not cert.missing and (wider := extend_grid(g, cert)):
+    while not unexplored(g, cert) and (wider := extend_grid(g, cert)):
         g = wider
         cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
     return g, cert
@@ -188,6 +198,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
         for c in grids:
             grids[c], cert = walk(plan, c, grids[c], out)
             todo = cert.missing if cert.best is not None else grids[c].points()  # nothing trained yet: the grid
+            todo = unexplored(grids[c], cert) or todo  # new points first; seeds once the best stops moving
             for p in todo:
                 j = job(plan, base, c, out, p)
                 if j.run_dir not in planned:

@@ -158,8 +158,9 @@ def test_cpt_rows_read_against_the_scratch_standard_by_hand(tmp_path):
 
 
 def test_the_frontier_interim_table_walks_each_cell_as_far_as_its_finished_runs(tmp_path):
-    """--interim reads a cell as the full run would: its grid widened while the best sits on an edge with nothing
-    missing, its best so far shown with a certificate that says it is not final, and certified once it is."""
+    """--interim reads a cell as the full run would: its grid widened while the best sits on an edge and every point
+    has its first seed, new points trained before more seeds, its best so far shown with a certificate that says it
+    is not final, and certified once it is."""
     import pruning_frontier as pf
 
     from squeeze import config as config_mod
@@ -173,12 +174,18 @@ def test_the_frontier_interim_table_walks_each_cell_as_far_as_its_finished_runs(
         config_mod.save(j.cfg, str(j.run_dir / "config.json"))
         (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
 
-    # 2 epochs (the smoke plan's start) with both seeds, 1 and 4 at seed 0: 4 is better, so the grid widens to it
+    def state():
+        g, cert = pf.walk(plan, cell, pf.grid(plan, cell), out)
+        row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
+        todo = sorted((p.epochs, p.seed) for p in pf.unexplored(g, cert) or cert.missing)  # certify_cells' next
+        return g.epochs, (row["epochs"], row["losses"], row["certificate"]), todo
+
+    # 2 epochs (the smoke plan's start) with both seeds, 1 and 4 at seed 0: 4 is better and sits on the edge, so
+    # the grid widens to 8 before 4 gets its second seed (exploring first), and 8 at seed 0 is trained next
     for epochs, seed, loss in ((2, 0, 3.0), (2, 1, 3.02), (1, 0, 3.2), (4, 0, 2.9)):
         finished(epochs, seed, loss)
-    row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
-    assert (row["epochs"], row["losses"], row["certificate"]) == (4, [2.9], "edge")  # 8 epochs not trained yet
-    finished(4, 1, 2.92)  # its second seed, then 8 epochs worse: certified at 4
-    finished(8, 0, 3.1)
-    row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
-    assert (row["epochs"], row["losses"], row["certificate"]) == (4, [2.9, 2.92], "certified")
+    assert state() == ([1, 2, 4, 8], (4, [2.9], "not certified"), [(8, 0)])
+    finished(8, 0, 3.1)  # worse: 4 stops moving, and now gets its second seed
+    assert state() == ([1, 2, 4, 8], (4, [2.9], "not certified"), [(4, 1)])
+    finished(4, 1, 2.92)
+    assert state() == ([1, 2, 4, 8], (4, [2.9, 2.92], "certified"), [])
