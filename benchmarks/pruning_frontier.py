@@ -43,6 +43,7 @@ from squeeze.errors import SqueezeError
 from squeeze.prune.pipeline import PruneOptions, prune_documents
 from squeeze.recipes import select_recipe
 from squeeze.runs.execute import Job, estimated_cost, execute
+from squeeze.runs.local import stream_pool
 from squeeze.runs.results import collect
 from squeeze.study.certify import Certificate, certify, extend_grid
 from squeeze.study.grid import Grid, GridPoint, point_config
@@ -74,7 +75,7 @@ class Plan:
     lr: float
     wd: float
     epochs: tuple[tuple[int, int], ...]  # (up to kept tokens, starting epochs), ascending
-    rounds: int  # certification rounds per invocation: the grid, the best's seeds, then one epoch step each
+    max_runs: int  # runs per invocation at most (0: until every cell is certified)
 
     def start_epochs(self, kept: int) -> int:
         return next((e for limit, e in self.epochs if kept <= limit), self.epochs[-1][1])
@@ -82,8 +83,8 @@ class Plan:
 
 # 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
-                 ((20_000, 16), (120_000, 8), (10**12, 4)), rounds=10)
-SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), rounds=4)
+                 ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0)
+SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), max_runs=160)
 
 
 @dataclass(frozen=True)
@@ -189,26 +190,29 @@ def walk(plan: Plan, cell: CellKey, g: Grid, out: Path) -> tuple[Grid, Certifica
 
 
 def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dict[CellKey, Grid]:
-    """Train every cell's epochs certificate on seed means: rounds over all cells at once (one pool of workers), like
-    squeeze/study/sweep.py's walk but with a config per seed (the random subset is redrawn for each)."""
+    """Train every cell's epochs certificate on seed means, all cells at once on one pool of workers, like
+    squeeze/study/sweep.py's walk but with a config per seed (the random subset is redrawn for each). The walk is
+    streamed: after every finished run each cell's next runs are worked out again, and a free worker takes the
+    costliest at once. In rounds, a worker waited for the round's last run (at 400k tokens, one run of 40-80 min)."""
     grids = {c: grid(plan, c) for c in cells(plan)}
-    planned: set[Path] = set()
-    for rnd in range(plan.rounds):
+
+    def more() -> list[Job]:
         jobs = []
         for c in grids:
             grids[c], cert = walk(plan, c, grids[c], out)
             todo = cert.missing if cert.best is not None else grids[c].points()  # nothing trained yet: the grid
             todo = unexplored(grids[c], cert) or todo  # new points first; seeds once the best stops moving
-            for p in todo:
-                j = job(plan, base, c, out, p)
-                if j.run_dir not in planned:
-                    planned.add(j.run_dir)
-                    jobs.append(j)
-        if not jobs:
-            return grids
-        say(f"round {rnd + 1}: training {len(jobs)} runs")
-        execute(jobs, TRAINER, workers=workers, threads_per_worker=1)
-    say(f"stopped after {plan.rounds} certification rounds: some cells are not certified (the table says which)")
+            jobs += [job(plan, base, c, out, p) for p in todo]
+        return jobs
+
+    def report(n: int, j: Job, o) -> None:
+        what = o.error or (f"val loss {o.summary['val_loss']:.4f}" if o.summary.get("val_loss") is not None
+                           else "diverged")
+        say(f"run {n}: {j.run_dir.relative_to(out)}: {what} ({o.seconds / 60:.1f} min)" +
+            (f"\n{o.trace}" if o.trace else ""))
+    n = stream_pool(more, TRAINER, workers, 1, report, limit=plan.max_runs)
+    if plan.max_runs and n >= plan.max_runs:
+        say(f"stopped after {n} runs (the plan's limit): some cells are not certified (the table says which)")
     return grids
 
 

@@ -146,3 +146,46 @@ def test_longest_runs_go_first_and_outcomes_stay_in_job_order(tiny_store, tmp_pa
     order.clear()
     schedule([short, long], submit, wait_one, lambda *a: None, True, TRAINER)
     assert order == ["short", "long"]  # without it, job order (the serial executor's)
+
+
+def test_stream_takes_jobs_named_as_others_finish_costliest_first_and_never_twice(tiny_store, tmp_path):
+    """A walk: a and a failing job first; b and c (3x a's cost) are named once a has finished. The failed job is
+    named on every call and never retried; at most 2 run at once; `limit` stops it sending more."""
+    from squeeze.runs.jobs import stream
+    a, b, fail = (tiny_job(tiny_store, tmp_path / n) for n in ("a", "b", "fail"))
+    c = tiny_job(tiny_store, tmp_path / "c", epochs=3)
+
+    def trial(limit=0):
+        done, sent, running, reports = [], [], {}, []
+
+        def more():
+            return [a, fail] if "a" not in done else [fail, b, c]
+
+        def submit(job):
+            sent.append(job.run_dir.name)
+            running[len(sent)] = job
+            assert len(running) <= 2
+            return len(sent)
+
+        def wait_one(handles):  # the oldest finishes first
+            job = running.pop(min(handles))
+            done.append(job.run_dir.name)
+            return min(handles), execute.Outcome(error="boom" if job is fail else None)
+        n = stream(more, submit, wait_one, 2, lambda i, job, out: reports.append((i, job.run_dir.name, out.error)),
+                   limit)
+        return n, sent, reports
+    assert trial() == (4, ["a", "fail", "c", "b"],
+                       [(1, "a", None), (2, "fail", "boom"), (3, "c", None), (4, "b", None)])
+    assert trial(limit=3)[:2] == (3, ["a", "fail", "c"])
+
+
+def test_stream_pool_trains_in_worker_processes(tiny_store, tmp_path):
+    from squeeze.runs.local import stream_pool
+    a, b = tiny_job(tiny_store, tmp_path / "a"), tiny_job(tiny_store, tmp_path / "b", lr=1e-3)
+
+    def more():  # b is named once a has finished
+        return [b] if (a.run_dir / "summary.json").exists() else [a]
+    seen = []
+    assert stream_pool(more, TRAINER, 1, 1, lambda i, job, out: seen.append((i, job.run_dir.name, out.error))) == 2
+    assert seen == [(1, "a", None), (2, "b", None)]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["threads"] == 1

@@ -4,7 +4,8 @@
 summary.json is read back (unless the job needs its weights and they are gone: it trains again), one with state.pt
 is resumed, anything else trains from scratch; every exception becomes an `Outcome`, so one bad job cannot sink the
 rest. `schedule` runs jobs through any backend (worker processes, Ray) as their chain predecessors (`Job.after`)
-finish. `ExecutorConfig` says where runs train; the executors themselves are in squeeze/runs/local.py and
+finish; `stream` runs jobs that a caller names one finished run at a time (a walk that decides its next runs from
+the last ones). `ExecutorConfig` says where runs train; the executors themselves are in squeeze/runs/local.py and
 squeeze/runs/ray_executor.py, chosen by squeeze/runs/execute.py. The training functions arrive as a `Trainer`
 (squeeze.train.backend.TRAINER): this package runs the trainer and never imports it.
 Exercised by tests/test_execute.py.
@@ -245,6 +246,31 @@ def schedule(jobs: list[Job], submit: Callable, wait_one: Callable, report: Repo
                 outcomes[i] = out
                 report(i, jobs[i], out)
     return outcomes
+
+
+def stream(more: Callable[[], list[Job]], submit: Callable, wait_one: Callable, slots: int, report: Report,
+           limit: int = 0) -> int:
+    """Run jobs that become known as others finish, `slots` at a time: `more()` lists the jobs that may run now
+    (asked at the start and after every finished job; it may list ones already running), the costliest go in first,
+    and a run directory goes in at most once, so a failed run is not retried. Unlike `schedule`'s fixed list,
+    there is no barrier: a slot that frees up takes the next job at once, whatever round it belongs to. Ends when
+    nothing runs and `more` has nothing new, or once `limit` jobs went in (0: no limit); returns how many went in.
+    `submit(job) -> handle`; `wait_one(handles) -> (handle, Outcome)`."""
+    sent: set[Path] = set()
+    running: dict = {}  # handle -> job
+    while True:
+        free = slots - len(running) if not limit or len(sent) < limit else 0
+        if free > 0:
+            for job in sorted(more(), key=lambda j: -estimated_cost(j.cfg)):  # stable on ties: more()'s order
+                if free and Path(job.run_dir) not in sent and (not limit or len(sent) < limit):
+                    sent.add(Path(job.run_dir))
+                    running[submit(job)] = job
+                    free -= 1
+        if not running:
+            return len(sent)
+        handle, out = wait_one(list(running))
+        job = running.pop(handle)
+        report(len(sent) - len(running), job, out)
 
 
 def failure_message(jobs: list[Job], outcomes: list[Outcome]) -> str | None:

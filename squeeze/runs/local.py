@@ -3,8 +3,9 @@
 Worker processes are spawned (not forked) and each runs `threads` torch threads, by default cores / workers,
 recorded as train.threads. With G visible GPUs and runs_per_gpu k, G*k workers are each pinned to one GPU via
 CUDA_VISIBLE_DEVICES. Inside `keep_workers()` (a study: one pool per certification round) CPU pools of the same
-shape reuse one set of processes instead of starting new ones for every call. Exercised by
-tests/test_execute.py and tests/test_executors.py.
+shape reuse one set of processes instead of starting new ones for every call. `stream_pool` keeps a pool busy
+with jobs named as others finish (benchmarks/pruning_frontier.py's walk). Exercised by tests/test_execute.py and
+tests/test_executors.py.
 """
 import ctypes
 import multiprocessing
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 
 import torch
 
-from squeeze.runs.jobs import Job, Outcome, Report, Trainer, run_group, schedule
+from squeeze.runs.jobs import Job, Outcome, Report, Trainer, run_group, run_one, schedule, stream, with_threads
 
 
 def serial(jobs: list[Job], trainer: Trainer, threads: int, quiet: bool, report: Report,
@@ -133,6 +134,15 @@ def first_done(futures):
             return next(iter(done))
 
 
+def wait_result(futures):
+    """(the first of `futures` to finish, its result), or an Outcome naming the worker process that died."""
+    fut = first_done(futures)
+    try:
+        return fut, fut.result()
+    except Exception as e:  # the worker process itself died (killed, out of memory)
+        return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
+
+
 def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: bool, report: Report,
          slots: list[str] | None = None, batch_runs: int = 1) -> list[Outcome]:
     key = (workers, threads)
@@ -152,14 +162,8 @@ def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: b
             executor = _kept[key] = _new_pool(workers, threads)
             return executor.submit(run_group, unit, trainer, quiet)
 
-    def wait_one(futures):
-        fut = first_done(futures)
-        try:
-            return fut, fut.result()
-        except Exception as e:  # the worker process itself died (killed, out of memory)
-            return fut, Outcome(error=f"worker process died ({type(e).__name__}: {e})")
     try:
-        return schedule(jobs, submit, wait_one, report, quiet, trainer, batch_runs, longest_first=True)
+        return schedule(jobs, submit, wait_result, report, quiet, trainer, batch_runs, longest_first=True)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a SIGTERM handler's exit: stop now, not after the queue
         _stop(executor)
         if kept:
@@ -170,3 +174,17 @@ def pool(jobs: list[Job], trainer: Trainer, workers: int, threads: int, quiet: b
             executor.shutdown(wait=True)
 
 
+def stream_pool(more, trainer: Trainer, workers: int, threads: int, report: Report, quiet: bool = True,
+                limit: int = 0) -> int:
+    """`jobs.stream` on a pool of `workers` processes of `threads` torch threads each (recorded as train.threads):
+    every worker stays busy while `more()` has jobs, with no barrier between rounds of a walk. A SIGTERM or Ctrl-C
+    stops the runs in flight at once (they resume from their checkpoints)."""
+    executor = _new_pool(workers, threads)
+    try:
+        return stream(more, lambda job: executor.submit(run_one, with_threads(job, threads), trainer, quiet),
+                      wait_result, workers, report, limit)
+    except (KeyboardInterrupt, SystemExit):
+        _stop(executor)
+        raise
+    finally:
+        executor.shutdown(wait=True)
