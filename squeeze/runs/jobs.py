@@ -259,13 +259,13 @@ def stream(more: Callable[[], list[Job]], submit: Callable, wait_one: Callable, 
     sent: set[Path] = set()
     running: dict = {}  # handle -> job
     while True:
-        free = slots - len(running) if not limit or len(sent) < limit else 0
-        if free > 0:
+        room = min(slots - len(running), limit - len(sent) if limit else slots)
+        if room > 0:
             for job in sorted(more(), key=lambda j: -estimated_cost(j.cfg)):  # stable on ties: more()'s order
-                if free and Path(job.run_dir) not in sent and (not limit or len(sent) < limit):
+                if room and Path(job.run_dir) not in sent:
                     sent.add(Path(job.run_dir))
                     running[submit(job)] = job
-                    free -= 1
+                    room -= 1
         if not running:
             return len(sent)
         handle, out = wait_one(list(running))
