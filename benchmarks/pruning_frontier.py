@@ -76,14 +76,18 @@ class Plan:
     wd: float
     epochs: tuple[tuple[int, int], ...]  # (up to kept tokens, starting epochs), ascending
     max_runs: int  # runs per invocation at most (0: until every cell is certified)
+    max_epochs: int = 0  # the walk's ceiling (0: none); a best there is reported "capped", not certified
 
     def start_epochs(self, kept: int) -> int:
         return next((e for limit, e in self.epochs if kept <= limit), self.epochs[-1][1])
 
 
-# 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows
+# 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows.
+# The ceiling of 128 epochs came after 6.2 h of the full run: the cells keeping 200k-400k tokens were still better
+# at 128 and 256 epochs than at 64, and walking them to their optimum and seeding it there would have cost ~10 h
+# more on 2 workers (RESULTS.md).
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
-                 ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0)
+                 ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0, max_epochs=128)
 SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), max_runs=160)
 
 
@@ -183,7 +187,8 @@ def walk(plan: Plan, cell: CellKey, g: Grid, out: Path) -> tuple[Grid, Certifica
     needs both neighbours). The certificate is the same; only the order of the runs differs."""
     rows = collect(cell.root(out)) if cell.root(out).exists() else []
     cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
-    while not unexplored(g, cert) and (wider := extend_grid(g, cert)):
+    while not unexplored(g, cert) and (wider := extend_grid(g, cert)) and \
+            (not plan.max_epochs or max(wider.epochs) <= plan.max_epochs):
         g = wider
         cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
     return g, cert
@@ -224,9 +229,11 @@ def results(plan: Plan, grids: dict[CellKey, Grid], out: Path) -> list[dict]:
         cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
         losses = [r["val_loss"] for r in rows if cert.best is not None and r.get("val_loss") is not None
                   and GridPoint.from_row(r, seed=False) == cert.best]
+        capped = (cert.status == "edge" and not cert.missing and plan.max_epochs > 0
+                  and cert.best.epochs >= plan.max_epochs)  # seeded at the ceiling, still better than a step below
         rows_out.append({"pool": c.pool, "method": c.method, "fraction": c.fraction, "kept": c.kept,
                          "epochs": cert.best.epochs if cert.best else None, "losses": losses,
-                         "certificate": cert.status})
+                         "certificate": "capped" if capped else cert.status})
     return rows_out
 
 

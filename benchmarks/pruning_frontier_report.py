@@ -73,7 +73,11 @@ def markdown(rep: dict) -> str:
                 continue
             lines.append(f"| {pool:,} | {f:g} ({round(f * pool):,}) | "
                          + " | ".join(_cell_text(by[m]) if m in by else "-" for m in methods) + " |")
-    lines += ["", "Loss: seed mean ± seed SD (seeds, certified epochs); 90% intervals over seed noise below.", ""]
+    lines += ["", "Loss: seed mean ± seed SD (seeds, certified epochs); 90% intervals over seed noise below."]
+    if any(r["certificate"] == "capped" for r in rows):
+        lines.append("A cell marked capped has its best at the walk's ceiling of epochs, still better there than a "
+                     "step below: its loss is an upper bound on the cell's optimum.")
+    lines.append("")
     lines += _verdicts(rep)
     return "\n".join(lines)
 

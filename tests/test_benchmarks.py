@@ -189,3 +189,28 @@ def test_the_frontier_interim_table_walks_each_cell_as_far_as_its_finished_runs(
     assert state() == ([1, 2, 4, 8], (4, [2.9], "not certified"), [(4, 1)])
     finished(4, 1, 2.92)
     assert state() == ([1, 2, 4, 8], (4, [2.9, 2.92], "certified"), [])
+
+
+def test_the_frontier_walk_stops_at_its_epochs_ceiling_and_says_capped(tmp_path):
+    """With max_epochs 4, a best at 4 epochs that is better than 2 gets its seeds and stays there: the grid never
+    reaches 8, and the cell reads "capped" (its loss an upper bound), not certified."""
+    import dataclasses
+
+    import pruning_frontier as pf
+
+    from squeeze import config as config_mod
+    plan, out = dataclasses.replace(pf.SMOKE_PLAN, max_epochs=4), tmp_path / "out"
+    base = pf.base_config(plan, tmp_path / "no-store")
+    cell = pf.CellKey(plan.pools[0], pf.FULL, 1.0)
+    for epochs, seed, loss in ((2, 0, 3.0), (2, 1, 3.02), (1, 0, 3.2), (4, 0, 2.9), (4, 1, 2.92)):
+        j = pf.job(plan, base, cell, out, pf.GridPoint(cell.pool, *plan.size, plan.lr, plan.wd, epochs, seed))
+        j.run_dir.mkdir(parents=True)
+        config_mod.save(j.cfg, str(j.run_dir / "config.json"))
+        (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
+    g, cert = pf.walk(plan, cell, pf.grid(plan, cell), out)
+    assert (g.epochs, cert.missing) == ([1, 2, 4], [])  # nothing left to train for this cell
+    row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
+    assert (row["epochs"], row["losses"], row["certificate"]) == (4, [2.9, 2.92], "capped")
+    uncapped = next(r for r in pf.interim(pf.SMOKE_PLAN, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
+    assert uncapped["certificate"] == "not certified"  # without the ceiling it walks on to 8
+    assert "capped" in pf.report.markdown(pf.report.build([row], n_boot=5))
