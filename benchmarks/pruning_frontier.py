@@ -15,9 +15,9 @@ prototypes-hard, SemDeDup, perplexity (low, middle and high slice) and random (d
 every method keeps the whole pool, so that is one cell per pool ("full pool"). Every cell trains the default
 preset's main size (2 x 64) with the regularized recipe at the default study's certified lr 4e-3 and weight decay
 6.4, its epochs certified per cell on seed means (squeeze/study/certify.py: E/2 and 2E trained, the grid widened
-while the best sits on its edge, new points trained before more seeds), the best with 3 seeds. Embeddings for
-prototypes and SemDeDup: the mean hidden states of the pool's full-pool run (seed 0, the starting epochs), as in
-the study's selection step.
+while the best sits on its edge, new points trained before more seeds, up to a ceiling of 128 epochs), the best
+with 3 seeds. Embeddings for prototypes and SemDeDup: the mean hidden states of the pool's full-pool run (seed 0,
+the starting epochs), as in the study's selection step.
 
 Resumable like benchmarks/flagship.py (its Clock and carry are reused): finished runs are read back, masks already
 written are kept, and `--carry FILE` holds OUT's small files between machines. At the end it writes
