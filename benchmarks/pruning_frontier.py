@@ -207,8 +207,10 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
             grids[c], cert = walk(plan, c, grids[c], out)
             todo = cert.missing if cert.best is not None else grids[c].points()  # nothing trained yet: the grid
             todo = unexplored(grids[c], cert) or todo  # new points first; seeds once the best stops moving
-            jobs += [job(plan, base, c, out, p) for p in todo]
-        return jobs
+            jobs += [(c.kept * p.epochs, job(plan, base, c, out, p)) for p in todo]
+        # the pool's budget is every cell's data.budget_tokens, so stream's cost estimate ties the fractions of a
+        # pool: the tokens a run sees order them here, and the stable sort keeps this order within a tie
+        return [j for _, j in sorted(jobs, key=lambda t: -t[0])]
 
     def report(n: int, j: Job, o) -> None:
         what = o.error or (f"val loss {o.summary['val_loss']:.4f}" if o.summary.get("val_loss") is not None
