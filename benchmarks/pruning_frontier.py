@@ -84,8 +84,8 @@ class Plan:
 
 # 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows.
 # The ceiling of 128 epochs came after 6.2 h of the full run: the cells keeping 200k-400k tokens were still better
-# at 128 and 256 epochs than at 64, and walking them to their optimum and seeding it there would have cost ~10 h
-# more on 2 workers (RESULTS.md).
+# at 128 and 256 epochs than at 64, and walking them on (20-70 min a run at 256 epochs, 1 thread) and seeding their
+# best was estimated at 10 h or more on 2 workers (RESULTS.md).
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
                  ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0, max_epochs=128)
 SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), max_runs=160)
@@ -182,9 +182,10 @@ def unexplored(g: Grid, cert: Certificate) -> list[GridPoint]:
 def walk(plan: Plan, cell: CellKey, g: Grid, out: Path) -> tuple[Grid, Certificate]:
     """The cell's epochs grid widened as far as its finished runs take it, with its certificate there: one step
     beyond the best while it sits on an edge and every point has its first seed. Exploring before seeding: the
-    study's walk (squeeze/study/sweep.py) trains the best's seeds before the next step out. Here, where the best
-    keeps moving outward, those seeds were mostly wasted, and the step out is trained either way (a certified best
-    needs both neighbours). The certificate is the same; only the order of the runs differs."""
+    study's walk (squeeze/study/sweep.py) trains the best's seeds before the next step out. Here the best of the
+    large cells kept moving outward, so seeds trained at each step went to points left behind, while the step out
+    is trained either way (a certified best needs both neighbours). The certificate is the same; only the order of
+    the runs differs."""
     rows = collect(cell.root(out)) if cell.root(out).exists() else []
     cert = certify(rows, g, ("epochs",), best_seeds=plan.seeds)
     while not unexplored(g, cert) and (wider := extend_grid(g, cert)) and \
@@ -198,7 +199,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
     """Train every cell's epochs certificate on seed means, all cells at once on one pool of workers, like
     squeeze/study/sweep.py's walk but with a config per seed (the random subset is redrawn for each). The walk is
     streamed: after every finished run each cell's next runs are worked out again, and a free worker takes the
-    costliest at once. In rounds, a worker waited for the round's last run (at 400k tokens, one run of 40-80 min)."""
+    costliest at once. In rounds, a worker waited for the round's last run (at 400k tokens, a run of 30 min or more)."""
     grids = {c: grid(plan, c) for c in cells(plan)}
 
     def more() -> list[Job]:
