@@ -310,9 +310,10 @@ def main() -> int:
     if a.interim:
         rows = interim(plan, out)
         done = sum(r["certificate"] == "certified" for r in rows)
+        capped = sum(r["certificate"] == "capped" for r in rows)
         hours = flagship.Clock(out / TIME).before / 3600  # the earlier invocations' time; nothing written
-        print(f"interim, not the final table: {done} of {len(rows)} cells certified, {hours:.2f} h by the "
-              f"benchmark's clock; a cell not certified shows its best so far")
+        print(f"interim, not the final table: {done} of {len(rows)} cells certified and {capped} capped, "
+              f"{hours:.2f} h by the benchmark's clock; a cell not yet either shows its best so far")
         print(report.markdown(report.build(rows, n_boot=a.boot, hours=hours)))
         return 0
     clock = flagship.Clock(out / TIME)
