@@ -15,7 +15,7 @@ prototypes-hard, SemDeDup, perplexity (low, middle and high slice) and random (d
 every method keeps the whole pool, so that is one cell per pool ("full pool"). Every cell trains the default
 preset's main size (2 x 64) with the regularized recipe at the default study's certified lr 4e-3 and weight decay
 6.4, its epochs certified per cell on seed means (squeeze/study/certify.py: E/2 and 2E trained, the grid widened
-while the best sits on its edge, new points trained before more seeds, up to a ceiling of 128 epochs), the best
+while the best sits on its edge, new points trained before more seeds, up to a ceiling of 64 epochs), the best
 with 3 seeds. Embeddings for prototypes and SemDeDup: the mean hidden states of the pool's full-pool run (seed 0,
 the starting epochs), as in the study's selection step.
 
@@ -83,11 +83,11 @@ class Plan:
 
 
 # 16 epochs were certified at 10k tokens and 8 at 50k for 2 x 64 (squeeze/presets.py); fewer as the pool grows.
-# The ceiling of 128 epochs came after 6.2 h of the full run: the cells keeping 200k-400k tokens were still better
-# at 128 and 256 epochs than at 64, and walking them on (20-70 min a run at 256 epochs, 1 thread) and seeding their
-# best was estimated at 10 h or more on 2 workers (RESULTS.md).
+# The ceiling of 64 epochs came after 7.3 h of the full run: the cells keeping 200k-400k tokens were still better at
+# 128 and 256 epochs than at 64 (one seed each, mostly), and seeding them at 128 would have taken ~5-7 h more on 2
+# workers, at 64 ~1.7 h (RESULTS.md). Every cell of those sizes then stops at the same 64 epochs.
 FULL_PLAN = Plan("default", (25_000, 100_000, 400_000), (0.25, 0.5, 0.75, 1.0), 3, (2, 64), 4e-3, 6.4,
-                 ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0, max_epochs=128)
+                 ((20_000, 16), (120_000, 8), (10**12, 4)), max_runs=0, max_epochs=64)
 SMOKE_PLAN = Plan("smoke", (2_048, 4_096, 16_384), (0.5, 1.0), 2, (1, 32), 8e-3, 0.8, ((10**12, 2),), max_runs=160)
 
 
