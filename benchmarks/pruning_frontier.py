@@ -42,7 +42,7 @@ from squeeze.data.prepare import ensure_store
 from squeeze.errors import SqueezeError
 from squeeze.prune.pipeline import PruneOptions, prune_documents
 from squeeze.recipes import select_recipe
-from squeeze.runs.execute import Job, estimated_cost, execute
+from squeeze.runs.execute import Job, describe, estimated_cost, execute
 from squeeze.runs.local import stream_pool
 from squeeze.runs.results import collect
 from squeeze.study.certify import Certificate, certify, extend_grid
@@ -214,10 +214,7 @@ def certify_cells(plan: Plan, base: Config, out: Path, workers: int, say) -> dic
         return [j for _, j in sorted(jobs, key=lambda t: -t[0])]
 
     def report(n: int, j: Job, o) -> None:
-        what = o.error or (f"val loss {o.summary['val_loss']:.4f}" if o.summary.get("val_loss") is not None
-                           else "diverged")
-        say(f"run {n}: {j.run_dir.relative_to(out)}: {what} ({o.seconds / 60:.1f} min)" +
-            (f"\n{o.trace}" if o.trace else ""))
+        say(f"run {n}: {j.run_dir.relative_to(out)}: {describe(o)}" + (f"\n{o.trace}" if o.trace else ""))
     n = stream_pool(more, TRAINER, workers, 1, report, limit=plan.max_runs)
     if plan.max_runs and n >= plan.max_runs:
         say(f"stopped after {n} runs (the plan's limit): some cells are not certified (the table says which)")

@@ -29,7 +29,7 @@ from squeeze.runs.local import gpu_slots, keep_workers, pool, serial, visible_gp
 from squeeze.runs.ray_executor import run_on_ray
 
 __all__ = ["EXECUTORS", "ExecutorConfig", "Job", "Outcome", "Path", "Report", "Trainer", "default_threads",
-           "estimated_cost", "execute", "gpu_slots", "keep_workers", "run_jobs"]
+           "describe", "estimated_cost", "execute", "gpu_slots", "keep_workers", "run_jobs"]
 
 
 def _speed(out: Outcome) -> str:
@@ -39,19 +39,23 @@ def _speed(out: Outcome) -> str:
     return f", {out.summary['tokens_per_second']:,.0f} tok/s, MFU {out.summary['mfu']:.1%}"
 
 
+def describe(out: Outcome) -> str:
+    """What became of a job, for a progress line: 'val loss 4.4120 (61 s, 12,345 tok/s, MFU 3.1%)', 'diverged (...)'
+    or 'FAILED: ...'."""
+    sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
+    if out.error:
+        return f"FAILED: {out.error}"
+    if out.summary.get("diverged"):
+        return f"diverged ({out.summary.get('message', 'loss became NaN/inf')})"
+    return f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec}{_speed(out)})"
+
+
 def _progress(total: int, on_done: Report | None = None) -> Report:
     done = [0]
 
     def report(i: int, job: Job, out: Outcome) -> None:
         done[0] += 1
-        sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
-        if out.error:
-            what = f"FAILED: {out.error}"
-        elif out.summary.get("diverged"):
-            what = f"diverged ({out.summary.get('message', 'loss became NaN/inf')})"
-        else:
-            what = f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec}{_speed(out)})"
-        print(f"[{done[0]}/{total}] {job.run_dir}: {what}", file=sys.stderr, flush=True)
+        print(f"[{done[0]}/{total}] {job.run_dir}: {describe(out)}", file=sys.stderr, flush=True)
         if out.trace:
             print(out.trace, file=sys.stderr, flush=True)
         if on_done:
