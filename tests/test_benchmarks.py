@@ -157,22 +157,26 @@ def test_cpt_rows_read_against_the_scratch_standard_by_hand(tmp_path):
     assert cpt.against_scratch(tmp_path / "nothing") == []
 
 
+def _finished_frontier_run(pf, plan, cell, out, epochs, seed, loss):
+    """A fake finished run of the frontier's `cell`: its config as the benchmark would write it and a summary."""
+    from squeeze import config as config_mod
+    base = pf.base_config(plan, out.parent / "no-store")
+    j = pf.job(plan, base, cell, out, pf.GridPoint(cell.pool, *plan.size, plan.lr, plan.wd, epochs, seed))
+    j.run_dir.mkdir(parents=True)
+    config_mod.save(j.cfg, str(j.run_dir / "config.json"))
+    (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
+
+
 def test_the_frontier_interim_table_walks_each_cell_as_far_as_its_finished_runs(tmp_path):
     """--interim reads a cell as the full run would: its grid widened while the best sits on an edge and every point
     has its first seed, new points trained before more seeds, its best so far shown with a certificate that says it
     is not final, and certified once it is."""
     import pruning_frontier as pf
-
-    from squeeze import config as config_mod
     plan, out = pf.SMOKE_PLAN, tmp_path / "out"
-    base = pf.base_config(plan, tmp_path / "no-store")
     cell = pf.CellKey(plan.pools[0], pf.FULL, 1.0)
 
     def finished(epochs, seed, loss):
-        j = pf.job(plan, base, cell, out, pf.GridPoint(cell.pool, *plan.size, plan.lr, plan.wd, epochs, seed))
-        j.run_dir.mkdir(parents=True)
-        config_mod.save(j.cfg, str(j.run_dir / "config.json"))
-        (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
+        _finished_frontier_run(pf, plan, cell, out, epochs, seed, loss)
 
     def state():
         g, cert = pf.walk(plan, cell, pf.grid(plan, cell), out)
@@ -197,16 +201,10 @@ def test_the_frontier_walk_stops_at_its_epochs_ceiling_and_says_capped(tmp_path)
     import dataclasses
 
     import pruning_frontier as pf
-
-    from squeeze import config as config_mod
     plan, out = dataclasses.replace(pf.SMOKE_PLAN, max_epochs=4), tmp_path / "out"
-    base = pf.base_config(plan, tmp_path / "no-store")
     cell = pf.CellKey(plan.pools[0], pf.FULL, 1.0)
     for epochs, seed, loss in ((2, 0, 3.0), (2, 1, 3.02), (1, 0, 3.2), (4, 0, 2.9), (4, 1, 2.92)):
-        j = pf.job(plan, base, cell, out, pf.GridPoint(cell.pool, *plan.size, plan.lr, plan.wd, epochs, seed))
-        j.run_dir.mkdir(parents=True)
-        config_mod.save(j.cfg, str(j.run_dir / "config.json"))
-        (j.run_dir / "summary.json").write_text(json.dumps({"val_loss": loss}))
+        _finished_frontier_run(pf, plan, cell, out, epochs, seed, loss)
     g, cert = pf.walk(plan, cell, pf.grid(plan, cell), out)
     assert (g.epochs, cert.missing) == ([1, 2, 4], [])  # nothing left to train for this cell
     row = next(r for r in pf.interim(plan, out) if r["method"] == pf.FULL and r["pool"] == cell.pool)
