@@ -150,18 +150,30 @@ def write(rep: dict, out: Path) -> list[Path]:
 def rule(rep: dict) -> dict:
     """The measured easy-vs-hard rule (squeeze/prune/rule.py reads it): per pool, the direction beyond noise, or
     "either" with the point estimate's sign."""
-    s = rep["sign_change"]
-    change = ("" if s is None else f"; the sign changes between {s['between'][0]:,} and {s['between'][1]:,} tokens")
     pools = [{"pool": r["pool"], "keep": r["keep"], "diff": round(r["easy_minus_hard"], 5),
               "interval": None if any(np.isnan(r["interval"])) else [round(v, 5) for v in r["interval"]]}
              for r in rep["regime"]]  # None: a one-seed cell, no noise measured
+    by_keep = {k: [f"{p['pool']:,}" for p in pools if p["keep"] == k] for k in ("easy", "hard", "either")}
+    said = [f"{k} at {' and '.join(v)} tokens" + (" (no measurable difference)" if k == "either" else "")
+            for k, v in by_keep.items() if v]
+    s = rep["sign_change"]
+    change = ("the sign does not change over these pools" if s is None else
+              f"the sign changes between {s['between'][0]:,} and {s['between'][1]:,} tokens")
     return {"measured": True, "source": "benchmarks/pruning_frontier.py (prototypes-easy vs prototypes-hard, "
                                         "seed means, 90% intervals over seeds)",
             "default": "easy" if pools and pools[0]["diff"] < 0 else "hard",
-            "reason": "measured easy minus hard per pool size" + change, "pools": pools}
+            "reason": f"measured easy minus hard per pool size: {'; '.join(said)}; {change}", "pools": pools}
+
+
+RULE_DOC = '''\
+"""The easy-vs-hard rule that the study's selection step and `squeeze prune` follow (read by squeeze/prune/rule.py).
+
+Written by benchmarks/pruning_frontier.py --write-rule from its finished run: per pool size, prototypes-easy minus
+prototypes-hard (seed-mean loss, averaged over the kept fractions below 1) with its 90% interval over seeds, and the
+direction to keep ("either" where the interval holds 0). Rerun that benchmark to change it, rather than editing it.
+"""'''
 
 
 def write_rule(rep: dict, path: Path) -> Path:
-    head = path.read_text().split("\nRULE = ")[0]
-    path.write_text(f"{head}\nRULE = {pprint.pformat(rule(rep), width=110, sort_dicts=False)}\n")
+    path.write_text(f"{RULE_DOC}\n\nRULE = {pprint.pformat(rule(rep), width=110, sort_dicts=False)}\n")
     return path

@@ -109,7 +109,10 @@ def test_the_frontier_report_from_fake_rows(tmp_path):
     target.write_text('"""doc"""\n\nRULE = {"measured": False}\n')
     ns = {}
     exec(report.write_rule(rep, target).read_text(), ns)
-    assert ns["RULE"] == rule and ns["__doc__"] == "doc"
+    assert ns["RULE"] == rule and "Written by benchmarks/pruning_frontier.py --write-rule" in ns["__doc__"]
+    assert rule["reason"] == ("measured easy minus hard per pool size: easy at 25,000 tokens; hard at 400,000 tokens; "
+                              "either at 100,000 tokens (no measurable difference); the sign changes between 25,000 "
+                              "and 400,000 tokens")
 
 
 def test_the_frontier_carries_its_runs_masks_and_clock_but_no_weights(tmp_path):

@@ -62,7 +62,10 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 
 RULE_NOW = (f"keep {RULE['default']} at every pool size ({RULE['source']})" if not RULE["measured"]
             else "measured per pool size by benchmarks/pruning_frontier.py: " + ", ".join(
-                f"{p['pool']:,} tokens {p['keep']}" for p in RULE["pools"]))
+                f"{p['pool']:,} tokens {p['keep']}" + ("" if p["keep"] != "either" else
+                                                       f" (within noise; {'hard' if p['diff'] > 0 else 'easy'} "
+                                                       "by the point estimate)")
+                for p in RULE["pools"]) + "; the nearest pool in log size decides")
 
 
 def add_prune_parser(subparsers) -> argparse.ArgumentParser:
