@@ -95,6 +95,11 @@ def test_product_in_the_given_order_only_changes_no_other_number(two_members, ti
     given = evaluate_ensemble(members, store, n_orders=2, batch_size=4, product_orders=False)
     assert "product_curve_mean" in full and "product_curve_mean" not in given
     assert {k: v for k, v in full.items() if k != "product_curve_mean"} == given  # equal to the bit
+    # without the product (the study's tuned-members walk, which reads the mixture only): nothing else changes
+    bare = ensemble_eval([*two_members, two_members[0]], n_orders=2, product=False)
+    with_product = ensemble_eval([*two_members, two_members[0]], n_orders=2, product_orders=False)
+    assert "product" not in bare and "product_curve_given" not in bare and "product" in with_product
+    assert {k: v for k, v in with_product.items() if not k.startswith("product")} == bare
 
 
 def test_ensemble_reads_the_validation_slice_its_members_were_scored_on(tiny_store, tmp_path):

@@ -259,11 +259,11 @@ def k_asymptote(curves_OK: torch.Tensor) -> dict | None:
 
 
 def ensemble_eval(run_dirs: list[str], *, data: str | None = None, n_orders: int = 5, device: str = "cpu",
-                  max_tokens: int | None = None, product_orders: bool = True) -> dict:
+                  max_tokens: int | None = None, product: bool = True, product_orders: bool = True) -> dict:
     """Load, fit learned weights on the fitness slice (when reserved), and evaluate: what `squeeze eval` prints.
     max_tokens None: the validation tokens the members' own final evaluation read (train.final_eval_tokens), so
-    the ensemble's loss and its members' val_loss are on the same tokens; 0: all of them. product_orders: see
-    evaluate_ensemble."""
+    the ensemble's loss and its members' val_loss are on the same tokens; 0: all of them. product, product_orders:
+    see evaluate_ensemble."""
     members, store = load_members(run_dirs, device, data)
     c = members[0].cfg.train
     if max_tokens is None:
@@ -274,7 +274,7 @@ def ensemble_eval(run_dirs: list[str], *, data: str | None = None, n_orders: int
         max_tokens = caps.pop()
     lw = learned_weights(members, store, c.batch_size, device, c.dtype)
     out = evaluate_ensemble(members, store, n_orders=n_orders, batch_size=c.batch_size, device=device,
-                            dtype=c.dtype, max_tokens=max_tokens, product_orders=product_orders,
+                            dtype=c.dtype, max_tokens=max_tokens, product=product, product_orders=product_orders,
                             weights_K=None if lw is None else torch.tensor(lw["weights"]))
     out["learned_weights"] = lw
     return out

@@ -73,7 +73,7 @@ def _evaluate(st: Study, state: StudyState, points: list[GridPoint]) -> list[dic
         path, members = point_dir(st, p) / ENSEMBLE, member_jobs(st, state, p)
         if not path.exists():
             dirs = [str(j.run_dir) for j in members]
-            r = ensemble_eval(dirs, n_orders=3, product_orders=False)
+            r = ensemble_eval(dirs, n_orders=3, product=False)  # the walk and its report row read the mixture only
             write_json(path, {"members": dirs, "eval": r, "member_recipe": MEMBER_RECIPE,
                               "member_summaries": [summaries[j.run_dir] for j in members]})
         rows.append(result_row(p, read_json(path)["eval"]["mixture"]))
