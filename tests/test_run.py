@@ -168,8 +168,9 @@ def test_the_study_records_its_selection_rule_and_follows_it(smoke_study):
     mask = json.loads((out / "runs" / "selection" / "masks" / f"prototypes-{recorded['keep']}.summary.json")
                       .read_text())
     assert mask["hard"] == (recorded["keep"] == "hard")
-    methods = {m["method"] for m in json.loads((out / "summary.json").read_text())["methods"]}
-    assert f"data selection: prototypes-{recorded['keep']}" in methods
+    methods = {m["method"]: m for m in json.loads((out / "summary.json").read_text())["methods"]}
+    row = methods[f"data selection: prototypes-{recorded['keep']}"]
+    assert row["note"].endswith(f"; {recorded['keep']} by the keep rule: {recorded['reason']}")  # the report says why
 
 
 def test_smoke_study_matches_the_golden_losses(smoke_study):

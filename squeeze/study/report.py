@@ -279,9 +279,11 @@ def summarize(out: str | Path, *, n_boot: int = N_BOOT) -> dict:
         pool, kept = budget_of(b.run), _mean(_kept_tokens(r) for r in _seed_rows(rows, b))
         method = recipe.removeprefix(SELECT_PREFIX)
         method = "prototypes-hard" if method == "prototypes" else method  # a study before the keep rule kept hard
+        rule = study.get("selection_rule") if method.startswith("prototypes-") else None
+        why = f"; {rule['keep']} by the keep rule: {rule['reason']}" if rule else ""
         methods.append(_recipe_row(ref, rows, recipe, pool, f"data selection: {method}",
                                    f"kept {kept:,.0f} tokens of a {pool:,.0f}-token pool; multiplier at the kept "
-                                   "tokens", read_at=kept))
+                                   f"tokens{why}", read_at=kept))
     singles = [m for m in methods if m.single_model]
     best = min(singles, key=lambda m: m.val_loss)
     return {"d0": d0, "fits": report_json(rep), "methods": [asdict(m) for m in methods],
