@@ -41,7 +41,7 @@ class PruneOptions:
     budget_tokens: int = 0  # select inside this budget prefix (0 = whole store)
     clusters: int = 0  # k-means clusters (0 = sqrt(candidate documents))
     hard: bool | None = None  # prototypes/d4: keep documents far from (True) or near (False) their centroid;
-    # None: squeeze/prune/rule.py's rule for the candidate tokens (the paper's regime rule until measured)
+    # None: squeeze/prune/rule.py's rule for the candidate tokens (as benchmarks/pruning_frontier.py measured it)
     balance: bool = False  # prototypes/d4: equal token quota per cluster
     eps: float | None = None  # semdedup/d4: drop cos > 1 - eps (else searched for `keep`)
     dedup_keep: float = 0.75  # d4: token fraction SemDeDup keeps before prototypes

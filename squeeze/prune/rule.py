@@ -1,9 +1,10 @@
 """Which documents prototype pruning keeps, easy or hard, at a given pool size: the rule of squeeze/prune/keep_rule.py
-(the paper's regime rule until benchmarks/pruning_frontier.py --write-rule has measured it), with the reason.
+(measured by benchmarks/pruning_frontier.py --write-rule; a rule without measured pools falls back to its default), with
+the reason.
 
 The study's selection step (squeeze/study/steps/selection.py) keeps what this says for its pool and records it in
 study.json; `squeeze prune --method prototypes` uses it when neither --keep-easy nor --keep-hard is given.
-Exercised by tests/test_prune.py.
+Exercised by tests/test_rule.py and tests/test_prune.py.
 """
 import math
 from dataclasses import dataclass

@@ -2,8 +2,8 @@
 documents by the method's own ranking, then the first tokens of one more: like for like), and the certified
 regularized point trains on each subset with the preset's seeds. `random` is the honest baseline (Sorscher et al.
 2022, Abbas et al. 2023, Marion et al. 2023), drawn anew for each seed; a deterministic method's mask is the same for
-every seed. Prototypes keep the easy or the hard documents by squeeze/prune/rule.py's rule for the pool (the paper's
-regime rule until benchmarks/pruning_frontier.py has measured it; study.json records which and why), and the row is
+every seed. Prototypes keep the easy or the hard documents by squeeze/prune/rule.py's rule for the pool (as
+benchmarks/pruning_frontier.py measured it; study.json and the report's row record which and why), and the row is
 named by it (`prototypes-easy`); perplexity keeps the middle slice (the PruneOptions default). Embeddings: the mean
 hidden states of the certified run, cheap next to MiniLM on a 2-core CPU. Masks already written are reused.
 From a base (squeeze/study/cpt.py) the perplexity method's reference models start from the base too: the standard
