@@ -12,6 +12,7 @@ from squeeze.data.store import TokenStore
 from squeeze.errors import SqueezeError
 from squeeze.prune.keep_rule import RULE
 from squeeze.prune.pipeline import METHODS, PruneOptions, prune_documents
+from squeeze.prune.rule import keep_direction
 
 
 def add_prepare_parser(sub) -> None:
@@ -63,8 +64,8 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 RULE_NOW = (f"keep {RULE['default']} at every pool size ({RULE['source']})" if not RULE["measured"]
             else "measured per pool size by benchmarks/pruning_frontier.py: " + ", ".join(
                 f"{p['pool']:,} tokens {p['keep']}" + ("" if p["keep"] != "either" else
-                                                       f" (within noise; {'hard' if p['diff'] > 0 else 'easy'} "
-                                                       "by the point estimate)")
+                                                       f" (within noise; {keep_direction(p['pool']).keep} by the "
+                                                       "point estimate)")
                 for p in RULE["pools"]) + "; the nearest pool in log size decides")
 
 
