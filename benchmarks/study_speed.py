@@ -13,6 +13,8 @@ with `--workers` 1-thread workers, as `squeeze run` does; times are wall clock, 
 Prints the CPU, one line per part and tree, and each part's ratio (before / after wall: > 1 is faster now). The
 inductor cache starts empty, so the first compiled runs of each shape pay a cold compile (at 1 thread, ~25 s, and
 another for an epoch's short last batch); `--warm` runs "after" once more with that cache, as later runs find it.
+The parts share one inductor cache, as a study's steps do: with several parts, a last line sums them in their order
+(`--parts flagship-standard,flagship-regularized` is the flagship's first two rounds at D0 as its study runs them).
 
     python benchmarks/study_speed.py [--before REV] [--parts flagship-standard,...] [--limit N] [--workers 2]
     python benchmarks/study_speed.py --quick    # the smoke preset's standard step: a check that it all runs
@@ -128,6 +130,10 @@ def main() -> int:
         for name in ("after", "after, warm") if a.warm else ("after",):
             ratio = results[(part, "before")]["seconds"] / results[(part, name)]["seconds"]
             print(f"{part}: before / {name} = {ratio:.2f}x", flush=True)
+    if len(parts) > 1:  # the parts in this order, as one study runs its steps: one inductor cache for all of them
+        before, after = (sum(results[(part, name)]["seconds"] for part in parts) for name in ("before", "after"))
+        print(f"{' then '.join(parts)}, in this order with one inductor cache: before {before:.1f} s, after "
+              f"{after:.1f} s, before / after = {before / after:.2f}x", flush=True)
     return 0
 
 
