@@ -42,11 +42,11 @@ def _speed(out: Outcome) -> str:
 def describe(out: Outcome) -> str:
     """What became of a job, for a progress line: 'val loss 4.4120 (61 s, 12,345 tok/s, MFU 3.1%)', 'diverged (...)'
     or 'FAILED: ...'."""
-    sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
     if out.error:
         return f"FAILED: {out.error}"
     if out.summary.get("diverged"):
         return f"diverged ({out.summary.get('message', 'loss became NaN/inf')})"
+    sec = f"{out.seconds:.0f} s" if out.seconds >= 10 else f"{out.seconds:.1f} s"
     return f"val loss {out.summary['val_loss']:.4f} ({'finished earlier' if out.skipped else sec}{_speed(out)})"
 
 
