@@ -58,6 +58,9 @@ def test_smoke_study_runs_every_step_and_reports(smoke_study, capsys):
     ens = saved["ensembles"]
     assert [e["k"] for e in ens] == [spec.ensemble_k] * len(spec.ensemble_sizes)
     assert any(m["method"] == "distilled student" and "ensemble's gain" in m["note"] for m in saved["methods"])
+    # a student's interval is over its own seeds only, and its note says the teachers' noise is not in it
+    assert all("teachers' own noise is not in it" in m["note"] for m in saved["methods"]
+               if m["method"].startswith("distilled student"))
     assert {m["method"] for m in saved["methods"]} >= {"best recipe (regularized + options that helped)",
                                                        "data selection: random"}
     assert saved["best_model"]["val_loss"] == min(m["val_loss"] for m in saved["methods"] if m["single_model"])

@@ -399,6 +399,14 @@ def tuned_row(ref: Reference, runs: Path) -> list[Method]:
                  f"{e['mean_member_loss']:.4f}; one ensemble: its noise counted as one seed's", False)]
 
 
+# Every seed of a student learns from the same ensemble, so its interval holds the students' seed noise only. In the
+# default study a rounding-level change in the teachers (their own losses within 0.003 nats) moved all three seeds'
+# students 0.03-0.05 nats together (benchmarks/RESULTS.md): more than their seed SD, and enough to flip a label.
+TEACHER_NOISE = ("its interval is over the students' seeds, all taught by this one ensemble: the teachers' own noise "
+                 "is not in it (in the default study, a rounding-level change in the teachers moved every seed's "
+                 "student together by more than the seeds' spread)")
+
+
 def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles: list[dict],
                   noise: tuple[float, int]) -> None:
     """The distilled students' rows: FLOPs counted whole (the teachers' training and the forward passes that taught
@@ -412,6 +420,7 @@ def _add_students(methods: list[Method], rows: list[dict], runs: Path, ensembles
         teacher_flops = sum(float(read_json(Path(t) / SUMMARY).get("flops") or 0) for t in teachers)
         forward = float(read_json(Path(m.path) / SUMMARY).get("teacher_forward_flops") or 0)
         m.flops_total = m.flops_own + forward + teacher_flops
+        m.note = f"{TEACHER_NOISE}; {m.note}".strip("; ")
         ens = next((e for e in ensembles if teachers == e["members"]), None)
         if ens is None:
             continue
