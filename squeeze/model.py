@@ -22,18 +22,22 @@ from squeeze.config import ModelConfig
 
 
 def rope_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables [T, K/2] for rotary position embeddings (Su et al. 2021)."""
+    """Full-width tables [T, K] for rotary position embeddings (Su et al. 2021) on (first-half, second-half) pairs:
+    cos = [cos, cos] and sin = [-sin, sin], so that apply_rope is x·cos + roll(x)·sin."""
     inv_freq_K2 = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     angle_TK2 = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq_K2)
-    return angle_TK2.cos(), angle_TK2.sin()
+    cos_TK2, sin_TK2 = angle_TK2.cos(), angle_TK2.sin()
+    return torch.cat([cos_TK2, cos_TK2], -1), torch.cat([-sin_TK2, sin_TK2], -1)
 
 
-def apply_rope(x_BTHK: torch.Tensor, cos_TK2: torch.Tensor, sin_TK2: torch.Tensor) -> torch.Tensor:
-    """Rotate each (first-half, second-half) pair of dimensions by its position's angle."""
+def apply_rope(x_BTHK: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
+    """Rotate each (first-half, second-half) pair (x1, x2) by its position's angle: (x1·c - x2·s, x2·c + x1·s).
+    Rolling the last dim by K/2 swaps the halves, so the whole is two full-width products and a sum: bit for bit
+    the half-split form, forward and backward, in 4 kernels each way where it took ~15 on strided half views
+    (RESULTS.md: 1.3-1.7x faster alone on the CPU)."""
     T = x_BTHK.shape[1]
-    x1, x2 = x_BTHK.chunk(2, dim=-1)
-    cos, sin = cos_TK2[:T, None].to(x_BTHK.dtype), sin_TK2[:T, None].to(x_BTHK.dtype)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    cos, sin = cos_TK[:T, None].to(x_BTHK.dtype), sin_TK[:T, None].to(x_BTHK.dtype)
+    return x_BTHK * cos + x_BTHK.roll(x_BTHK.shape[-1] // 2, -1) * sin
 
 
 class RMSNorm(nn.Module):

@@ -47,14 +47,35 @@ def test_tied_head_is_the_embedding():
 
 def test_rope_is_a_rotation_and_relative():
     cos, sin = rope_tables(8, 4, 10000.0)
-    x = torch.randn(1, 1, 8, 4)
+    x = torch.randn(2, 8, 3, 4)  # [B, T, H, K]
     assert torch.allclose(apply_rope(x, cos, sin).norm(dim=-1), x.norm(dim=-1), atol=1e-5)
     q, k = torch.randn(4), torch.randn(4)  # <rot(q, m), rot(k, n)> depends only on m - n
     def dot(m, n):
-        qm = apply_rope(q.expand(1, 1, 8, 4).contiguous(), cos, sin)[0, 0, m]
-        kn = apply_rope(k.expand(1, 1, 8, 4).contiguous(), cos, sin)[0, 0, n]
+        qm = apply_rope(q.expand(1, 8, 1, 4).contiguous(), cos, sin)[0, m, 0]
+        kn = apply_rope(k.expand(1, 8, 1, 4).contiguous(), cos, sin)[0, n, 0]
         return (qm * kn).sum()
     assert math.isclose(dot(5, 3), dot(4, 2), rel_tol=1e-4)
+    assert not math.isclose(dot(5, 3), dot(5, 5), rel_tol=1e-3)  # and it does depend on it
+
+
+def _rope_half_split(x_BTHK, seq_len, base):
+    """RoPE as the paper's pairs read, on half-width views: (x1·c - x2·s, x1·s + x2·c)."""
+    inv_freq = base ** (-torch.arange(0, x_BTHK.shape[-1], 2, dtype=torch.float32) / x_BTHK.shape[-1])
+    angle = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)[:x_BTHK.shape[1], None]
+    x1, x2 = x_BTHK.chunk(2, dim=-1)
+    return torch.cat([x1 * angle.cos() - x2 * angle.sin(), x1 * angle.sin() + x2 * angle.cos()], dim=-1)
+
+
+def test_rope_equals_the_half_split_form_bit_for_bit():
+    torch.manual_seed(0)
+    cos, sin = rope_tables(16, 8, 10000.0)
+    for x0 in (torch.randn(3, 16, 2, 8), torch.randn(3, 12, 6, 8)[:, :, ::2]):  # contiguous, and a strided view
+        g = torch.randn(x0.shape)
+        fast, ref = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+        y_fast, y_ref = apply_rope(fast, cos, sin), _rope_half_split(ref, 16, 10000.0)
+        y_fast.backward(g)
+        y_ref.backward(g)
+        assert torch.equal(y_fast, y_ref) and torch.equal(fast.grad, ref.grad)
 
 
 def test_dropout_only_in_training():
