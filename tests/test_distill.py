@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from squeeze.cli import main
 from squeeze.errors import SqueezeError
 from squeeze.io import read_json
+from squeeze.train import distill
 from squeeze.train.distill import kd_loss, mixture_logp, retention, synthetic_pick, synthetic_rows_per_step
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config, train_until_killed
@@ -99,6 +100,41 @@ def test_alpha_zero_teacher_changes_nothing_and_cost_is_recorded(tiny_store, tea
     assert s["teacher_forward_flops"] == s["teacher_tokens"] * ((s["flops"] // s["tokens_seen"]) // 3) > 0
 
 
+def test_teacher_cache_serves_later_epochs_and_changes_no_number(tiny_store, teacher_run, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_store, epochs=3, seed=4)
+    cfg.distill.teachers, cfg.distill.alpha, cfg.distill.temperature = f"{teacher_run},{teacher_run}", 0.7, 2.0
+    cached = train(cfg, tmp_path / "cached", quiet=True)
+    monkeypatch.setattr(distill, "TEACHER_CACHE_BYTES", 0)
+    plain = train(cfg, tmp_path / "plain", quiet=True)
+    # one forward pass per sequence: epoch 1 pays, epochs 2 and 3 are served from the cache
+    assert cached["teacher_tokens"] * 3 == plain["teacher_tokens"] == cached["tokens_seen"]
+    assert cached["teacher_cached_tokens"] == 2 * cached["teacher_tokens"] and plain["teacher_cached_tokens"] == 0
+    assert cached["teacher_forward_flops"] * 3 == plain["teacher_forward_flops"]
+    # a row's log-probs do not depend on its batch-mates (bit for bit on the CPUs tried; 1e-6 leaves room for others)
+    a, b = _metrics(tmp_path / "cached"), _metrics(tmp_path / "plain")
+    assert [sorted(r) for r in a] == [sorted(r) for r in b]
+    for ra, rb in zip(a, b):
+        for k in ("train_loss", "val_loss"):
+            if k in ra:
+                assert ra[k] == pytest.approx(rb[k], abs=1e-6)
+
+
+def test_teacher_cache_stops_at_its_byte_budget(tiny_store, teacher_run):
+    from squeeze.data.store import TokenStore
+    store = TokenStore.open(tiny_store)
+    x = torch.randint(0, store.vocab_size, (4, 16))
+    row = 16 * store.vocab_size * 4  # one row's float32 log-probs
+    t = distill.Teacher([str(teacher_run)], store, 16, "cpu", cache_bytes=3 * row)
+    first = t.logp(x, 1.0)
+    assert len(t.cache) == 3 and t.tokens == 64  # the fourth row did not fit
+    again = t.logp(x, 1.0)  # not every row cached: a forward pass, with the same numbers
+    assert t.tokens == 128 and t.cached_tokens == 0 and torch.equal(first, again)
+    t.logp(x[:3], 1.0)
+    assert t.tokens == 128 and t.cached_tokens == 48  # these three are all cached
+    t.logp(x[:3], 2.0)  # another temperature is another entry
+    assert t.tokens == 176
+
+
 def test_distilled_resume_is_bit_identical_with_generated_sequences(tiny_store, teacher_run, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_store, epochs=2, seed=3)
     cfg.distill.teachers = f"{teacher_run},{teacher_run}"
@@ -112,7 +148,12 @@ def test_distilled_resume_is_bit_identical_with_generated_sequences(tiny_store, 
     assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "straight")
     a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("straight", "killed"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed["teacher_tokens"] == straight["teacher_tokens"]  # the cost survives the restart
+    # the cost survives the restart: every token the student consumed came from a forward pass or the cache, and
+    # the resumed run's empty cache made it forward at least as many
+    for s in (straight, resumed):
+        assert s["teacher_tokens"] + s["teacher_cached_tokens"] == straight["teacher_tokens"] + \
+            straight["teacher_cached_tokens"] > 0
+    assert resumed["teacher_tokens"] >= straight["teacher_tokens"]
     # epochs are counted over real data: the steps are those of the real sequences alone
     assert straight["steps"] == train(tiny_config(tiny_store, epochs=2), tmp_path / "nokd", quiet=True)["steps"]
 

@@ -6,6 +6,11 @@ T² keeps the KD gradient's scale independent of T (Hinton et al. 2015). A teach
 mixture of their probabilities at temperature T (log of the mean of member softmaxes), the combination that beat
 logit averaging by 0.011 nats (docs/design.md section 1). Teachers run under torch.inference_mode; their forward FLOPs
 (1/3 of the 6N training FLOPs per token) and seconds go into summary.json.
+A frozen teacher gives a sequence the same log-probs every epoch, so they are kept per sequence (up to
+TEACHER_CACHE_BYTES) and a batch whose every row was seen before costs no forward pass: a student of many epochs pays
+for its teacher about once. A row's log-probs do not depend on the other rows of its batch (checked bit for bit on
+the CPU), so the cache changes no number; summary.json counts the tokens served from it apart
+(`teacher_cached_tokens`), and the FLOPs are those of the forward passes actually run.
 
 Sequence-level KD: `distill.seq_count` sequences of seq_len+1 tokens are sampled once from the teacher and saved in
 the run directory (synthetic.npy), so a resumed run reads the same ones. Each step adds
@@ -29,6 +34,7 @@ from squeeze.io import read_json, write_json
 from squeeze.train.checkpoint import WEIGHTS, check_tokenizer, load_run
 
 SYNTHETIC, SYNTHETIC_META = "synthetic.npy", "synthetic.json"
+TEACHER_CACHE_BYTES = 256 * 2 ** 20  # the teacher's log-probs kept per sequence: 78 sequences of 128 x 1024 are 41 MB
 
 
 def kd_loss(logits_BTV: torch.Tensor, teacher_logp_BTV: torch.Tensor, y_BT: torch.Tensor, alpha: float,
@@ -58,12 +64,15 @@ def mixture_logp(logits_KBTV: torch.Tensor, temperature: float = 1.0, weights_K:
 
 
 class Teacher:
-    """One or several trained runs used as a frozen teacher; counts its own cost."""
+    """One or several trained runs used as a frozen teacher; counts its own cost. `logp` keeps each sequence's
+    log-probs (up to cache_bytes) and serves a batch of sequences it has all seen from them."""
 
-    def __init__(self, run_dirs: list[str], store, seq_len: int, device: str):
+    def __init__(self, run_dirs: list[str], store, seq_len: int, device: str, cache_bytes: int | None = None):
         if not run_dirs:
             raise SqueezeError("distill.teachers is empty")
-        self.models, self.seconds, self.tokens = [], 0.0, 0
+        self.models, self.seconds, self.tokens, self.cached_tokens = [], 0.0, 0, 0
+        self.cache: dict[tuple[float, bytes], torch.Tensor] = {}
+        self.cache_room = TEACHER_CACHE_BYTES if cache_bytes is None else cache_bytes
         for d in run_dirs:  # a run directory (its model.safetensors), or one weights file inside one (a snapshot)
             run_dir, weights = (Path(d).parent, Path(d).name) if d.endswith(".safetensors") else (Path(d), WEIGHTS)
             cfg, model, info = load_run(run_dir, device, weights)
@@ -84,10 +93,19 @@ class Teacher:
         return mixture_logp(logits_KBTV, temperature)
 
     def logp(self, x_BT: torch.Tensor, temperature: float) -> torch.Tensor:
+        keys = [(temperature, row.tobytes()) for row in x_BT.cpu().numpy()]
+        if keys and all(k in self.cache for k in keys):
+            self.cached_tokens += x_BT.numel()
+            return torch.stack([self.cache[k] for k in keys])
         t0 = time.perf_counter()
         out = self._logp(x_BT, temperature).clone()  # a normal tensor: inference tensors cannot enter autograd
         self.seconds += time.perf_counter() - t0
         self.tokens += x_BT.numel()
+        row_bytes = out[0].numel() * out.element_size() if len(out) else 0
+        for k, row in zip(keys, out):
+            if k not in self.cache and self.cache_room >= row_bytes:
+                self.cache[k] = row.clone()  # its own storage: the batch's goes to the loss
+                self.cache_room -= row_bytes
         return out
 
     @torch.inference_mode()
@@ -134,6 +152,7 @@ class Distiller:
             saved = resumed.get("distill", {})
             self.teacher.seconds = float(saved.get("teacher_seconds", 0.0))
             self.teacher.tokens = int(saved.get("teacher_tokens", 0))
+            self.teacher.cached_tokens = int(saved.get("teacher_cached_tokens", 0))
         self.synthetic, self.gen_seconds = None, 0.0
         if dc.seq_count:
             self.synthetic, self.gen_seconds = self._synthetic(store, run_dir, say)
@@ -171,12 +190,15 @@ class Distiller:
         return self.teacher.logp(x_BT, self.cfg.distill.temperature)
 
     def state(self) -> dict:
-        return {"distill": {"teacher_seconds": self.teacher.seconds, "teacher_tokens": self.teacher.tokens}}
+        t = self.teacher
+        return {"distill": {"teacher_seconds": t.seconds, "teacher_tokens": t.tokens,
+                            "teacher_cached_tokens": t.cached_tokens}}
 
     def summary(self) -> dict:
         t = self.teacher
         return {"teacher_params": t.params, "teacher_forward_flops": t.flops_per_token * t.tokens,
-                "teacher_tokens": t.tokens, "teacher_seconds": round(t.seconds, 2),
+                "teacher_tokens": t.tokens, "teacher_cached_tokens": t.cached_tokens,
+                "teacher_seconds": round(t.seconds, 2),
                 "synthetic_sequences": 0 if self.synthetic is None else len(self.synthetic),
                 "synthetic_seconds": round(self.gen_seconds, 2)}
 
