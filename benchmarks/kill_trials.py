@@ -144,6 +144,8 @@ def category(ref: Reference, e: Event) -> str:
             else "epoch-end evaluation"
     if name in ("model.safetensors", "state.pt", "model_ema.safetensors", "model_avg.safetensors"):
         return "checkpoint write"
+    if name == "token_losses.safetensors":
+        return "final evaluation"
     if name.startswith("snapshot") and name.endswith(".safetensors"):
         return "snapshot write"
     if name in ("ensemble.json", "snapshot_ensemble.json"):

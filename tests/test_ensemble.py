@@ -22,7 +22,7 @@ from squeeze.evaluation.ensemble import (
     product_logp,
     top_k_report,
 )
-from squeeze.evaluation.loss import evaluate
+from squeeze.evaluation.loss import evaluate, span_digest
 from squeeze.io import read_json, write_json
 from squeeze.train.trainer import train
 from tests.conftest import tiny_config
@@ -99,7 +99,36 @@ def test_product_in_the_given_order_only_changes_no_other_number(two_members, ti
     bare = ensemble_eval([*two_members, two_members[0]], n_orders=2, product=False)
     with_product = ensemble_eval([*two_members, two_members[0]], n_orders=2, product_orders=False)
     assert "product" not in bare and "product_curve_given" not in bare and "product" in with_product
+    assert bare.pop("members_run") == 0 and with_product.pop("members_run") == 3  # bare read the saved losses
     assert {k: v for k, v in with_product.items() if not k.startswith("product")} == bare
+
+
+def test_the_mixture_reads_saved_token_losses_and_runs_the_model_when_they_are_stale(two_members, tmp_path):
+    from safetensors.torch import load_file
+
+    from squeeze.train.checkpoint import save_token_losses
+    summary = read_json(f"{two_members[0]}/summary.json")
+    nll_N = load_file(f"{two_members[0]}/token_losses.safetensors")["nll"]
+    assert len(nll_N) == summary["val_tokens"] and nll_N.double().mean().item() == pytest.approx(summary["val_loss"],
+                                                                                                 abs=1e-6)
+    saved = ensemble_eval(two_members, n_orders=2, product=False)
+    gone, other_span, other_dtype, other_weights = (tmp_path / n for n in ("gone", "span", "dtype", "weights"))
+    for d, src in ((gone, 0), (other_span, 1), (other_dtype, 1), (other_weights, 1)):
+        shutil.copytree(two_members[src], d)
+    (gone / "token_losses.safetensors").unlink()
+    save_token_losses(other_span, nll_N + 1, "another slice", "cpu/fp32")
+    (member,), store = load_members([str(gone)])
+    right_span = span_digest(store.val, member.cfg.train.final_eval_tokens)
+    save_token_losses(other_dtype, nll_N + 1, right_span, "cpu/bf16")  # the right tokens, scored in another dtype
+    ran = ensemble_eval([str(gone), str(other_span)], n_orders=2, product=False)
+    assert saved["members_run"] == 0 and ran["members_run"] == 2
+    for key in ("mixture", "member_losses", "mixture_curve_given", "mixture_curve_mean"):
+        assert ran[key] == pytest.approx(saved[key], abs=1e-6), key
+    assert ensemble_eval([str(other_dtype)], n_orders=0, product=False)["members_run"] == 1
+    # new weights in place of the run's own: its saved losses belong to the old ones and are not read
+    shutil.copy(f"{two_members[0]}/model.safetensors", other_weights / "model.safetensors")
+    r = ensemble_eval([str(other_weights)], n_orders=0, product=False)
+    assert r["members_run"] == 1 and r["mixture"] == pytest.approx(summary["val_loss"], abs=1e-5)
 
 
 def test_ensemble_reads_the_validation_slice_its_members_were_scored_on(tiny_store, tmp_path):

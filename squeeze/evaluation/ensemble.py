@@ -27,12 +27,12 @@ from squeeze.config import Config
 from squeeze.data.mask import fitness_slice
 from squeeze.device.precision import autocast, resolve_dtype
 from squeeze.errors import SqueezeError
-from squeeze.evaluation.loss import eval_windows
+from squeeze.evaluation.loss import computed_on, eval_span, eval_windows, span_digest
 from squeeze.io import read_json
 from squeeze.model import GPT
 from squeeze.runs.files import CONFIG, RUN, snapshot_cycle
 from squeeze.scaling.fit import fit_with_uncertainty
-from squeeze.train.checkpoint import check_tokenizer, load_run, load_weights
+from squeeze.train.checkpoint import check_tokenizer, load_run, load_weights, read_token_losses
 from squeeze.train.optim import cycle_bounds
 from squeeze.train.regularize import repeats_at
 from squeeze.train.setup import bind_to_store, make_setup
@@ -185,13 +185,17 @@ def top_k_report(tgt_KN: torch.Tensor) -> dict:
 
 def evaluate_ensemble(members: list[Member], store, *, n_orders: int = 5, weights_K: torch.Tensor | None = None,
                       batch_size: int = 16, device: str = "cpu", dtype: str = "auto", max_tokens: int = 0,
-                      product: bool = True, product_orders: bool = True) -> dict:
+                      product: bool = True, product_orders: bool = True,
+                      saved: list[torch.Tensor | None] | None = None) -> dict:
     """One pass over the validation windows: per-member, mixture, product, learned-weight losses and K curves.
     product_orders False: the product's K curve in the given order only (no `product_curve_mean`): a product
     curve costs a cumulative sum and a logsumexp over the whole vocabulary per order, most of the pass's time
     (14.1 s with and 4.6 s without the random orders' for 4 x 2x64 members, 65,536 tokens, 3 random orders, on
-    a 2-core CPU)."""
+    a 2-core CPU). `saved`: per member, its per-token losses on these windows (read_saved), or None; without the
+    product, a member that has them is not run (the mixture needs each member's probability of the target only)."""
     K, seq_len, dt = len(members), members[0].cfg.model.seq_len, resolve_dtype(dtype, device)
+    saved = [None] * K if saved is None or product else saved
+    run = [i for i in range(K) if saved[i] is None]  # the members whose forward pass this evaluation needs
     orders = orders_for(K, n_orders)
     mix_OK = torch.zeros(len(orders), K, dtype=torch.float64)
     prod_OK = torch.zeros(len(orders), K, dtype=torch.float64)
@@ -199,10 +203,15 @@ def evaluate_ensemble(members: list[Member], store, *, n_orders: int = 5, weight
     learned, count, nbytes = 0.0, 0, 0
     bytes_V = torch.as_tensor(np.asarray(store.token_bytes, dtype=np.int64))
     ks = torch.arange(1, K + 1, dtype=torch.float32)
+    at = 0
     for x_BT, y_BT in eval_windows(store.val, seq_len, batch_size, max_tokens):
-        logp_KNV = _member_logp(members, x_BT, device, dt)
         y_N = y_BT.flatten()
-        tgt_KN = logp_KNV.gather(-1, y_N[None, :, None].expand(K, -1, 1))[..., 0]
+        rows = {i: -saved[i][at:at + len(y_N)] for i in range(K) if saved[i] is not None}
+        at += len(y_N)
+        if run:
+            logp_KNV = _member_logp([members[i] for i in run], x_BT, device, dt)
+            rows.update(zip(run, logp_KNV.gather(-1, y_N[None, :, None].expand(len(run), -1, 1))[..., 0]))
+        tgt_KN = torch.stack([rows[i] for i in range(K)])
         member_K -= tgt_KN.double().sum(1)
         for o, order in enumerate(orders):
             # prefix mixtures: logcumsumexp over the ordered members gives log Σ_{j<k} p_j(y) for every k at once
@@ -220,8 +229,22 @@ def evaluate_ensemble(members: list[Member], store, *, n_orders: int = 5, weight
     if count == 0:
         raise SqueezeError("no validation tokens to evaluate")
     prod_OK = prod_OK if product_orders else prod_OK[:1]
-    return _report(members, orders, mix_OK / count, prod_OK / count if product else None, member_K / count,
-                   learned / count if weights_K is not None else None, count, nbytes)
+    out = _report(members, orders, mix_OK / count, prod_OK / count if product else None, member_K / count,
+                  learned / count if weights_K is not None else None, count, nbytes)
+    return {**out, "members_run": len(run)}
+
+
+def read_saved(members: list[Member], store, max_tokens: int, device: str, dtype: str) -> list[torch.Tensor | None]:
+    """Each member's saved per-token losses (token_losses.safetensors) when they were scored on exactly the
+    windows an evaluation of `max_tokens` reads, with the weights it holds, on this device type and dtype; None for
+    the others."""
+    span, how = span_digest(store.val, max_tokens), computed_on(device, dtype)
+    n = eval_span(store.val, max_tokens) - 1
+    out = []
+    for m in members:
+        nll_N = read_token_losses(m.run_dir, span, how) if Path(m.run_dir).is_dir() else None
+        out.append(nll_N if nll_N is not None and len(nll_N) == n else None)
+    return out
 
 
 def _report(members, orders, mix_OK, prod_OK, member_K, learned, count, nbytes) -> dict:
@@ -275,7 +298,8 @@ def ensemble_eval(run_dirs: list[str], *, data: str | None = None, n_orders: int
     lw = learned_weights(members, store, c.batch_size, device, c.dtype)
     out = evaluate_ensemble(members, store, n_orders=n_orders, batch_size=c.batch_size, device=device,
                             dtype=c.dtype, max_tokens=max_tokens, product=product, product_orders=product_orders,
-                            weights_K=None if lw is None else torch.tensor(lw["weights"]))
+                            weights_K=None if lw is None else torch.tensor(lw["weights"]),
+                            saved=None if product else read_saved(members, store, max_tokens, device, c.dtype))
     out["learned_weights"] = lw
     return out
 

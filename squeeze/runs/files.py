@@ -4,6 +4,7 @@ A run directory holds `config.json` (the config, with `auto` choices resolved), 
 tokenizer fingerprint, the dtype and why), `metrics.jsonl`, `model.safetensors`, `state.pt` (everything resume
 needs) and, once finished, `summary.json`; with weight averaging also `model_ema.safetensors`,
 `model_avg.safetensors` and `epochNNN.safetensors`; with a cyclic schedule (train.lr_cycles) `snapshotNNN.safetensors`.
+A finished run also keeps `token_losses.safetensors`: its final eval's loss on each validation token.
 Imports nothing, so any layer may use it.
 """
 CONFIG = "config.json"
@@ -14,6 +15,7 @@ STATE = "state.pt"
 SUMMARY = "summary.json"
 EMA_WEIGHTS = "model_ema.safetensors"
 AVG_WEIGHTS = "model_avg.safetensors"
+TOKEN_LOSSES = "token_losses.safetensors"  # the final eval's per-token losses: an ensemble's mixture reads them
 ENSEMBLE = "ensemble.json"  # beside an ensemble's members: their evaluation (`squeeze ensemble`, the study)
 CHAIN = "chain.json"  # beside a distillation chain's members
 RETENTION = "retention.json"  # in a student's run directory

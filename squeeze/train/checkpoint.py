@@ -1,9 +1,10 @@
 """Run directories on disk: weights (safetensors), resumable state (torch.load weights_only), loading a run.
 
 A run directory holds `config.json`, `run.json` (git commit, versions, tokenizer fingerprint), `metrics.jsonl`,
-`model.safetensors`, `state.pt` and, once finished, `summary.json`. Nothing here unpickles: safetensors for
-weights and `weights_only=True` for optimizer state. Both files carry a sha256 of their own content (see
-squeeze/train/digest.py) that every load checks, so a truncated or corrupted checkpoint is named, never loaded.
+`model.safetensors`, `state.pt` and, once finished, `token_losses.safetensors` (the final eval's loss per token,
+which an ensemble's mixture reads instead of running the model again) and `summary.json`. Nothing here unpickles:
+safetensors for weights and `weights_only=True` for optimizer state. Both files carry a sha256 of their own content
+(see squeeze/train/digest.py) that every load checks, so a truncated or corrupted checkpoint is named, never loaded.
 Exercised by tests/test_trainer.py (resume equality) and tests/test_faults.py (corruption).
 """
 import io
@@ -19,7 +20,7 @@ from squeeze import config as config_mod
 from squeeze.errors import SqueezeError, first_line
 from squeeze.io import atomic_save, atomic_write, read_json
 from squeeze.model import GPT
-from squeeze.runs.files import CONFIG, METRICS, RUN, STATE, SUMMARY, WEIGHTS  # noqa: F401  (callers use ckpt.X)
+from squeeze.runs.files import CONFIG, METRICS, RUN, STATE, SUMMARY, TOKEN_LOSSES, WEIGHTS  # noqa: F401  (ckpt.X)
 from squeeze.train.digest import DIGEST_KEY, WEIGHTS_KEY, state_digest
 
 
@@ -52,9 +53,9 @@ def save_weights(model: GPT, run_dir: Path) -> None:
     save_tensors(_unique_tensors(model), run_dir / WEIGHTS)
 
 
-def save_tensors(tensors: dict, path: Path) -> None:
+def save_tensors(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Atomically write a weights file with the sha256 of its tensors in its header (`verify_weights` checks it)."""
-    metadata = {WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
+    metadata = {**(metadata or {}), WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
     atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), errors=(OSError, SafetensorError))
 
 
@@ -82,6 +83,37 @@ def load_weights(model: GPT, path: Path) -> None:
     if missing or unexpected:
         raise SqueezeError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected "
                            f"{unexpected[:3]})")
+
+
+def _header(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}
+
+
+def save_token_losses(run_dir: Path, nll_N: torch.Tensor, span: str, computed_on: str) -> None:
+    """token_losses.safetensors: the final eval's loss on each validation token, tied to the tokens it scored
+    (`span`: squeeze.evaluation.loss.span_digest), to the weights that scored them (model.safetensors's digest)
+    and to how (`computed_on`: device type and dtype, e.g. "cpu/fp32")."""
+    weights = _header(run_dir / WEIGHTS).get(WEIGHTS_KEY, "")
+    save_tensors({"nll": nll_N.float().contiguous().cpu()}, run_dir / TOKEN_LOSSES,
+                 {"span_sha256": span, "weights_sha256": weights, "computed_on": computed_on})
+
+
+def read_token_losses(run_dir: str | Path, span: str, computed_on: str) -> torch.Tensor | None:
+    """A run's saved per-token losses, if it has them for exactly these tokens, its current weights and this
+    device type and dtype; None otherwise (a run from before the file existed, another token store or slice, a
+    damaged file): then the caller runs the model instead, so nothing is lost."""
+    run_dir = Path(run_dir)
+    try:
+        meta = _header(run_dir / TOKEN_LOSSES)
+        if (meta.get("span_sha256"), meta.get("computed_on")) != (span, computed_on) or \
+                meta.get("weights_sha256") != _header(run_dir / WEIGHTS).get(WEIGHTS_KEY):
+            return None
+        verify_weights(run_dir / TOKEN_LOSSES)
+        with safe_open(str(run_dir / TOKEN_LOSSES), framework="pt") as f:
+            return f.get_tensor("nll")
+    except (SafetensorError, OSError, SqueezeError):
+        return None
 
 
 def save_state(run_dir: Path, state: dict) -> None:

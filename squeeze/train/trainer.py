@@ -27,7 +27,7 @@ from squeeze.data.loader import EpochLoader
 from squeeze.device import perf
 from squeeze.device.precision import autocast, choose_dtype, resolve_dtype
 from squeeze.errors import SqueezeError, first_line
-from squeeze.evaluation.loss import evaluate
+from squeeze.evaluation.loss import computed_on, evaluate, span_digest
 from squeeze.io import dir_lock, make_dir, read_json, stamp_now, write_json
 from squeeze.model import GPT
 from squeeze.train import checkpoint as ckpt
@@ -42,7 +42,8 @@ from squeeze.train.runlog import MetricsLog, Progress
 from squeeze.train.setup import Setup, make_setup
 from squeeze.train.snapshots import Snapshots
 
-RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY)
+RUN_FILES = (ckpt.CONFIG, ckpt.RUN, ckpt.METRICS, ckpt.WEIGHTS, ckpt.STATE, ckpt.SUMMARY, ckpt.TOKEN_LOSSES)
+TOKEN_LOSSES_MAX = 2 ** 22  # a final eval of more tokens keeps no per-token losses (16 MiB of float32)
 
 
 def claim_run_dir(run_dir: Path, resume: bool, force: bool) -> bool:
@@ -123,10 +124,10 @@ def _checkpoint(run_dir: Path, model: GPT, optimizers: list, step: int, log: Met
     par.barrier()
 
 
-def _eval(model: GPT, s: Setup, device: str, max_tokens: int) -> dict:
+def _eval(model: GPT, s: Setup, device: str, max_tokens: int, token_losses: bool = False) -> dict:
     model.eval()
     out = evaluate(model, s.store.val, s.store.token_bytes, s.cfg.model.seq_len, s.cfg.train.batch_size,
-                   max_tokens=max_tokens, device=device, dtype=s.cfg.train.dtype)
+                   max_tokens=max_tokens, device=device, dtype=s.cfg.train.dtype, token_losses=token_losses)
     model.train()
     return out
 
@@ -358,7 +359,11 @@ def finish(lane: Lane, train_time: float, device: str, dtype, say, world: int = 
     # Checkpoint before the final eval line: a kill before summary.json then resumes to one final eval, not two.
     _checkpoint(lane.run_dir, model, lane.optimizers, step, lane.log, train_time, lane.par, lane.extra_state())
     model.repeats = regularize.repeats_at(s.total_steps - 1, s.total_steps, s.cfg.model, tc)  # as the last step
-    final = _eval(model, s, device, tc.final_eval_tokens)
+    final = _eval(model, s, device, tc.final_eval_tokens, token_losses=True)
+    nll_N = final.pop("token_losses")
+    if lane.par.main and len(nll_N) <= TOKEN_LOSSES_MAX:  # before summary.json: a finished run has them
+        ckpt.save_token_losses(lane.run_dir, nll_N, span_digest(s.store.val, tc.final_eval_tokens),
+                               computed_on(device, tc.dtype))
     lane.log.write(step=step, epoch=tc.epochs, val_loss=final["loss"], val_bpb=final["bpb"], val_tokens=final["tokens"])
     avg = lane.avg
     averaged = avg.finish(model, lambda m: _eval(m, s, device, tc.final_eval_tokens)) if avg.active else {}
