@@ -129,6 +129,12 @@ def test_the_mixture_reads_saved_token_losses_and_runs_the_model_when_they_are_s
     shutil.copy(f"{two_members[0]}/model.safetensors", other_weights / "model.safetensors")
     r = ensemble_eval([str(other_weights)], n_orders=0, product=False)
     assert r["members_run"] == 1 and r["mixture"] == pytest.approx(summary["val_loss"], abs=1e-5)
+    # the same content is the same bytes on every write (kill trials compare run directories byte for byte)
+    again = [tmp_path / "again0", tmp_path / "again1"]
+    for d in again:
+        shutil.copytree(two_members[0], d)
+        save_token_losses(d, nll_N, "s", "cpu/fp32")
+    assert len({(d / "token_losses.safetensors").read_bytes() for d in again}) == 1
 
 
 def test_ensemble_reads_the_validation_slice_its_members_were_scored_on(tiny_store, tmp_path):

@@ -8,6 +8,7 @@ safetensors for weights and `weights_only=True` for optimizer state. Both files 
 Exercised by tests/test_trainer.py (resume equality) and tests/test_faults.py (corruption).
 """
 import io
+import json
 import subprocess
 import warnings
 from pathlib import Path
@@ -53,9 +54,9 @@ def save_weights(model: GPT, run_dir: Path) -> None:
     save_tensors(_unique_tensors(model), run_dir / WEIGHTS)
 
 
-def save_tensors(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
+def save_tensors(tensors: dict, path: Path) -> None:
     """Atomically write a weights file with the sha256 of its tensors in its header (`verify_weights` checks it)."""
-    metadata = {**(metadata or {}), WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
+    metadata = {WEIGHTS_KEY: state_digest(dict(sorted(tensors.items())))}
     atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), errors=(OSError, SafetensorError))
 
 
@@ -93,10 +94,15 @@ def _header(path: Path) -> dict:
 def save_token_losses(run_dir: Path, nll_N: torch.Tensor, span: str, computed_on: str) -> None:
     """token_losses.safetensors: the final eval's loss on each validation token, tied to the tokens it scored
     (`span`: squeeze.evaluation.loss.span_digest), to the weights that scored them (model.safetensors's digest)
-    and to how (`computed_on`: device type and dtype, e.g. "cpu/fp32")."""
-    weights = _header(run_dir / WEIGHTS).get(WEIGHTS_KEY, "")
-    save_tensors({"nll": nll_N.float().contiguous().cpu()}, run_dir / TOKEN_LOSSES,
-                 {"span_sha256": span, "weights_sha256": weights, "computed_on": computed_on})
+    and to how (`computed_on`: device type and dtype, e.g. "cpu/fp32"). The ties are a JSON tensor of their own,
+    under the file's checksum: the header keeps one metadata key, so the file is the same bytes on every write."""
+    tied = {"span_sha256": span, "weights_sha256": _header(run_dir / WEIGHTS).get(WEIGHTS_KEY, ""),
+            "computed_on": computed_on}
+    save_tensors({"nll": nll_N.float().contiguous().cpu(), "tied_to": _json_tensor(tied)}, run_dir / TOKEN_LOSSES)
+
+
+def _json_tensor(d: dict) -> torch.Tensor:
+    return torch.tensor(list(json.dumps(d, sort_keys=True).encode()), dtype=torch.uint8)
 
 
 def read_token_losses(run_dir: str | Path, span: str, computed_on: str) -> torch.Tensor | None:
@@ -105,15 +111,14 @@ def read_token_losses(run_dir: str | Path, span: str, computed_on: str) -> torch
     damaged file): then the caller runs the model instead, so nothing is lost."""
     run_dir = Path(run_dir)
     try:
-        meta = _header(run_dir / TOKEN_LOSSES)
-        if (meta.get("span_sha256"), meta.get("computed_on")) != (span, computed_on) or \
-                meta.get("weights_sha256") != _header(run_dir / WEIGHTS).get(WEIGHTS_KEY):
-            return None
         verify_weights(run_dir / TOKEN_LOSSES)
         with safe_open(str(run_dir / TOKEN_LOSSES), framework="pt") as f:
-            return f.get_tensor("nll")
-    except (SafetensorError, OSError, SqueezeError):
+            tied, nll_N = json.loads(bytes(f.get_tensor("tied_to").tolist())), f.get_tensor("nll")
+        want = {"span_sha256": span, "weights_sha256": _header(run_dir / WEIGHTS).get(WEIGHTS_KEY),
+                "computed_on": computed_on}
+    except (SafetensorError, OSError, SqueezeError, ValueError):
         return None
+    return nll_N if tied == want else None
 
 
 def save_state(run_dir: Path, state: dict) -> None:
